@@ -1,0 +1,92 @@
+//! The authenticated caller of a request or subscription, and how it is found from a token.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use entity::{role_permission, session, user, user_role};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use shared::Permission;
+
+use super::TokenKeys;
+use crate::{audit::Actor, error::ApiError};
+
+/// A signed-in user, as resolved for one request or one WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub email: String,
+    /// The union of the keys of the user's roles.
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl Caller {
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// Fails with FORBIDDEN unless the caller holds the key.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.has(permission) { Ok(()) } else { Err(ApiError::Forbidden(permission.key().to_owned())) }
+    }
+
+    /// The caller as an audit actor.
+    pub fn actor(&self) -> Actor {
+        Actor { id: self.user_id, email: self.email.clone() }
+    }
+}
+
+const INVALID: ApiError = ApiError::Unauthenticated("the access token is invalid or expired");
+
+/// Resolves a bearer token into a caller: the signature and claims, then the session (not
+/// revoked, not expired) and the account (exists, enabled), then its permissions.
+pub async fn authenticate<C: ConnectionTrait>(db: &C, keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
+    let claims = keys.verify(token).map_err(|e| {
+        tracing::debug!(error = %e, "access token refused");
+        INVALID
+    })?;
+    let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
+    let now = Utc::now();
+    let live_session = session::Entity::find_by_id(claims.sid)
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?;
+    if live_session.is_none() {
+        return Err(INVALID);
+    }
+    let account = user::Entity::find_by_id(user_id).one(db).await?.ok_or(INVALID)?;
+    if account.disabled {
+        return Err(ApiError::Unauthenticated("this account is disabled"));
+    }
+    Ok(Caller {
+        user_id,
+        session_id: claims.sid,
+        email: account.email,
+        permissions: permissions_of(db, user_id).await?,
+    })
+}
+
+/// The union of the permission keys of a user's roles.
+pub async fn permissions_of<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<BTreeSet<Permission>, ApiError> {
+    let role_ids: Vec<i64> = user_role::Entity::find()
+        .select_only()
+        .column(user_role::Column::RoleId)
+        .filter(user_role::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if role_ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let keys: Vec<String> = role_permission::Entity::find()
+        .select_only()
+        .column(role_permission::Column::PermissionKey)
+        .filter(role_permission::Column::RoleId.is_in(role_ids))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(keys.iter().filter_map(|k| Permission::from_key(k)).collect())
+}

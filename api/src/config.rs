@@ -1,0 +1,371 @@
+//! The hub's configuration: one typed struct, parsed once at start.
+//!
+//! Every option is a command-line flag and a `KUTANGA_*` environment variable; an optional TOML
+//! file (`KUTANGA_CONFIG`) supplies values for options set by neither. Precedence: flag, then
+//! environment, then file, then the default. A bad value stops the hub at once with a message
+//! that names the variable and what it expects.
+
+use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, ValueEnum, parser::ValueSource};
+
+/// Options of every subcommand (`--help` lists them with their variables).
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// A TOML file with more settings; keys are the long option names (`bind`, `data_dir`, ...).
+    #[arg(long, env = "KUTANGA_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The address and port the hub listens on.
+    #[arg(long, env = "KUTANGA_BIND", global = true, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub bind: SocketAddr,
+
+    /// The folder for the hub's data: the SQLite database, the JWT key, game servers, logs.
+    #[arg(long, env = "KUTANGA_DATA_DIR", global = true, default_value = "./data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// The database: unset means a SQLite file in the data dir; `postgres://...` uses PostgreSQL;
+    /// `sqlite://PATH` another SQLite file.
+    #[arg(long, env = "KUTANGA_DATABASE_URL", global = true, value_name = "URL", value_parser = parse_database_url)]
+    pub database_url: Option<String>,
+
+    /// `development` (playground, introspection and suggestions on) or `production` (off unless asked
+    /// for, unsafe settings refused).
+    #[arg(long, env = "KUTANGA_MODE", global = true, default_value = "development", value_enum)]
+    pub mode: Mode,
+
+    /// The HS256 key that signs access tokens, at least 32 bytes. Unset: a random key is generated
+    /// once into `<data dir>/jwt.key` (mode 0600).
+    #[arg(long, env = "KUTANGA_JWT_SECRET", global = true, value_name = "SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// The email of the first admin, created when the hub has no users yet.
+    #[arg(
+        long,
+        env = "KUTANGA_ADMIN_EMAIL",
+        global = true,
+        default_value = "admin@localhost.localdomain",
+        value_name = "EMAIL"
+    )]
+    pub admin_email: String,
+
+    /// The first admin's password. Unset: a random password is printed once on the console.
+    #[arg(long, env = "KUTANGA_ADMIN_PASSWORD", global = true, value_name = "PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// The hub's display name, shown in the web app.
+    #[arg(long, env = "KUTANGA_HUB_NAME", global = true, default_value = "Kutanga Hub", value_name = "NAME")]
+    pub hub_name: String,
+
+    /// The folder of the built web app (Trunk's `dist`), served at `/`.
+    #[arg(long, env = "KUTANGA_WEB_DIR", global = true, default_value = "web/dist", value_name = "DIR")]
+    pub web_dir: PathBuf,
+
+    /// Serve the GraphiQL playground at GET /graphql. Default: on in development, off in production.
+    #[arg(long, env = "KUTANGA_PLAYGROUND", global = true, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub playground: Option<bool>,
+
+    /// Answer GraphQL introspection queries. Default: on in development, off in production.
+    #[arg(long, env = "KUTANGA_INTROSPECTION", global = true, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub introspection: Option<bool>,
+
+    /// The deepest GraphQL query accepted.
+    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_DEPTH", global = true, default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub graphql_max_depth: u16,
+
+    /// The highest GraphQL query complexity accepted (each field counts 1).
+    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_COMPLEXITY", global = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub graphql_max_complexity: u32,
+
+    /// The deepest nesting of a GraphQL document (fragments and values) the parser accepts.
+    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_RECURSION", global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(4..=256))]
+    pub graphql_max_recursion: u16,
+
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "KUTANGA_MAX_BODY_BYTES", global = true, default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
+    pub max_body_bytes: u64,
+
+    /// How long an access token lives, in seconds.
+    #[arg(long, env = "KUTANGA_ACCESS_TOKEN_TTL", global = true, default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub access_token_ttl: u64,
+
+    /// How long a login session lives at most, in seconds, however it is used.
+    #[arg(long, env = "KUTANGA_SESSION_TTL", global = true, default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(300..=31_536_000))]
+    pub session_ttl: u64,
+
+    /// How long shutdown waits for requests and WebSockets to finish, in seconds.
+    #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub shutdown_timeout: u64,
+
+    /// Log filter (`info`, `kutanga=debug,tower_http=info`...). RUST_LOG wins when it is set.
+    #[arg(long = "log", env = "KUTANGA_LOG", global = true, default_value = "info", value_name = "FILTER")]
+    pub log: String,
+
+    /// Log format on the console: `human` or `json`.
+    #[arg(long, env = "KUTANGA_LOG_FORMAT", global = true, default_value = "human", value_enum)]
+    pub log_format: LogFormat,
+
+    /// Also write the log as JSON to daily-rotated files in `<data dir>/logs`.
+    #[arg(long, env = "KUTANGA_LOG_FILES", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub log_files: bool,
+
+    /// How many daily log files to keep.
+    #[arg(long, env = "KUTANGA_LOG_RETENTION", global = true, default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=3650))]
+    pub log_retention: u16,
+}
+
+/// How strict the hub is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// The console log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The database the hub talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Settings {
+    pub fn database(&self) -> DatabaseTarget {
+        match self.database_url.as_deref() {
+            None => DatabaseTarget::Sqlite(self.data_dir.join("kutanga.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                DatabaseTarget::Postgres(url.to_owned())
+            }
+            Some(url) => {
+                DatabaseTarget::Sqlite(PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")))
+            }
+        }
+    }
+
+    pub fn playground_enabled(&self) -> bool {
+        self.playground.unwrap_or(self.mode == Mode::Development)
+    }
+
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(self.mode == Mode::Development)
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
+
+    /// Checks what the parser cannot: relations between options and production rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            return Err(ConfigError::invalid("KUTANGA_JWT_SECRET", "a secret of at least 32 bytes"));
+        }
+        if let Some(pw) = &self.admin_password
+            && pw.chars().count() < shared::validation::PASSWORD_MIN_CHARS
+        {
+            return Err(ConfigError::invalid("KUTANGA_ADMIN_PASSWORD", "a password of at least 8 characters"));
+        }
+        shared::validation::normalize_email(&self.admin_email)
+            .map_err(|e| ConfigError::invalid("KUTANGA_ADMIN_EMAIL", &format!("an email address ({})", e.message)))?;
+        if self.mode == Mode::Production && self.playground == Some(true) && self.introspection == Some(false) {
+            return Err(ConfigError::invalid(
+                "KUTANGA_PLAYGROUND",
+                "false when introspection is off (the playground needs introspection)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_database_url(raw: &str) -> Result<String, String> {
+    let ok = ["postgres://", "postgresql://", "sqlite://", "sqlite:"]
+        .iter()
+        .any(|p| raw.starts_with(p) && raw.len() > p.len());
+    if ok { Ok(raw.to_owned()) } else { Err("expected postgres://USER@HOST/DB or sqlite://PATH".into()) }
+}
+
+/// A configuration value the hub cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable, flag or file key holds a value of the wrong shape.
+    #[error("{variable}: invalid value; expected {expected}")]
+    Invalid { variable: String, expected: String },
+    /// The config file cannot be read or parsed.
+    #[error("KUTANGA_CONFIG: cannot use {path}: {reason}")]
+    File { path: String, reason: String },
+    /// Clap's own report (help, version, unknown flag, bad value), already rendered.
+    #[error("{0}")]
+    Cli(#[from] clap::Error),
+}
+
+impl ConfigError {
+    fn invalid(variable: &str, expected: &str) -> Self {
+        Self::Invalid { variable: variable.to_owned(), expected: expected.to_owned() }
+    }
+}
+
+/// Parses a `clap::Parser` whose options include a flattened [`Settings`], applying the TOML
+/// file named by `--config`/`KUTANGA_CONFIG` under the flags and environment.
+pub fn parse_with_file<T>(args: Vec<OsString>) -> Result<T, ConfigError>
+where
+    T: CommandFactory + FromArgMatches,
+{
+    let first = T::command().try_get_matches_from(&args).map_err(name_the_variable)?;
+    let file = first.get_one::<PathBuf>("config").cloned();
+    let matches = match file {
+        None => first,
+        Some(path) => {
+            let extra = file_args(&path, &first)?;
+            let mut all = args;
+            all.extend(extra);
+            T::command().try_get_matches_from(all).map_err(name_the_variable)?
+        }
+    };
+    T::from_arg_matches(&matches).map_err(ConfigError::from)
+}
+
+/// Turns the file's keys into `--key=value` arguments for the options that neither a flag nor
+/// the environment set.
+fn file_args(path: &std::path::Path, matches: &ArgMatches) -> Result<Vec<OsString>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.message().to_owned()))?;
+    let cmd = Settings::augment_args(clap::Command::new("settings"));
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let id = key.replace('-', "_");
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == id && id != "config")
+            .ok_or_else(|| file_err(format!("unknown key `{key}`")))?;
+        if !matches!(matches.value_source(&id), None | Some(ValueSource::DefaultValue)) {
+            continue;
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            other => {
+                return Err(file_err(format!("`{key}` must be a string, number or boolean, not {}", other.type_str())));
+            }
+        };
+        let long = arg.get_long().unwrap_or(id.as_str());
+        out.push(OsString::from(format!("--{long}={text}")));
+    }
+    Ok(out)
+}
+
+/// Adds the environment variable's name to clap's report of a bad value, so the operator knows
+/// which variable to fix.
+fn name_the_variable(err: clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return ConfigError::Cli(err);
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return ConfigError::Cli(err);
+    };
+    let long = arg.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
+    let cmd = Settings::augment_args(clap::Command::new("settings"));
+    let Some(env) = cmd.get_arguments().find(|a| a.get_long() == Some(long)).and_then(|a| a.get_env()) else {
+        return ConfigError::Cli(err);
+    };
+    let value = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => v.clone(),
+        _ => String::new(),
+    };
+    let expected = err
+        .source()
+        .map(|s| s.to_string())
+        .or_else(|| match err.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(v)) => Some(format!("one of {}", v.join(", "))),
+            _ => None,
+        })
+        .unwrap_or_else(|| "a valid value (see --help)".into());
+    ConfigError::Invalid { variable: format!("{} (--{long}, value `{value}`)", env.to_string_lossy()), expected }
+}
+
+use std::error::Error as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(args: &[&str]) -> Result<Settings, ConfigError> {
+        let args = std::iter::once("kutanga").chain(args.iter().copied()).map(OsString::from).collect();
+        parse_with_file::<Cli>(args).map(|c| c.settings)
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.database(), DatabaseTarget::Sqlite(PathBuf::from("./data/kutanga.db")));
+        assert!(s.playground_enabled());
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn production_turns_the_playground_off_unless_asked() {
+        let s = parse(&["--mode", "production"]).unwrap();
+        assert!(!s.playground_enabled() && !s.introspection_enabled());
+        let s = parse(&["--mode", "production", "--playground", "true"]).unwrap();
+        assert!(s.playground_enabled());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = parse(&["--bind", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_BIND"), "{err}");
+        let err = parse(&["--graphql-max-depth", "1000"]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_GRAPHQL_MAX_DEPTH"), "{err}");
+        let err = parse(&["--database-url", "mysql://x"]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_DATABASE_URL") && err.contains("postgres://"), "{err}");
+        let err = parse(&["--jwt-secret", "short"]).unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kutanga.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nhub_name = \"From file\"\ngraphql-max-depth = 8\n").unwrap();
+        let s = parse(&["--config", path.to_str().unwrap(), "--hub-name", "From flag"]).unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.hub_name, "From flag");
+        assert_eq!(s.graphql_max_depth, 8);
+    }
+
+    #[test]
+    fn the_file_refuses_unknown_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kutanga.toml");
+        std::fs::write(&path, "bnd = \"x\"\n").unwrap();
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("unknown key `bnd`"), "{err}");
+        std::fs::write(&path, "bind = \"x\"\n").unwrap();
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_BIND"), "{err}");
+        let err = parse(&["--config", "/nonexistent/kutanga.toml"]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_CONFIG"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The database connection and the one way to write to it.
+//!
+//! SQLite runs in WAL mode with a busy timeout and foreign keys on. Every write goes through
+//! [`Db::write`], which opens the transaction with `BEGIN IMMEDIATE` on SQLite: the write lock is
+//! taken before the first read, so a transaction never has to upgrade a read lock and can never
+//! fail with SQLITE_BUSY; waiting writers queue on the busy timeout. Inside one hub, SQLite
+//! writers also queue on a semaphore so that they take turns fairly instead of polling.
+
+use std::{sync::Arc, time::Duration};
+
+use migration::MigratorTrait;
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, SqliteTransactionMode, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::DatabaseTarget;
+
+/// How long a SQLite connection waits for a lock before it gives up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The hub's database: a pool plus the write discipline.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// One permit: SQLite writers of this process take turns.
+    sqlite_writer: Option<Arc<Semaphore>>,
+}
+
+/// A write transaction. Commit it; dropping it rolls back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Db {
+    /// Connects to the target, creating the SQLite file (and its folder) when needed.
+    pub async fn connect(target: &DatabaseTarget) -> anyhow::Result<Self> {
+        match target {
+            DatabaseTarget::Sqlite(path) => {
+                if let Some(parent) = path.parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+                Ok(Self {
+                    conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                    sqlite_writer: Some(Arc::new(Semaphore::new(1))),
+                })
+            }
+            DatabaseTarget::Postgres(url) => {
+                let mut opts = ConnectOptions::new(url.clone());
+                opts.max_connections(16).connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
+                let conn = Database::connect(opts).await?;
+                Ok(Self { conn, sqlite_writer: None })
+            }
+        }
+    }
+
+    /// The connection for reads.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Opens a write transaction (see the module docs).
+    pub async fn write(&self) -> Result<WriteTxn, DbErr> {
+        let permit = match &self.sqlite_writer {
+            Some(sem) => {
+                Some(sem.clone().acquire_owned().await.map_err(|_| DbErr::Custom("the database is closing".into()))?)
+            }
+            None => None,
+        };
+        let options = match self.backend() {
+            DbBackend::Sqlite => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            },
+            _ => TransactionOptions {
+                isolation_level: Some(IsolationLevel::ReadCommitted),
+                access_mode: Some(AccessMode::ReadWrite),
+                ..Default::default()
+            },
+        };
+        let txn = self.conn.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _permit: permit })
+    }
+
+    /// Applies the pending migrations and returns their names.
+    pub async fn migrate(&self) -> Result<Vec<String>, DbErr> {
+        let pending: Vec<String> = migration::Migrator::get_pending_migrations(&self.conn)
+            .await?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        migration::Migrator::up(&self.conn, None).await?;
+        Ok(pending)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}

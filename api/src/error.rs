@@ -1,0 +1,125 @@
+//! The hub's one error type at the service boundary, and its mapping to GraphQL errors.
+//!
+//! Every error the client sees carries `extensions.code` (and `extensions.field` for bad input).
+//! Internal causes are logged here, once, and never shown to the client.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+use shared::{ErrorCode, validation::InvalidField};
+
+/// An error a service returns. Each variant says what the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// UNAUTHENTICATED: no valid access token, or wrong credentials.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// FORBIDDEN: the caller lacks the permission named.
+    #[error("this needs the permission `{0}`")]
+    Forbidden(String),
+    /// NOT_FOUND: the thing does not exist or the caller may not know of it.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// BAD_USER_INPUT with the field at fault.
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    /// CONFLICT: a duplicate or an illegal change of state; `field` names a duplicate field.
+    #[error("{message}")]
+    Conflict { field: Option<String>, message: String },
+    /// RATE_LIMITED with the seconds to wait.
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// INTERNAL: the client sees "internal error"; the cause goes to the log.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::BadInput { .. } => ErrorCode::BadUserInput,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput { field: field.into(), message: message.into() }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// Maps a database error: a unique violation becomes CONFLICT naming `field`.
+    pub fn from_db(err: DbErr, unique_field: &str) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict {
+                field: Some(unique_field.to_owned()),
+                message: format!("this {unique_field} is already taken"),
+            },
+            _ => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(detail)) => {
+                Self::Conflict { field: None, message: format!("already exists ({})", short(&detail)) }
+            }
+            _ => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(err: InvalidField) -> Self {
+        Self::bad_input(err.field, err.message)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+fn short(detail: &str) -> String {
+    detail.chars().take(120).collect()
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.code().as_str());
+            match self {
+                Self::BadInput { field, .. } => ext.set("field", field.as_str()),
+                Self::Conflict { field: Some(field), .. } => ext.set("field", field.as_str()),
+                Self::RateLimited { retry_after_secs } => ext.set("retryAfter", *retry_after_secs),
+                _ => {}
+            }
+        })
+    }
+}
+
+/// The result of a resolver: errors carry their code.
+pub type GqlResult<T> = async_graphql::Result<T>;
+
+/// Converts a service result into a resolver result, attaching the error's code.
+pub trait IntoGql<T> {
+    fn gql(self) -> GqlResult<T>;
+}
+
+impl<T, E: Into<ApiError>> IntoGql<T> for Result<T, E> {
+    fn gql(self) -> GqlResult<T> {
+        self.map_err(|e| e.into().extend())
+    }
+}

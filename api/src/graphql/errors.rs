@@ -1,0 +1,97 @@
+//! Gives every error a code, including those the GraphQL engine raises itself (parse errors,
+//! validation, limits): they are the client's fault, so BAD_USER_INPUT, with the argument named
+//! when the message names one.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Response, ServerError, Value,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest, NextSubscribe},
+    futures_util::stream::BoxStream,
+};
+use futures_util::StreamExt;
+use shared::ErrorCode;
+
+/// The extension factory.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        with_codes(next.run(ctx).await)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        with_codes(next.run(ctx, operation_name).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(with_codes).boxed()
+    }
+}
+
+fn with_codes(mut response: Response) -> Response {
+    for err in &mut response.errors {
+        add_code(err);
+    }
+    response
+}
+
+/// Sets `extensions.code` (and `field`) on an error that has none.
+pub fn add_code(err: &mut ServerError) {
+    let ext = err.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_some() {
+        return;
+    }
+    ext.set("code", ErrorCode::BadUserInput.as_str());
+    if ext.get("field").is_none()
+        && let Some(field) = named_argument(&err.message)
+    {
+        ext.set("field", Value::from(field));
+    }
+}
+
+/// The argument or field a validation message names, as in `Invalid value for argument "email"`.
+fn named_argument(message: &str) -> Option<String> {
+    for marker in ["argument \"", "field \""] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            if let Some(end) = rest.find('"') {
+                return Some(rest[..end].trim_start_matches('$').to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_messages_name_their_argument() {
+        assert_eq!(
+            named_argument(r#"Invalid value for argument "email", expected type "String""#).as_deref(),
+            Some("email")
+        );
+        assert_eq!(named_argument("Syntax error"), None);
+    }
+}

@@ -1,0 +1,290 @@
+//! GraphQL over HTTP (POST for everything, GET for queries and the playground) and over
+//! WebSocket (graphql-transport-ws).
+
+use std::net::SocketAddr;
+
+use async_graphql::{
+    BatchRequest, Data, Request as GqlRequest,
+    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage},
+    parser::types::{DocumentOperations, OperationType},
+};
+use axum::{
+    body::Body,
+    extract::{
+        ConnectInfo, Query, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use futures_util::{SinkExt, StreamExt, future};
+use serde::Deserialize;
+use shared::ErrorCode;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::WS_INIT_TIMEOUT;
+use crate::{
+    app::{App, Services},
+    auth::{caller::authenticate, service::ClientInfo},
+    graphql::{HubSchema, RequestInfo},
+};
+
+/// What the GraphQL handlers need.
+#[derive(Clone)]
+pub struct HttpState {
+    schema: HubSchema,
+    services: Services,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl HttpState {
+    pub fn new(app: &App) -> Self {
+        Self {
+            schema: app.schema.clone(),
+            services: app.services.clone(),
+            shutdown: app.shutdown.clone(),
+            tasks: app.tasks.clone(),
+        }
+    }
+
+    /// The caller from the Authorization header (an invalid token leaves the request anonymous;
+    /// fields that need a caller answer UNAUTHENTICATED) and the client's address.
+    async fn request_info(&self, headers: &HeaderMap, addr: SocketAddr) -> RequestInfo {
+        let client = ClientInfo {
+            ip: Some(addr.ip().to_string()),
+            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        };
+        let caller = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+            Some(token) => authenticate(self.services.db.conn(), &self.services.keys, token).await.ok(),
+            None => None,
+        };
+        RequestInfo { caller, client }
+    }
+}
+
+fn bearer(value: Option<&str>) -> Option<&str> {
+    let value = value?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A GraphQL-shaped error response for failures before execution.
+fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadUserInput.as_str() } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// POST /graphql: a request or a batch, as JSON.
+pub async fn post(
+    State(st): State<HttpState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !is_json {
+        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json");
+    }
+    let limit = st.services.settings.max_body_bytes as usize;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than {limit} bytes"),
+            );
+        }
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("the body is not a GraphQL request: {e}")),
+    };
+    let info = st.request_info(&headers, addr).await;
+    let batch = batch.data(info);
+    let response = st.schema.execute_batch(batch).await;
+    axum::Json(response).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    operation_name: Option<String>,
+}
+
+/// GET /graphql: the playground, or a query (never a mutation) in the URL.
+pub async fn get(
+    State(st): State<HttpState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let Some(query) = params.query else {
+        if st.services.settings.playground_enabled() {
+            let page = GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .title("Kutanga Hub GraphQL")
+                .finish();
+            return Html(page).into_response();
+        }
+        return error_response(StatusCode::NOT_FOUND, "the playground is disabled; POST queries to /graphql");
+    };
+    if !only_queries(&query, params.operation_name.as_deref()) {
+        let mut resp = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET runs queries only; send mutations and subscriptions with POST or the WebSocket",
+        );
+        resp.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return resp;
+    }
+    let mut request = GqlRequest::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables {
+        match serde_json::from_str(&vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("`variables` is not JSON: {e}")),
+        }
+    }
+    let info = st.request_info(&headers, addr).await;
+    axum::Json(st.schema.execute(request.data(info)).await).into_response()
+}
+
+/// Whether the operation a GET would run is a query. A document that does not parse counts as
+/// a query: the executor then reports the syntax error.
+fn only_queries(query: &str, operation: Option<&str>) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return true;
+    };
+    match &doc.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Query,
+        DocumentOperations::Multiple(ops) => match operation {
+            Some(name) => {
+                ops.iter().find(|(n, _)| n.as_str() == name).is_none_or(|(_, op)| op.node.ty == OperationType::Query)
+            }
+            None => ops.values().all(|op| op.node.ty == OperationType::Query),
+        },
+    }
+}
+
+/// GET /graphql/ws: subscriptions over graphql-transport-ws. The access token travels in
+/// connection_init as `{"authorization": "Bearer <token>"}`; without a valid one the socket is
+/// closed with 4403.
+pub async fn websocket(
+    State(st): State<HttpState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // The client's preferred protocol among those async-graphql speaks.
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| list.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
+        .unwrap_or(WebSocketProtocols::GraphQLWS);
+    let client = ClientInfo {
+        ip: Some(addr.ip().to_string()),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(st.services.settings.max_body_bytes as usize)
+        .on_upgrade(move |socket| {
+            let tasks = st.tasks.clone();
+            tasks.track_future(session(st, socket, protocol, client))
+        })
+}
+
+/// The marker that turns async-graphql's init failure (close 1002) into 4403.
+const FORBIDDEN: &str = "4403: Forbidden";
+
+async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols, client: ClientInfo) {
+    let (mut sink, stream) = socket.split();
+    let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map(|m| {
+        future::ready(match m {
+            Ok(Message::Text(t)) => Some(t.as_str().as_bytes().to_vec()),
+            Ok(Message::Binary(b)) => Some(b.to_vec()),
+            _ => None,
+        })
+    });
+    let services = st.services.clone();
+    let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol).on_connection_init(move |payload| {
+        let services = services.clone();
+        let client = client.clone();
+        async move {
+            let token = payload
+                .get("authorization")
+                .or_else(|| payload.get("Authorization"))
+                .and_then(|v| v.as_str())
+                .and_then(|v| bearer(Some(v)));
+            let Some(token) = token else {
+                return Err(async_graphql::Error::new(FORBIDDEN));
+            };
+            let caller = authenticate(services.db.conn(), &services.keys, token)
+                .await
+                .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+            let mut data = Data::default();
+            data.insert(RequestInfo { caller: Some(caller), client });
+            Ok(data)
+        }
+    });
+    let mut graphql = std::pin::pin!(graphql);
+    let init_deadline = tokio::time::sleep(WS_INIT_TIMEOUT);
+    let mut init_deadline = std::pin::pin!(init_deadline);
+    let mut acked = false;
+
+    let close = loop {
+        tokio::select! {
+            msg = graphql.next() => match msg {
+                Some(WsMessage::Text(text)) => {
+                    acked |= text.contains("\"connection_ack\"");
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(WsMessage::Close(_, reason)) if reason == FORBIDDEN => break Some((4403, "Forbidden".to_owned())),
+                Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
+                None => break None,
+            },
+            () = st.shutdown.cancelled() => break Some((1001, "the hub is shutting down".to_owned())),
+            () = &mut init_deadline, if !acked => break Some((4408, "Connection initialisation timeout".to_owned())),
+        }
+    };
+    if let Some((code, reason)) = close {
+        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_refuses_mutations_and_subscriptions() {
+        assert!(only_queries("{ hubInfo { version } }", None));
+        assert!(!only_queries("mutation { logoutAll }", None));
+        assert!(!only_queries("subscription { auditEvents { id } }", None));
+        let two = "query A { hubInfo { name } } mutation B { logoutAll }";
+        assert!(only_queries(two, Some("A")));
+        assert!(!only_queries(two, Some("B")));
+        assert!(!only_queries(two, None));
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(None), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! Kutanga Hub: the `kutanga` binary's library.
+//!
+//! `main.rs` only parses the command line and calls in here; tests build the whole hub in-process
+//! with [`App::build`] and serve it with [`App::serve`].
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod run;
+pub mod telemetry;
+pub mod users;
+
+pub use app::App;
+pub use graphql::{build_schema, sdl};

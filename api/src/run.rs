@@ -1,0 +1,125 @@
+//! What each subcommand does.
+
+use std::{process::ExitCode, sync::Arc};
+
+use crate::{
+    App, bootstrap,
+    cli::{AdminCommand, Cli, Command},
+    config::Settings,
+    db::Db,
+    events::{EventBus, LocalBus},
+    users::{self, NewUser, Origin},
+};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings).await,
+        Command::Migrate => {
+            let bus = LocalBus::new(16);
+            let db = Db::connect(&cli.settings.database()).await?;
+            let applied = bootstrap::migrate(&db, &bus).await?;
+            bootstrap::seed(&db, &bus).await?;
+            say(&if applied.is_empty() {
+                "the database is up to date".to_owned()
+            } else {
+                format!("applied {} migration(s): {}", applied.len(), applied.join(", "))
+            });
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { output } => {
+            let sdl = crate::sdl();
+            match output {
+                Some(path) => std::fs::write(&path, sdl)?,
+                None => say(&sdl),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(cmd) => admin(cli.settings, cmd).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let bind = settings.bind;
+    let (app, first_admin) = App::build(settings).await?;
+    if let Some(admin) = &first_admin {
+        tracing::info!(email = %admin.email, "created the first admin");
+        bootstrap::announce(admin);
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("KUTANGA_BIND: cannot listen on {bind}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, version = shared::VERSION, "the hub is serving");
+    let token = app.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    app.serve(listener).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(16));
+    let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
+    bootstrap::seed(&db, bus.as_ref()).await?;
+    let origin = Origin { actor: None, ip: None, via: Some("command line") };
+    let outcome = match cmd {
+        AdminCommand::CreateUser { email, password, display_name, roles } => {
+            let generated = password.is_none().then(|| crate::auth::random_secret()[..20].to_owned());
+            let password = password.or_else(|| generated.clone()).unwrap_or_default();
+            users::create(&db, bus.as_ref(), &origin, NewUser { email, password, display_name, roles })
+                .await
+                .map(|u| (format!("created user {} (id {})", u.email, u.id), generated))
+        }
+        AdminCommand::ResetPassword { email, password } => {
+            let generated = password.is_none().then(|| crate::auth::random_secret()[..20].to_owned());
+            let password = password.or_else(|| generated.clone()).unwrap_or_default();
+            users::reset_password(&db, bus.as_ref(), &origin, &email, password)
+                .await
+                .map(|u| (format!("set a new password for {}; their sessions have ended", u.email), generated))
+        }
+    };
+    db.close().await;
+    match outcome {
+        Ok((message, generated)) => {
+            say(&message);
+            if let Some(password) = generated {
+                say(&format!("password: {password}"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            complain(&format!("error: {e}"));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's own output")]
+fn say(text: &str) {
+    println!("{text}");
+}
+
+#[expect(clippy::print_stderr, reason = "the command's own error report")]
+fn complain(text: &str) {
+    eprintln!("{text}");
+}

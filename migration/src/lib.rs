@@ -1,0 +1,18 @@
+//! The hub's database schema as forward-only migrations, and the seed data.
+//!
+//! Migrations run on start (`kutanga serve`) and with `kutanga migrate`, on SQLite and
+//! PostgreSQL alike. A migration is never edited once released: change the schema with a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial;
+pub mod seed;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial::Migration)]
+    }
+}
