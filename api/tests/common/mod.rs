@@ -1,0 +1,231 @@
+//! The test harness: a whole hub in-process, on SQLite or on a fresh PostgreSQL database.
+//!
+//! PostgreSQL comes from KUTANGA_TEST_DATABASE_URL (a server URL such as
+//! postgres://postgres@127.0.0.1:5432/postgres); each hub gets its own uniquely named database,
+//! dropped when the hub stops. Without the variable, PostgreSQL tests fail and say how to set it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
+
+use kutanga::{App, cli::Cli};
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@hub.test";
+pub const ADMIN_PASSWORD: &str = "a long admin passphrase";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `sqlite` and `postgres` variants of an async test function `fn(Backend)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// A uniquely named PostgreSQL database, dropped with the value.
+pub struct PgDatabase {
+    server_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let server_url = std::env::var("KUTANGA_TEST_DATABASE_URL").expect(
+            "KUTANGA_TEST_DATABASE_URL is not set: point it at a PostgreSQL server, e.g. \
+             postgres://postgres@127.0.0.1:5432/postgres (cargo xtask test sets it)",
+        );
+        let name = format!("kutanga_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&server_url).await.expect("connect to KUTANGA_TEST_DATABASE_URL");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+        conn.close().await.ok();
+        let url = match server_url.rsplit_once('/') {
+            Some((base, _)) if base.contains("://") && base.len() > "postgres://".len() => format!("{base}/{name}"),
+            _ => format!("{server_url}/{name}"),
+        };
+        Self { server_url, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; use a private runtime on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&server_url).await {
+                    let _ =
+                        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Where a hub keeps its data: a temp dir and, on PostgreSQL, a database.
+pub struct Store {
+    pub backend: Backend,
+    pub dir: TempDir,
+    pub pg: Option<PgDatabase>,
+}
+
+impl Store {
+    pub async fn new(backend: Backend) -> Self {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create().await),
+        };
+        Self { backend, dir: tempfile::tempdir().unwrap(), pg }
+    }
+
+    /// The command-line arguments that point a hub at this store.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            self.dir.path().display().to_string(),
+            "--admin-email".to_owned(),
+            ADMIN_EMAIL.to_owned(),
+            "--admin-password".to_owned(),
+            ADMIN_PASSWORD.to_owned(),
+            "--bind".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--shutdown-timeout".to_owned(),
+            "3".to_owned(),
+        ];
+        if let Some(pg) = &self.pg {
+            args.extend(["--database-url".to_owned(), pg.url.clone()]);
+        }
+        args
+    }
+}
+
+/// A running hub.
+pub struct TestHub {
+    pub app: App,
+    pub addr: SocketAddr,
+    store: Option<Store>,
+    pub http: reqwest::Client,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestHub {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(Store::new(backend).await, &[]).await
+    }
+
+    /// Starts a hub on `store` with extra command-line options.
+    pub async fn start_with(store: Store, extra: &[&str]) -> Self {
+        let mut args: Vec<OsString> = vec!["kutanga".into()];
+        args.extend(store.args().into_iter().map(OsString::from));
+        args.extend(extra.iter().map(OsString::from));
+        let cli = Cli::parse_args(args).expect("test settings parse");
+        let (app, _) = App::build(cli.settings).await.expect("the hub builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(app.clone().serve(listener));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { app, addr, store: Some(store), http, server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
+    }
+
+    /// POSTs a GraphQL request and returns the JSON answer.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        res["data"]["login"]["accessToken"].as_str().unwrap_or_else(|| panic!("login failed: {res}")).to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user with the given roles through the service layer (the accounts API comes
+    /// with its own issue) and returns their token.
+    pub async fn user_with_roles(&self, email: &str, roles: &[&str]) -> String {
+        let s = &self.app.services;
+        kutanga::users::create(
+            &s.db,
+            s.bus.as_ref(),
+            &kutanga::users::Origin::default(),
+            kutanga::users::NewUser {
+                email: email.into(),
+                password: "another long passphrase".into(),
+                display_name: None,
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        )
+        .await
+        .unwrap();
+        self.login(email, "another long passphrase").await
+    }
+
+    /// Stops the hub (graceful shutdown) and returns its store for a restart.
+    pub async fn stop(mut self) -> Store {
+        self.app.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("the hub stops within its shutdown timeout")
+                .unwrap()
+                .unwrap();
+        }
+        self.store.take().expect("the store is taken once")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.store.as_ref().expect("running hub has a store").dir.path().to_owned()
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        self.app.shutdown.cancel();
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn code(res: &Value) -> &str {
+    res["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {res}"))
+}

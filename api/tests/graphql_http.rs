@@ -1,0 +1,270 @@
+//! GraphQL over HTTP: the public and signed-in operations, the error model, and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestHub, code};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn hub_info_is_public(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let res = hub.gql(None, "{ hubInfo { name version registrationOpen } }", json!({})).await;
+    assert_eq!(res["data"]["hubInfo"]["name"], "Kutanga Hub");
+    assert_eq!(res["data"]["hubInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(res["data"]["hubInfo"]["registrationOpen"], false);
+    hub.stop().await;
+}
+
+async fn the_admin_sees_the_three_roles(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let token = hub.admin_token().await;
+    let res =
+        hub.gql(Some(&token), "{ roles { name builtIn permissions } me { email roles { name } } }", json!({})).await;
+    let roles = res["data"]["roles"].as_array().unwrap_or_else(|| panic!("{res}"));
+    let names: Vec<&str> = roles.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Admin", "Moderator", "User"]);
+    assert_eq!(roles[0]["permissions"].as_array().unwrap().len(), shared::Permission::ALL.len());
+    assert_eq!(
+        roles[1]["permissions"],
+        json!([
+            "user.read",
+            "role.read",
+            "server.read",
+            "server.start",
+            "server.stop",
+            "server.console",
+            "metrics.read",
+            "audit.read",
+            "alert.read"
+        ])
+    );
+    assert_eq!(roles[2]["permissions"], json!([]));
+    assert!(roles.iter().all(|r| r["builtIn"] == true));
+    assert_eq!(res["data"]["me"]["email"], ADMIN_EMAIL);
+    assert_eq!(res["data"]["me"]["roles"][0]["name"], "Admin");
+    hub.stop().await;
+}
+
+async fn login_answers_the_same_for_unknown_emails(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let q = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+    let wrong = hub.gql(None, q, json!({ "e": ADMIN_EMAIL, "p": "not the password" })).await;
+    let unknown = hub.gql(None, q, json!({ "e": "nobody@hub.test", "p": "not the password" })).await;
+    assert_eq!(code(&wrong), "UNAUTHENTICATED");
+    assert_eq!(wrong["errors"][0]["message"], unknown["errors"][0]["message"]);
+    assert_eq!(wrong["errors"][0]["extensions"], unknown["errors"][0]["extensions"]);
+    assert_eq!(wrong["data"], Value::Null);
+
+    // Both failures and the success are in the audit log, with the client's address.
+    let token = hub.admin_token().await;
+    let log = hub
+        .gql(Some(&token), "{ auditLog(first: 10) { action outcome ip actor { email } actorEmail } }", json!({}))
+        .await;
+    let entries = log["data"]["auditLog"].as_array().unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(entries[0]["action"], "auth.login");
+    assert_eq!(entries[0]["actor"]["email"], ADMIN_EMAIL);
+    assert_eq!(entries[0]["ip"], "127.0.0.1");
+    let failed: Vec<&Value> = entries.iter().filter(|e| e["action"] == "auth.login_failed").collect();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|e| e["outcome"] == "failure"));
+    hub.stop().await;
+}
+
+async fn guarded_fields_need_a_token_and_the_permission(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    for q in ["{ me { id } }", "{ roles { name } }", "{ permissions { key } }", "{ auditLog { id } }"] {
+        let res = hub.gql(None, q, json!({})).await;
+        assert_eq!(code(&res), "UNAUTHENTICATED", "{q}: {res}");
+        let res = hub.gql(Some("not.a.token"), q, json!({})).await;
+        assert_eq!(code(&res), "UNAUTHENTICATED", "{q} with a bad token: {res}");
+    }
+    let user = hub.user_with_roles("player@hub.test", &["User"]).await;
+    assert_eq!(
+        hub.gql(Some(&user), "{ me { email permissions } }", json!({})).await["data"]["me"]["permissions"],
+        json!([])
+    );
+    for q in ["{ roles { name } }", "{ permissions { key } }", "{ auditLog { id } }"] {
+        let res = hub.gql(Some(&user), q, json!({})).await;
+        assert_eq!(code(&res), "FORBIDDEN", "{q}: {res}");
+    }
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let res = hub.gql(Some(&moderator), "{ roles { name } auditLog(first: 1) { id } }", json!({})).await;
+    assert!(res["errors"].is_null(), "{res}");
+    hub.stop().await;
+}
+
+async fn audit_log_filters_and_pages(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let token = hub.admin_token().await;
+    for _ in 0..3 {
+        hub.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    }
+    let q = "query($f: AuditFilter, $first: Int, $after: String) { auditLog(filter: $f, first: $first, after: $after) { id action } }";
+    let page1 = hub.gql(Some(&token), q, json!({ "f": { "action": "auth.login" }, "first": 2 })).await;
+    let page1 = page1["data"]["auditLog"].as_array().unwrap().clone();
+    assert_eq!(page1.len(), 2);
+    let after = page1[1]["id"].as_str().unwrap();
+    let page2 = hub.gql(Some(&token), q, json!({ "f": { "action": "auth.login" }, "first": 10, "after": after })).await;
+    let page2 = page2["data"]["auditLog"].as_array().unwrap().clone();
+    assert_eq!(page2.len(), 2, "four logins in all");
+    assert!(page1.iter().chain(&page2).all(|e| e["action"] == "auth.login"));
+    let ids: Vec<i64> = page1.iter().chain(&page2).map(|e| e["id"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap: {ids:?}");
+
+    // Time range: nothing in the future; the seed entries are in the past.
+    let future = hub.gql(Some(&token), q, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
+    assert_eq!(future["data"]["auditLog"], json!([]));
+    let seeded =
+        hub.gql(Some(&token), q, json!({ "f": { "action": "seed.role", "to": "2999-01-01T00:00:00Z" } })).await;
+    assert_eq!(seeded["data"]["auditLog"].as_array().unwrap().len(), 3);
+
+    for (vars, field) in [
+        (json!({ "first": 0 }), "first"),
+        (json!({ "first": 501 }), "first"),
+        (json!({ "after": "x" }), "after"),
+        (json!({ "f": { "actorId": "x" } }), "actorId"),
+        (json!({ "f": { "from": "2020-01-02T00:00:00Z", "to": "2020-01-01T00:00:00Z" } }), "from"),
+    ] {
+        let res = hub.gql(Some(&token), q, vars.clone()).await;
+        assert_eq!(code(&res), "BAD_USER_INPUT", "{vars}: {res}");
+        assert_eq!(res["errors"][0]["extensions"]["field"], field, "{vars}: {res}");
+    }
+    hub.stop().await;
+}
+
+async fn bad_requests_get_clear_coded_errors(backend: Backend) {
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--graphql-max-depth", "4"]).await;
+    let post = |body: String, ct: &'static str| {
+        hub.http.post(hub.url("/graphql")).header("content-type", ct).body(body).send()
+    };
+
+    let res = post("{\"query\": ".into(), "application/json").await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
+
+    let res = post("query=x".into(), "application/x-www-form-urlencoded").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
+
+    let huge = json!({ "query": format!("{{ hubInfo {{ name }} }} #{}", "x".repeat(2 * 1024 * 1024)) }).to_string();
+    let res = post(huge, "application/json").await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
+
+    for (query, what) in [
+        ("{ hubInfo { name ", "syntax error"),
+        ("{ nothingHere }", "unknown field"),
+        ("query A { hubInfo { name } }", "unknown operation name"),
+        ("{ me { roles { name } roles { permissions } } }", "fine"),
+        ("{ me { roles { name } } a: me { roles { name } } }", "fine"),
+        ("{ __schema { types { fields { type { ofType { ofType { name } } } } } } }", "too deep"),
+    ] {
+        let token = hub.admin_token().await;
+        let body = json!({ "query": query, "operationName": if what == "unknown operation name" { "B" } else { "" } });
+        let mut body = body;
+        if what != "unknown operation name" {
+            body.as_object_mut().unwrap().remove("operationName");
+        }
+        let res: Value = hub
+            .http
+            .post(hub.url("/graphql"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if what == "fine" {
+            assert!(res["errors"].is_null(), "{query}: {res}");
+        } else {
+            assert_eq!(code(&res), "BAD_USER_INPUT", "{what}: {res}");
+        }
+    }
+
+    // A mutation sent by GET is refused and changes nothing.
+    let before = hub.gql(Some(&hub.admin_token().await), "{ auditLog(first: 500) { id } }", json!({})).await;
+    let url = hub.url("/graphql?query=mutation%20%7B%20login(email%3A%22admin%40hub.test%22%2C%20password%3A%22a%20long%20admin%20passphrase%22)%20%7B%20accessToken%20%7D%20%7D");
+    let res = hub.http.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
+    let token = hub.admin_token().await;
+    let after =
+        hub.gql(Some(&token), "{ auditLog(first: 500, filter: { action: \"auth.login\" }) { id } }", json!({})).await;
+    let logins_before = before["data"]["auditLog"].as_array().unwrap().len();
+    assert!(logins_before > 0);
+    // Only the login just made for `token` is new: the GET login never ran.
+    let get_logins: Vec<_> = after["data"]["auditLog"].as_array().unwrap().iter().collect();
+    assert_eq!(get_logins.len(), 8, "7 logins above plus one for this check: {after}");
+
+    // A query by GET works.
+    let res: Value =
+        hub.http.get(hub.url("/graphql?query=%7BhubInfo%7Bversion%7D%7D")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(res["data"]["hubInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    hub.stop().await;
+}
+
+async fn health_playground_and_request_ids(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let res = hub.http.get(hub.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = hub.http.get(hub.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("x-request-id").is_some_and(|v| v.len() >= 32));
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let page = hub.http.get(hub.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("graphiql"));
+    // Development mode answers introspection (production mode does not, see below).
+    let res = hub.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(res["data"]["__schema"]["queryType"]["name"], "Query");
+    // Without a built web app, / explains how to build one.
+    let root = hub.http.get(hub.url("/servers/1")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(root.text().await.unwrap().contains("cargo xtask web"));
+    hub.stop().await;
+}
+
+async fn production_mode_hides_the_playground_and_introspection(backend: Backend) {
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--mode", "production"]).await;
+    let page = hub.http.get(hub.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let res = hub.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
+    assert!(res["data"]["__schema"].is_null(), "{res}");
+    let res = hub.gql(None, "{ hubInf { name } }", json!({})).await;
+    assert!(!res["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{res}");
+    hub.stop().await;
+}
+
+async fn the_web_app_is_served_with_a_spa_fallback(backend: Backend) {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><p>app shell</p>").unwrap();
+    std::fs::write(web.path().join("app.js"), "console.log(1)").unwrap();
+    let dir = web.path().to_str().unwrap().to_owned();
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--web-dir", &dir]).await;
+    for path in ["/", "/servers/7/console"] {
+        let res = hub.http.get(hub.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("app shell"), "{path}");
+    }
+    let js = hub.http.get(hub.url("/app.js")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(js, "console.log(1)");
+    // Static files never leave their folder.
+    let res = hub.http.get(hub.url("/..%2f..%2fetc%2fpasswd")).send().await.unwrap();
+    assert!(!res.text().await.unwrap().contains("root:"));
+    hub.stop().await;
+}
+
+on_both!(
+    hub_info_is_public,
+    the_admin_sees_the_three_roles,
+    login_answers_the_same_for_unknown_emails,
+    guarded_fields_need_a_token_and_the_permission,
+    audit_log_filters_and_pages,
+    bad_requests_get_clear_coded_errors,
+    health_playground_and_request_ids,
+    production_mode_hides_the_playground_and_introspection,
+    the_web_app_is_served_with_a_spa_fallback,
+);
