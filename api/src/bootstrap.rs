@@ -66,9 +66,10 @@ pub struct FirstAdmin {
     pub generated_password: Option<String>,
 }
 
-/// Creates the first admin when the hub has no users yet.
+/// Creates the first admin when no account holds the Admin role yet (a fresh hub, or one where
+/// only `kutanga admin create-user` has made non-admin accounts so far).
 pub async fn first_admin(db: &Db, bus: &dyn EventBus, settings: &Settings) -> Result<Option<FirstAdmin>, ApiError> {
-    if users::count(db.conn()).await? > 0 {
+    if users::count_with_role(db.conn(), shared::permission::ADMIN.name).await? > 0 {
         return Ok(None);
     }
     let generated = settings.admin_password.is_none().then(|| random_secret()[..24].to_owned());

@@ -1,1 +1,209 @@
-fn main() {}
+//! Build automation for Kutanga Hub (`cargo xtask <command>`).
+//!
+//! Each command installs what it needs first (the wasm32 target, Trunk, wasm-bindgen-cli at the
+//! version in Cargo.lock, Chromium for the browser tests) or stops at once with a message that
+//! says what to do. Nothing here downloads a prebuilt binary: tools come from crates.io and
+//! Debian's packages.
+
+#![allow(clippy::print_stderr, reason = "a build tool talks on stderr")]
+
+use std::{
+    env,
+    net::{TcpStream, ToSocketAddrs},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Duration,
+};
+
+const TRUNK_VERSION: &str = "0.22.1";
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  run [ARGS...]   build the web app and run the hub (release) on SQLite; ARGS go to `kutanga serve`
+  test [ARGS...]  install what the tests need, build the web app, run every test on SQLite and
+                  PostgreSQL (KUTANGA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres);
+                  ARGS go to cargo nextest (or cargo test)
+  web             build the web app into web/dist (release)
+  schema          write the GraphQL schema to schema.graphql
+  setup           install the wasm target, Trunk and wasm-bindgen-cli
+";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let mut args = env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let outcome = match command.as_str() {
+        "run" => run(&rest),
+        "test" => test(&rest),
+        "web" => setup().and_then(|()| web()),
+        "schema" => schema(),
+        "setup" => setup(),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
+}
+
+/// Runs a command in the workspace root; fails with its name when it fails.
+fn sh(program: &str, args: &[&str]) -> Result {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}
+
+/// The output of a command, if it ran and succeeded.
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// The wasm target, Trunk, and wasm-bindgen-cli at the version Cargo.lock pins.
+fn setup() -> Result {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        sh("rustup", &["target", "add", "wasm32-unknown-unknown"])
+            .map_err(|e| format!("{e}\nthe web app needs the wasm32-unknown-unknown target"))?;
+    }
+    let trunk_ok = output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION));
+    if !trunk_ok {
+        // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
+        sh(&cargo(), &["install", "--locked", "trunk", "--version", TRUNK_VERSION, "--ignore-rust-version"])
+            .map_err(|e| format!("{e}\ninstalling Trunk from crates.io failed; install it by hand and retry"))?;
+    }
+    let wanted = locked_version("wasm-bindgen")?;
+    let trunk_toml = std::fs::read_to_string(root().join("Trunk.toml")).map_err(|e| format!("Trunk.toml: {e}"))?;
+    if !trunk_toml.contains(&format!("wasm_bindgen = \"{wanted}\"")) {
+        return Err(format!(
+            "Trunk.toml pins another wasm-bindgen than Cargo.lock ({wanted}); set `wasm_bindgen = \"{wanted}\"`"
+        ));
+    }
+    let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if !have.split_whitespace().any(|w| w == wanted) {
+        // Not --locked: its lock file wants a crate version the registry no longer serves.
+        sh(&cargo(), &["install", "wasm-bindgen-cli", "--version", &wanted, "--force"])
+            .map_err(|e| format!("{e}\ninstalling wasm-bindgen-cli {wanted} failed"))?;
+    }
+    Ok(())
+}
+
+/// The version of a package in Cargo.lock.
+fn locked_version(package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"")
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock"))
+}
+
+fn web() -> Result {
+    sh("trunk", &["--skip-version-check", "build", "--release"])
+}
+
+fn schema() -> Result {
+    sh(&cargo(), &["run", "--quiet", "-p", "kutanga", "--", "schema", "--output", "schema.graphql"])?;
+    eprintln!("wrote schema.graphql");
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result {
+    setup()?;
+    web()?;
+    let mut cmd: Vec<&str> = vec!["run", "--release", "-p", "kutanga", "--", "serve"];
+    cmd.extend(args.iter().map(String::as_str));
+    sh(&cargo(), &cmd)
+}
+
+fn test(args: &[String]) -> Result {
+    setup()?;
+    chromium()?;
+    let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    postgres_reachable(&url)?;
+    web()?;
+    let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
+    let mut cmd: Vec<&str> = if nextest {
+        vec!["nextest", "run", "--workspace", "--exclude", "kutanga-web", "--no-fail-fast"]
+    } else {
+        vec!["test", "--workspace", "--exclude", "kutanga-web", "--no-fail-fast"]
+    };
+    cmd.extend(args.iter().map(String::as_str));
+    eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo {}", cmd.join(" "));
+    let status = Command::new(cargo())
+        .args(&cmd)
+        .current_dir(root())
+        .env("KUTANGA_TEST_DATABASE_URL", &url)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("tests failed ({status})"));
+    }
+    if nextest {
+        // Doc tests are not run by nextest.
+        sh(&cargo(), &["test", "--workspace", "--exclude", "kutanga-web", "--doc"])?;
+    }
+    Ok(())
+}
+
+/// Chromium for the browser tests: present, or installed from Debian's packages when we are root.
+fn chromium() -> Result {
+    let path = env::var("KUTANGA_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if Path::new(&path).exists() {
+        return Ok(());
+    }
+    let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
+    if root_user && output("apt-get", &["--version"]).is_some() {
+        sh("apt-get", &["update", "-q"])?;
+        return sh("apt-get", &["install", "-y", "-q", "chromium"]);
+    }
+    Err(format!(
+        "the browser tests need Chromium at {path}: install it (`sudo apt-get install chromium`) or set KUTANGA_TEST_CHROMIUM"
+    ))
+}
+
+fn postgres_reachable(url: &str) -> Result {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host_port = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = host_port.rsplit_once('@').map(|(_, h)| h).unwrap_or(host_port);
+    let addr = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok());
+    if reachable {
+        Ok(())
+    } else {
+        Err(format!(
+            "the PostgreSQL tests need a server at {addr} (from KUTANGA_TEST_DATABASE_URL={url}): start one \
+             (apt-get install postgresql; pg_ctlcluster <version> main start) or point the variable at one"
+        ))
+    }
+}

@@ -144,9 +144,12 @@ pub async fn end_sessions<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<u6
     Ok(res.rows_affected)
 }
 
-/// How many accounts exist.
-pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, ApiError> {
-    Ok(user::Entity::find().count(db).await?)
+/// How many accounts hold the role with this name.
+pub async fn count_with_role<C: ConnectionTrait>(db: &C, role_name: &str) -> Result<u64, ApiError> {
+    let Some(role) = role::Entity::find().filter(role::Column::Name.eq(role_name)).one(db).await? else {
+        return Ok(0);
+    };
+    Ok(user_role::Entity::find().filter(user_role::Column::RoleId.eq(role.id)).count(db).await?)
 }
 
 fn default_display_name(email: &str) -> String {

@@ -1,0 +1,225 @@
+//! The `kutanga` binary: help, bad configuration, the first start, and the admin rescue commands.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use common::{Backend, Store, TestHub};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kutanga");
+
+/// A command with a clean KUTANGA_* environment.
+fn kutanga(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KUTANGA_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args(args);
+    cmd
+}
+
+#[test]
+fn help_documents_every_variable() {
+    let out = kutanga(&["--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "KUTANGA_BIND",
+        "KUTANGA_DATA_DIR",
+        "KUTANGA_DATABASE_URL",
+        "KUTANGA_MODE",
+        "KUTANGA_JWT_SECRET",
+        "KUTANGA_ADMIN_EMAIL",
+        "KUTANGA_ADMIN_PASSWORD",
+        "KUTANGA_CONFIG",
+        "KUTANGA_LOG",
+    ] {
+        assert!(help.contains(var), "--help names {var}");
+    }
+    for sub in ["serve", "migrate", "schema", "admin"] {
+        assert!(help.contains(sub), "--help lists {sub}");
+    }
+}
+
+#[test]
+fn a_bad_value_stops_the_start_and_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("KUTANGA_BIND", "nowhere"),
+        ("KUTANGA_MODE", "staging"),
+        ("KUTANGA_DATABASE_URL", "mysql://localhost/x"),
+        ("KUTANGA_JWT_SECRET", "short"),
+        ("KUTANGA_GRAPHQL_MAX_DEPTH", "0"),
+    ] {
+        let out = kutanga(&["migrate", "--data-dir", dir.path().to_str().unwrap()]).env(var, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(var), "{var}={value}: {err}");
+    }
+    assert!(!dir.path().join("kutanga.db").exists(), "nothing was created");
+}
+
+/// A free port on loopback (bound then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Reads a child's stdout lines on a thread.
+fn lines(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn wait_ready(port: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the hub did not become ready");
+}
+
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().ok();
+    panic!("the hub did not stop within 10 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_start_prints_the_admin_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let start = || {
+        kutanga(&["serve", "--data-dir", dir.path().to_str().unwrap(), "--bind", &bind, "--web-dir", "/nonexistent"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut hub = start();
+    let out = lines(&mut hub);
+    wait_ready(port).await;
+    let printed: Vec<String> = out.try_iter().collect();
+    let password = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password:").map(|p| p.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no password in {printed:?}"));
+    assert!(password.len() >= 16);
+
+    let client = reqwest::Client::new();
+    let gql = |token: Option<String>, query: String| {
+        let mut req = client.post(format!("http://{bind}/graphql")).json(&json!({ "query": query }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let login = gql(
+        None,
+        format!("mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"),
+    )
+    .await;
+    let token = login["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+    let roles = gql(Some(token), "{ roles { name permissions } }".into()).await;
+    let names: Vec<&str> = roles["data"]["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Admin", "Moderator", "User"]);
+    assert!(terminate(&mut hub).success(), "SIGTERM is a clean stop");
+
+    // The second start prints no password and keeps the first one.
+    let mut hub = start();
+    let out = lines(&mut hub);
+    wait_ready(port).await;
+    let printed: Vec<String> = out.try_iter().collect();
+    assert!(printed.iter().all(|l| !l.contains("password")), "{printed:?}");
+    let again = gql(
+        None,
+        format!("mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"),
+    )
+    .await;
+    assert!(again["data"]["login"]["accessToken"].is_string(), "{again}");
+    assert!(terminate(&mut hub).success());
+}
+
+async fn admin_commands_rescue_accounts(backend: Backend) {
+    let store = Store::new(backend).await;
+    let mut base: Vec<String> = store.args();
+    // The CLI does not bind; drop --bind and its value so nothing else interferes.
+    let i = base.iter().position(|a| a == "--bind").unwrap();
+    base.drain(i..i + 2);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        kutanga(&args).output().unwrap()
+    };
+    let out = run(&["admin", "create-user", "--email", "Ops@Hub.Test", "--role", "Moderator"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("created user ops@hub.test"), "{stdout}");
+    let generated = stdout.lines().find_map(|l| l.strip_prefix("password: ")).unwrap().to_owned();
+
+    let out = run(&["admin", "create-user", "--email", "ops@hub.test", "--password", "whatever long"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already taken"));
+
+    let out = run(&["admin", "create-user", "--email", "x@hub.test", "--password", "short"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+
+    let out = run(&["admin", "reset-password", "--email", "ops@hub.test", "--password", "a brand new passphrase"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["admin", "reset-password", "--email", "ghost@hub.test", "--password", "a brand new passphrase"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let hub = TestHub::start_with(store, &[]).await;
+    let res = hub
+        .gql(
+            None,
+            "mutation($p: String!) { login(email: \"ops@hub.test\", password: $p) { accessToken } }",
+            json!({ "p": generated }),
+        )
+        .await;
+    assert_eq!(common::code(&res), "UNAUTHENTICATED", "the old password stopped working");
+    let token = hub.login("ops@hub.test", "a brand new passphrase").await;
+    let me = hub.gql(Some(&token), "{ me { roles { name } } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["roles"][0]["name"], "Moderator");
+    let admin = hub.admin_token().await;
+    let log = hub
+        .gql(Some(&admin), "{ auditLog(first: 50) { action detail actor { id } } }", json!({}))
+        .await;
+    let entries = log["data"]["auditLog"].as_array().unwrap_or_else(|| panic!("{log}"));
+    let by_cli: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["detail"].as_str().is_some_and(|d| d.contains("via command line")))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_cli, ["user.password_reset", "user.create"]);
+    hub.stop().await;
+}
+
+on_both!(admin_commands_rescue_accounts);
