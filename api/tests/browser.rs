@@ -66,7 +66,8 @@ async fn the_page_shows_the_version_from_the_api(backend: Backend) {
     // A name no build contains: it can only come from this hub's API.
     let name = format!("Browser Hub {}", std::process::id());
     let hub =
-        TestHub::start_with(Store::new(backend).await, &["--web-dir", dist.to_str().unwrap(), "--hub-name", &name]).await;
+        TestHub::start_with(Store::new(backend).await, &["--web-dir", dist.to_str().unwrap(), "--hub-name", &name])
+            .await;
     let mut dom = String::new();
     for _ in 0..3 {
         dom = rendered_dom(hub.url("/")).await;

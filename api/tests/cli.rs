@@ -68,6 +68,33 @@ fn a_bad_value_stops_the_start_and_names_the_variable() {
     assert!(!dir.path().join("kutanga.db").exists(), "nothing was created");
 }
 
+#[test]
+fn log_files_rotate_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kutanga(&[
+        "migrate",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--log-files",
+        "true",
+        "--log-format",
+        "json",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let name = logs[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("kutanga.") && name.ends_with(".log"), "{name}");
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first["level"].is_string() && first["fields"]["message"].is_string(), "{first}");
+    // The console got JSON too.
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{stderr}");
+}
+
 /// A free port on loopback (bound then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -142,12 +169,15 @@ async fn the_first_start_prints_the_admin_password_once() {
     };
     let login = gql(
         None,
-        format!("mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"),
+        format!(
+            "mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"
+        ),
     )
     .await;
     let token = login["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
     let roles = gql(Some(token), "{ roles { name permissions } }".into()).await;
-    let names: Vec<&str> = roles["data"]["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        roles["data"]["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Admin", "Moderator", "User"]);
     assert!(terminate(&mut hub).success(), "SIGTERM is a clean stop");
 
@@ -159,7 +189,9 @@ async fn the_first_start_prints_the_admin_password_once() {
     assert!(printed.iter().all(|l| !l.contains("password")), "{printed:?}");
     let again = gql(
         None,
-        format!("mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"),
+        format!(
+            "mutation {{ login(email: \"admin@localhost.localdomain\", password: \"{password}\") {{ accessToken }} }}"
+        ),
     )
     .await;
     assert!(again["data"]["login"]["accessToken"].is_string(), "{again}");
@@ -209,9 +241,7 @@ async fn admin_commands_rescue_accounts(backend: Backend) {
     let me = hub.gql(Some(&token), "{ me { roles { name } } }", json!({})).await;
     assert_eq!(me["data"]["me"]["roles"][0]["name"], "Moderator");
     let admin = hub.admin_token().await;
-    let log = hub
-        .gql(Some(&admin), "{ auditLog(first: 50) { action detail actor { id } } }", json!({}))
-        .await;
+    let log = hub.gql(Some(&admin), "{ auditLog(first: 50) { action detail actor { id } } }", json!({})).await;
     let entries = log["data"]["auditLog"].as_array().unwrap_or_else(|| panic!("{log}"));
     let by_cli: Vec<&str> = entries
         .iter()

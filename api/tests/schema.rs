@@ -6,10 +6,7 @@ const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphq
 #[test]
 fn schema_graphql_is_up_to_date() {
     let on_disk = std::fs::read_to_string(SCHEMA_FILE).expect("schema.graphql exists at the repository root");
-    assert!(
-        on_disk == kutanga::sdl(),
-        "schema.graphql is stale: run `cargo xtask schema` and commit the result"
-    );
+    assert!(on_disk == kutanga::sdl(), "schema.graphql is stale: run `cargo xtask schema` and commit the result");
 }
 
 /// The operations of ../shared/api-contract.graphql that this hub serves so far, with the
@@ -30,7 +27,8 @@ fn the_served_operations_match_the_contract() {
     ] {
         assert!(sdl.contains(needle), "the schema lacks `{needle}`");
     }
-    for ty in ["type User", "type Role", "type Permission", "type AuthPayload", "type AuditEntry", "input AuditFilter"] {
+    for ty in ["type User", "type Role", "type Permission", "type AuthPayload", "type AuditEntry", "input AuditFilter"]
+    {
         assert!(sdl.contains(ty), "the schema lacks `{ty}`");
     }
 }
