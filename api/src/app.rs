@@ -6,16 +6,17 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    auth::{TokenKeys, service::SessionPolicy},
+    auth::{SessionPolicy, TokenKeys, cache::CallerCache, limits::AttemptLimits, policy::PasswordPolicy},
     bootstrap::{self, FirstAdmin},
     config::Settings,
     db::Db,
-    events::{EventBus, LocalBus},
+    events::{EventBus, HubEvent, LocalBus},
     graphql::{self, HubSchema, Limits},
     http,
+    mail::Mailer,
 };
 
-/// What every resolver and handler may use. Cheap to clone.
+/// What every resolver, handler and service may use. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     pub db: Db,
@@ -23,6 +24,21 @@ pub struct Services {
     pub keys: TokenKeys,
     pub settings: Arc<Settings>,
     pub session_policy: SessionPolicy,
+    pub password_policy: PasswordPolicy,
+    pub cache: Arc<CallerCache>,
+    pub limits: Arc<AttemptLimits>,
+    pub mailer: Mailer,
+    /// Tracks background work (mail, WebSocket sessions) that shutdown waits for.
+    pub tasks: TaskTracker,
+}
+
+impl Services {
+    /// Says that a user's access changed (roles, grants, account, sessions; None: anyone's):
+    /// cached callers are forgotten at once and open subscriptions re-check.
+    pub fn access_changed(&self, user_id: Option<i64>) {
+        self.cache.invalidate_user(user_id);
+        self.bus.publish(HubEvent::AccessChanged { user_id });
+    }
 }
 
 /// A hub ready to serve.
@@ -32,32 +48,59 @@ pub struct App {
     pub schema: HubSchema,
     /// Cancelled to stop the hub; every background task watches it.
     pub shutdown: CancellationToken,
-    /// Tracks the tasks that must end before the process exits (WebSocket sessions...).
-    pub tasks: TaskTracker,
 }
 
-impl App {
-    /// Connects, migrates, seeds and makes the first admin; returns the hub and, on the very
-    /// first start, the admin's credentials to show.
-    pub async fn build(settings: Settings) -> anyhow::Result<(Self, Option<FirstAdmin>)> {
+impl Services {
+    /// Opens the database (migrating and seeding it) and builds every service from the settings.
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(1024));
         std::fs::create_dir_all(&settings.data_dir)?;
         let keys = TokenKeys::load(settings.jwt_secret.as_deref(), &settings.data_dir, settings.access_token_ttl())?;
         let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
         bootstrap::seed(&db, bus.as_ref()).await?;
-        let admin = bootstrap::first_admin(&db, bus.as_ref(), &settings)
+        let session_policy = SessionPolicy {
+            lifetime: chrono::Duration::seconds(settings.session_ttl as i64),
+            idle: chrono::Duration::seconds(settings.session_idle_timeout as i64),
+        };
+        let limits = AttemptLimits::new(
+            settings.rate_limit_account,
+            settings.rate_limit_ip,
+            std::time::Duration::from_secs(settings.rate_limit_window),
+        );
+        let mailer = Mailer::from_settings(&settings)?;
+        let password_policy = PasswordPolicy { min_chars: usize::from(settings.password_min_length) };
+        Ok(Self {
+            db,
+            bus,
+            keys,
+            settings: Arc::new(settings),
+            session_policy,
+            password_policy,
+            cache: Arc::new(CallerCache::default()),
+            limits: Arc::new(limits),
+            mailer,
+            tasks: TaskTracker::new(),
+        })
+    }
+}
+
+impl App {
+    /// Opens the services and makes the first admin; returns the hub and, on the very first
+    /// start, the admin's credentials to show.
+    pub async fn build(settings: Settings) -> anyhow::Result<(Self, Option<FirstAdmin>)> {
+        let services = Services::open(settings).await?;
+        let admin = bootstrap::first_admin(&services)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the first admin: {e}"))?;
-        let session_policy = SessionPolicy { lifetime: chrono::Duration::seconds(settings.session_ttl as i64) };
+        let settings = &services.settings;
         let limits = Limits {
             depth: usize::from(settings.graphql_max_depth),
             complexity: settings.graphql_max_complexity as usize,
             recursion: usize::from(settings.graphql_max_recursion),
             introspection: settings.introspection_enabled(),
         };
-        let services = Services { db, bus, keys, settings: Arc::new(settings), session_policy };
         let schema = graphql::build_schema(services.clone(), limits);
-        Ok((Self { services, schema, shutdown: CancellationToken::new(), tasks: TaskTracker::new() }, admin))
+        Ok((Self { services, schema, shutdown: CancellationToken::new() }, admin))
     }
 
     /// The HTTP router (GraphQL, WebSocket, health, the web app).
@@ -81,9 +124,10 @@ impl App {
             res = server => res?,
             () = deadline => tracing::warn!("requests still open after the shutdown timeout; closing them"),
         }
-        self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
-            tracing::warn!(open = self.tasks.len(), "sessions still open after the shutdown timeout");
+        let tasks = &self.services.tasks;
+        tasks.close();
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+            tracing::warn!(open = tasks.len(), "tasks still running after the shutdown timeout");
         }
         self.services.db.clone().close().await;
         tracing::info!("the hub has stopped");

@@ -6,6 +6,7 @@
 use migration::seed::{self, SeedChange};
 
 use crate::{
+    app::Services,
     audit::{AuditBatch, Entry},
     auth::random_secret,
     config::Settings,
@@ -68,25 +69,21 @@ pub struct FirstAdmin {
 
 /// Creates the first admin when no account holds the Admin role yet (a fresh hub, or one where
 /// only `kutanga admin create-user` has made non-admin accounts so far).
-pub async fn first_admin(db: &Db, bus: &dyn EventBus, settings: &Settings) -> Result<Option<FirstAdmin>, ApiError> {
-    if users::count_with_role(db.conn(), shared::permission::ADMIN.name).await? > 0 {
+pub async fn first_admin(s: &Services) -> Result<Option<FirstAdmin>, ApiError> {
+    if users::count_with_role(s.db.conn(), shared::permission::ADMIN.name).await? > 0 {
         return Ok(None);
     }
+    let settings = &s.settings;
     let generated = settings.admin_password.is_none().then(|| random_secret()[..24].to_owned());
     let password = settings.admin_password.clone().or_else(|| generated.clone()).unwrap_or_default();
     let origin = Origin { via: Some("first start"), ..Origin::default() };
-    let account = users::create(
-        db,
-        bus,
-        &origin,
-        NewUser {
-            email: settings.admin_email.clone(),
-            password,
-            display_name: Some("Administrator".into()),
-            roles: vec![shared::permission::ADMIN.name.into()],
-        },
-    )
-    .await?;
+    let new = NewUser {
+        email: settings.admin_email.clone(),
+        password,
+        display_name: Some("Administrator".into()),
+        roles: vec![shared::permission::ADMIN.name.into()],
+    };
+    let account = users::create(s, &origin, new, None).await?;
     Ok(Some(FirstAdmin { email: account.email, generated_password: generated }))
 }
 

@@ -93,6 +93,50 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_SESSION_TTL", global = true, default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(300..=31_536_000))]
     pub session_ttl: u64,
 
+    /// Who may create an account with `register`: `closed` (only admins create users), `open`
+    /// (anyone), or `invite` (anyone holding an invitation an admin made).
+    #[arg(long, env = "KUTANGA_REGISTRATION", global = true, default_value = "closed", value_enum)]
+    pub registration: Registration,
+
+    /// The shortest password accepted, in characters (ASVS: at least 8; 15 or more without MFA).
+    #[arg(long, env = "KUTANGA_PASSWORD_MIN_LENGTH", global = true, default_value_t = 8, value_parser = clap::value_parser!(u16).range(8..=64))]
+    pub password_min_length: u16,
+
+    /// A session unused for this many seconds ends (its refresh token stops working).
+    #[arg(long, env = "KUTANGA_SESSION_IDLE_TIMEOUT", global = true, default_value_t = 7 * 86_400, value_parser = clap::value_parser!(u64).range(300..=31_536_000))]
+    pub session_idle_timeout: u64,
+
+    /// Sign-in and password-reset attempts allowed per account before RATE_LIMITED.
+    #[arg(long, env = "KUTANGA_RATE_LIMIT_ACCOUNT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate_limit_account: u32,
+
+    /// Sign-in and password-reset attempts allowed per client IP before RATE_LIMITED.
+    #[arg(long, env = "KUTANGA_RATE_LIMIT_IP", global = true, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate_limit_ip: u32,
+
+    /// The seconds over which the allowed attempts refill completely.
+    #[arg(long, env = "KUTANGA_RATE_LIMIT_WINDOW", global = true, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub rate_limit_window: u64,
+
+    /// The SMTP server for password-reset mail, as `smtp://user:pass@host:587` (STARTTLS),
+    /// `smtps://...:465` (TLS) or `smtp://host:25?tls=none`. Unset: reset links go to the log.
+    #[arg(long, env = "KUTANGA_SMTP_URL", global = true, value_name = "URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of the hub's mail.
+    #[arg(
+        long,
+        env = "KUTANGA_SMTP_FROM",
+        global = true,
+        default_value = "Kutanga Hub <noreply@localhost.localdomain>",
+        value_name = "ADDRESS"
+    )]
+    pub smtp_from: String,
+
+    /// The hub's address as users reach it, for links in mail (default: http://<bind>).
+    #[arg(long, env = "KUTANGA_PUBLIC_URL", global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,
@@ -119,6 +163,14 @@ pub struct Settings {
 pub enum Mode {
     Development,
     Production,
+}
+
+/// Who may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Closed,
+    Open,
+    Invite,
 }
 
 /// The console log format.
@@ -160,6 +212,11 @@ impl Settings {
         Duration::from_secs(self.access_token_ttl)
     }
 
+    /// The base of links the hub mails out.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+    }
+
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)
     }
@@ -178,6 +235,16 @@ impl Settings {
         }
         shared::validation::normalize_email(&self.admin_email)
             .map_err(|e| ConfigError::invalid("KUTANGA_ADMIN_EMAIL", &format!("an email address ({})", e.message)))?;
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError::invalid("KUTANGA_SMTP_URL", "smtp://... or smtps://..."));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid("KUTANGA_PUBLIC_URL", "http://... or https://..."));
+        }
         if self.mode == Mode::Production && self.playground == Some(true) && self.introspection == Some(false) {
             return Err(ConfigError::invalid(
                 "KUTANGA_PLAYGROUND",

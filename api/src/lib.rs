@@ -14,6 +14,8 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod mail;
+pub mod roles;
 pub mod run;
 pub mod telemetry;
 pub mod users;

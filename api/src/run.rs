@@ -1,13 +1,15 @@
 //! What each subcommand does.
 
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use crate::{
-    App, bootstrap,
+    App,
+    app::Services,
+    bootstrap,
     cli::{AdminCommand, Cli, Command},
     config::Settings,
     db::Db,
-    events::{EventBus, LocalBus},
+    events::LocalBus,
     users::{self, NewUser, Origin},
 };
 
@@ -78,27 +80,25 @@ async fn shutdown_signal() {
 }
 
 async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(16));
-    let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
-    bootstrap::seed(&db, bus.as_ref()).await?;
+    let s = Services::open(settings).await?;
     let origin = Origin { actor: None, ip: None, via: Some("command line") };
     let outcome = match cmd {
         AdminCommand::CreateUser { email, password, display_name, roles } => {
             let generated = password.is_none().then(|| crate::auth::random_secret()[..20].to_owned());
             let password = password.or_else(|| generated.clone()).unwrap_or_default();
-            users::create(&db, bus.as_ref(), &origin, NewUser { email, password, display_name, roles })
+            users::create(&s, &origin, NewUser { email, password, display_name, roles }, None)
                 .await
                 .map(|u| (format!("created user {} (id {})", u.email, u.id), generated))
         }
         AdminCommand::ResetPassword { email, password } => {
             let generated = password.is_none().then(|| crate::auth::random_secret()[..20].to_owned());
             let password = password.or_else(|| generated.clone()).unwrap_or_default();
-            users::reset_password(&db, bus.as_ref(), &origin, &email, password)
+            users::reset_password(&s, &origin, &email, password)
                 .await
                 .map(|u| (format!("set a new password for {}; their sessions have ended", u.email), generated))
         }
     };
-    db.close().await;
+    s.db.close().await;
     match outcome {
         Ok((message, generated)) => {
             say(&message);

@@ -215,7 +215,7 @@ async fn admin_commands_rescue_accounts(backend: Backend) {
     assert!(stdout.contains("created user ops@hub.test"), "{stdout}");
     let generated = stdout.lines().find_map(|l| l.strip_prefix("password: ")).unwrap().to_owned();
 
-    let out = run(&["admin", "create-user", "--email", "ops@hub.test", "--password", "whatever long"]);
+    let out = run(&["admin", "create-user", "--email", "ops@hub.test", "--password", "a brand new passphrase"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already taken"));
 

@@ -20,12 +20,12 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
     let db = Db::connect(&target(&store)).await.unwrap();
     let bus = LocalBus::new(8);
     let applied = kutanga::bootstrap::migrate(&db, &bus).await.unwrap();
-    assert_eq!(applied, ["m20261128_000001_initial"]);
+    assert_eq!(applied, ["m20261128_000001_initial", "m20261128_000002_accounts"]);
     assert!(kutanga::bootstrap::migrate(&db, &bus).await.unwrap().is_empty(), "a second run applies nothing");
     let entries = entity::audit_log::Entity::find().all(db.conn()).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, "hub.migrate");
-    assert!(entries[0].detail.as_deref().unwrap().contains("m20261128_000001_initial"));
+    assert!(entries[0].detail.as_deref().unwrap().contains("m20261128_000001_initial, m20261128_000002_accounts"));
     // Every table of the design exists.
     for table in [
         "users",
@@ -43,6 +43,9 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
         "metric_rollups",
         "alert_rules",
         "alerts",
+        "invitations",
+        "password_resets",
+        "rotated_tokens",
     ] {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         db.conn()
@@ -57,15 +60,7 @@ async fn a_second_start_changes_nothing(backend: Backend) {
     let hub = TestHub::start(backend).await;
     // The admin changes their password (through the service layer until the accounts API lands).
     let s = &hub.app.services;
-    kutanga::users::reset_password(
-        &s.db,
-        s.bus.as_ref(),
-        &Default::default(),
-        ADMIN_EMAIL,
-        "a changed passphrase".into(),
-    )
-    .await
-    .unwrap();
+    kutanga::users::reset_password(s, &Default::default(), ADMIN_EMAIL, "a changed passphrase".into()).await.unwrap();
     let audit_before = entity::audit_log::Entity::find().count(s.db.conn()).await.unwrap();
     let users_before = entity::user::Entity::find().count(s.db.conn()).await.unwrap();
     let store = hub.stop().await;
@@ -97,15 +92,7 @@ async fn a_password_reset_ends_sessions_at_once(backend: Backend) {
     let token = hub.admin_token().await;
     assert!(hub.gql(Some(&token), "{ me { id } }", json!({})).await["errors"].is_null());
     let s = &hub.app.services;
-    kutanga::users::reset_password(
-        &s.db,
-        s.bus.as_ref(),
-        &Default::default(),
-        ADMIN_EMAIL,
-        "a changed passphrase".into(),
-    )
-    .await
-    .unwrap();
+    kutanga::users::reset_password(s, &Default::default(), ADMIN_EMAIL, "a changed passphrase".into()).await.unwrap();
     let res = hub.gql(Some(&token), "{ me { id } }", json!({})).await;
     assert_eq!(common::code(&res), "UNAUTHENTICATED", "a still-valid JWT of an ended session is refused");
     hub.stop().await;

@@ -7,8 +7,7 @@ use entity::{role_permission, session, user, user_role};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shared::Permission;
 
-use super::TokenKeys;
-use crate::{audit::Actor, error::ApiError};
+use crate::{app::Services, audit::Actor, error::ApiError};
 
 /// A signed-in user, as resolved for one request or one WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +38,28 @@ impl Caller {
 const INVALID: ApiError = ApiError::Unauthenticated("the access token is invalid or expired");
 
 /// Resolves a bearer token into a caller: the signature and claims, then the session (not
-/// revoked, not expired) and the account (exists, enabled), then its permissions.
-pub async fn authenticate<C: ConnectionTrait>(db: &C, keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
-    let claims = keys.verify(token).map_err(|e| {
+/// revoked, not expired) and the account (exists, enabled), then its permissions. The last three
+/// come from a cache that every change of access invalidates.
+pub async fn authenticate(s: &Services, token: &str) -> Result<Caller, ApiError> {
+    let claims = s.keys.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         INVALID
     })?;
     let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
+    if let Some(caller) = s.cache.get(claims.sid)
+        && caller.user_id == user_id
+    {
+        return Ok(caller);
+    }
+    let caller = load(s.db.conn(), user_id, claims.sid).await?;
+    s.cache.insert(caller.clone());
+    Ok(caller)
+}
+
+/// Loads a caller from the store: the live session, the enabled account, its permissions.
+pub async fn load<C: ConnectionTrait>(db: &C, user_id: i64, session_id: i64) -> Result<Caller, ApiError> {
     let now = Utc::now();
-    let live_session = session::Entity::find_by_id(claims.sid)
+    let live_session = session::Entity::find_by_id(session_id)
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(now))
@@ -60,12 +72,7 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, keys: &TokenKeys, token: &
     if account.disabled {
         return Err(ApiError::Unauthenticated("this account is disabled"));
     }
-    Ok(Caller {
-        user_id,
-        session_id: claims.sid,
-        email: account.email,
-        permissions: permissions_of(db, user_id).await?,
-    })
+    Ok(Caller { user_id, session_id, email: account.email, permissions: permissions_of(db, user_id).await? })
 }
 
 /// The union of the permission keys of a user's roles.

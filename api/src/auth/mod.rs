@@ -2,12 +2,17 @@
 //!
 //! Never logs a password, a token or a hash.
 
+pub mod cache;
 pub mod caller;
+pub mod limits;
 pub mod password;
-pub mod service;
+pub mod policy;
+pub mod reset;
+pub mod sessions;
 pub mod token;
 
 pub use caller::Caller;
+pub use sessions::{ClientInfo, SessionPolicy};
 pub use token::TokenKeys;
 
 /// A random secret of 32 bytes, hex-encoded (refresh tokens, generated passwords, keys).

@@ -1,27 +1,48 @@
-//! Signing in and asking who one is.
+//! Accounts of one's own: sign in and out, refresh, register, passwords.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{
-    guard::{SignedIn, caller, client},
+    guard::{SignedIn, caller, client, services},
     users::{User, user_by_id},
 };
 use crate::{
-    app::Services,
-    auth::service,
+    auth::{reset, sessions},
     error::{ApiError, GqlResult, IntoGql},
+    users,
 };
 
-/// The tokens of a new session.
+/// The tokens of a session.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
     /// A short-lived JWT for the Authorization header and the WebSocket's connection_init.
     access_token: String,
-    /// Opaque, single use; only its hash is stored.
+    /// Opaque, single use: trade it for new tokens with `refreshSession`.
     refresh_token: String,
     access_token_expires_at: DateTime<Utc>,
     user: User,
+}
+
+impl From<sessions::Tokens> for AuthPayload {
+    fn from(t: sessions::Tokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            access_token_expires_at: t.access_token_expires_at,
+            user: t.user.into(),
+        }
+    }
+}
+
+/// A new account.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    email: String,
+    password: String,
+    display_name: Option<String>,
+    /// The invitation token, when registration is by invitation.
+    invitation: Option<String>,
 }
 
 #[derive(Default)]
@@ -42,18 +63,57 @@ pub struct AuthMutation;
 
 #[Object]
 impl AuthMutation {
-    /// Signs in with an email and password. Public. Unknown emails and wrong passwords get the
-    /// same UNAUTHENTICATED answer.
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<AuthPayload> {
-        let s = ctx.data::<Services>()?;
-        let tokens = service::login(&s.db, s.bus.as_ref(), &s.keys, s.session_policy, &email, password, client(ctx))
+    /// Creates an account and signs it in, when registration is open or by invitation. Public.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> GqlResult<AuthPayload> {
+        let s = services(ctx)?;
+        users::register(s, &input.email, input.password, input.display_name, input.invitation, client(ctx))
             .await
-            .gql()?;
-        Ok(AuthPayload {
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
-            access_token_expires_at: tokens.access_token_expires_at,
-            user: tokens.user.into(),
-        })
+            .map(AuthPayload::from)
+            .gql()
+    }
+
+    /// Signs in with an email and password. Public. Unknown emails and wrong passwords get the
+    /// same UNAUTHENTICATED answer; too many attempts get RATE_LIMITED.
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<AuthPayload> {
+        sessions::login(services(ctx)?, &email, password, client(ctx)).await.map(AuthPayload::from).gql()
+    }
+
+    /// Trades a refresh token for new tokens; the old one stops working, and presenting it again
+    /// ends the session. Public.
+    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<AuthPayload> {
+        sessions::refresh(services(ctx)?, &refresh_token, client(ctx)).await.map(AuthPayload::from).gql()
+    }
+
+    /// Ends the caller's session that this refresh token belongs to.
+    #[graphql(guard = "SignedIn")]
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<bool> {
+        sessions::logout(services(ctx)?, caller(ctx)?, &refresh_token, client(ctx)).await.gql()
+    }
+
+    /// Ends every session of the caller.
+    #[graphql(guard = "SignedIn")]
+    async fn logout_all(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        sessions::logout_all(services(ctx)?, caller(ctx)?, client(ctx)).await.gql()
+    }
+
+    /// Changes the caller's password; every session ends, this one too.
+    #[graphql(guard = "SignedIn")]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> GqlResult<bool> {
+        reset::change(services(ctx)?, caller(ctx)?, current_password, new_password, client(ctx)).await.gql()
+    }
+
+    /// Sends a reset link to the address when it has an account. Public; true either way.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
+        reset::request(services(ctx)?, &email, client(ctx)).await.gql()
+    }
+
+    /// Sets a new password with a reset token; every session of the account ends. Public.
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> GqlResult<bool> {
+        reset::reset(services(ctx)?, &token, new_password, client(ctx)).await.gql()
     }
 }

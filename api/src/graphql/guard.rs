@@ -4,7 +4,8 @@ use async_graphql::{Context, ErrorExtensions, Guard};
 use shared::Permission;
 
 use crate::{
-    auth::{Caller, service::ClientInfo},
+    app::Services,
+    auth::{Caller, ClientInfo},
     error::{ApiError, GqlResult},
 };
 
@@ -20,6 +21,11 @@ pub fn caller<'a>(ctx: &'a Context<'_>) -> GqlResult<&'a Caller> {
     ctx.data_opt::<RequestInfo>()
         .and_then(|r| r.caller.as_ref())
         .ok_or_else(|| ApiError::Unauthenticated("sign in first").extend())
+}
+
+/// The hub's services.
+pub fn services<'a>(ctx: &'a Context<'_>) -> GqlResult<&'a Services> {
+    ctx.data::<Services>()
 }
 
 /// Where the request came from.

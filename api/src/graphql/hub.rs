@@ -26,8 +26,7 @@ impl HubQuery {
         Ok(HubInfo {
             name: services.settings.hub_name.clone(),
             version: shared::VERSION.to_owned(),
-            // Self-registration arrives with the accounts work; until then only admins add users.
-            registration_open: false,
+            registration_open: services.settings.registration == crate::config::Registration::Open,
         })
     }
 }

@@ -19,10 +19,10 @@ pub use guard::RequestInfo;
 use crate::app::Services;
 
 #[derive(MergedObject, Default)]
-pub struct Query(hub::HubQuery, auth::AuthQuery, roles::RoleQuery, audit::AuditQuery);
+pub struct Query(hub::HubQuery, auth::AuthQuery, users::UserQuery, roles::RoleQuery, audit::AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation);
+pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(audit::AuditSubscription);

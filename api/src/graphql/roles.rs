@@ -1,15 +1,16 @@
 //! Roles and the permission catalogue.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use shared::Permission as Key;
 
 use super::{
-    guard::Need,
-    users::{Role, roles_with_permissions},
+    guard::{Need, caller, client, services},
+    users::{Role, parse_arg, roles_with_permissions},
 };
 use crate::{
     app::Services,
     error::{GqlResult, IntoGql},
+    roles,
 };
 
 /// A key of the permission catalogue.
@@ -43,5 +44,59 @@ impl RoleQuery {
             .iter()
             .map(|p| Permission { key: p.key().to_owned(), description: p.description().to_owned() })
             .collect()
+    }
+}
+
+async fn one_role(s: &Services, id: i64) -> GqlResult<Role> {
+    roles_with_permissions(&s.db, Some(vec![id]))
+        .await
+        .gql()?
+        .into_iter()
+        .next()
+        .ok_or(crate::error::ApiError::NotFound("role"))
+        .gql()
+}
+
+#[derive(Default)]
+pub struct RoleMutation;
+
+#[Object]
+impl RoleMutation {
+    /// Makes a custom role. Needs `role.manage` and every key it is given.
+    #[graphql(guard = "Need(Key::RoleManage)")]
+    async fn create_role(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        description: Option<String>,
+        permissions: Vec<String>,
+    ) -> GqlResult<Role> {
+        let s = services(ctx)?;
+        let created = roles::create(s, caller(ctx)?, &name, description, &permissions, client(ctx)).await.gql()?;
+        one_role(s, created.id).await
+    }
+
+    /// Changes a role. Built-in roles keep their names and the Admin role keeps every key.
+    /// Needs `role.manage` and every key added or removed.
+    #[graphql(guard = "Need(Key::RoleManage)")]
+    async fn update_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        name: Option<String>,
+        description: Option<String>,
+        permissions: Option<Vec<String>>,
+    ) -> GqlResult<Role> {
+        let s = services(ctx)?;
+        let id = parse_arg("id", &id).gql()?;
+        roles::update(s, caller(ctx)?, id, name, description, permissions, client(ctx)).await.gql()?;
+        one_role(s, id).await
+    }
+
+    /// Deletes a custom role (built-in roles cannot be deleted). Needs `role.manage`.
+    #[graphql(guard = "Need(Key::RoleManage)")]
+    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        roles::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
 }

@@ -2,7 +2,10 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::{ComplexObject, Context, ID, SimpleObject, dataloader::DataLoader};
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, dataloader::DataLoader};
+use shared::Permission as Key;
+
+use super::guard::{Need, SignedIn, caller, client, services};
 use chrono::{DateTime, Utc};
 use entity::{role, role_permission, user, user_role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -10,6 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::{
     db::Db,
     error::{ApiError, GqlResult, IntoGql},
+    users,
 };
 
 /// A role with its permission keys.
@@ -159,4 +163,144 @@ pub async fn roles_with_permissions(db: &Db, ids: Option<Vec<i64>>) -> Result<Ve
             }
         })
         .collect())
+}
+
+/// Parses an ID argument into a row id; BAD_USER_INPUT naming `field` when it is not one.
+pub fn parse_arg(field: &'static str, id: &ID) -> Result<i64, ApiError> {
+    id.parse::<i64>().map_err(|_| ApiError::bad_input(field, "not a valid id"))
+}
+
+/// A new invitation; the token is shown only here.
+#[derive(SimpleObject)]
+pub struct Invitation {
+    id: ID,
+    /// Give it to the person invited: `register(input: { ..., invitation: token })`.
+    token: String,
+    email: Option<String>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// Accounts whose email or display name contains `search`, by id. Page with `first` (1 to
+    /// 200, default 50) and `after` (the last id seen). Needs `user.read`.
+    #[graphql(guard = "Need(Key::UserRead)")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Vec<User>> {
+        let s = services(ctx)?;
+        let first = first.unwrap_or(50);
+        if !(1..=users::MAX_PAGE as i32).contains(&first) {
+            return Err(ApiError::bad_input("first", "first must be between 1 and 200")).gql();
+        }
+        if search.as_ref().is_some_and(|t| t.chars().count() > 254) {
+            return Err(ApiError::bad_input("search", "a search has at most 254 characters")).gql();
+        }
+        let after = after.map(|a| parse_arg("after", &ID(a))).transpose().gql()?;
+        let rows = users::list(s.db.conn(), search.as_deref(), first as u64, after).await.gql()?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    /// One account: one's own, or any with `user.read`.
+    #[graphql(guard = "SignedIn")]
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<User>> {
+        let me = caller(ctx)?;
+        let id = parse_arg("id", &id).gql()?;
+        if id != me.user_id {
+            me.require(Key::UserRead).gql()?;
+        }
+        user_by_id(ctx, id).await
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates an account with the given roles (each of whose keys the caller must hold).
+    /// Needs `user.manage`.
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        display_name: Option<String>,
+        role_ids: Option<Vec<ID>>,
+    ) -> GqlResult<User> {
+        let (s, me, client) = (services(ctx)?, caller(ctx)?, client(ctx));
+        let ids: Vec<i64> =
+            role_ids.unwrap_or_default().iter().map(|id| parse_arg("roleIds", id)).collect::<Result<_, _>>().gql()?;
+        let names = role_names(s, &ids).await.gql()?;
+        let new = users::NewUser { email, password, display_name, roles: names };
+        let created = users::create(s, &users::Origin::of(me, client), new, Some(me)).await.gql()?;
+        Ok(created.into())
+    }
+
+    /// Renames an account (anyone, themselves) or disables it (needs `user.manage`; ends its
+    /// sessions at once).
+    #[graphql(guard = "SignedIn")]
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        display_name: Option<String>,
+        disabled: Option<bool>,
+    ) -> GqlResult<User> {
+        let id = parse_arg("id", &id).gql()?;
+        users::update(services(ctx)?, caller(ctx)?, id, display_name, disabled, client(ctx)).await.map(User::from).gql()
+    }
+
+    /// Deletes an account; its audit entries stay. Needs `user.manage`.
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        users::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
+    }
+
+    /// Replaces a user's roles. Needs `role.manage` and every key of each role added or removed.
+    #[graphql(guard = "Need(Key::RoleManage)")]
+    async fn set_user_roles(&self, ctx: &Context<'_>, user_id: ID, role_ids: Vec<ID>) -> GqlResult<User> {
+        let user_id = parse_arg("userId", &user_id).gql()?;
+        let ids: Vec<i64> = role_ids.iter().map(|id| parse_arg("roleIds", id)).collect::<Result<_, _>>().gql()?;
+        users::set_roles(services(ctx)?, caller(ctx)?, user_id, ids, client(ctx)).await.map(User::from).gql()
+    }
+
+    /// Makes an invitation to register (valid 7 days), for one address when `email` is given,
+    /// giving `roleId` (default: User). Needs `user.manage`.
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn create_invitation(
+        &self,
+        ctx: &Context<'_>,
+        email: Option<String>,
+        role_id: Option<ID>,
+    ) -> GqlResult<Invitation> {
+        let role_id = role_id.map(|id| parse_arg("roleId", &id)).transpose().gql()?;
+        let inv = users::invite(services(ctx)?, caller(ctx)?, email.as_deref(), role_id, client(ctx)).await.gql()?;
+        Ok(Invitation {
+            id: ID(inv.model.id.to_string()),
+            token: inv.token,
+            email: inv.model.email,
+            expires_at: inv.model.expires_at,
+        })
+    }
+}
+
+async fn role_names(s: &crate::app::Services, ids: &[i64]) -> Result<Vec<String>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let roles = role::Entity::find().filter(role::Column::Id.is_in(ids.iter().copied())).all(s.db.conn()).await?;
+    if roles.len() != ids.len() {
+        return Err(ApiError::bad_input("roleIds", "one of these roles does not exist"));
+    }
+    Ok(roles.into_iter().map(|r| r.name).collect())
 }

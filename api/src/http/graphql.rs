@@ -20,12 +20,12 @@ use axum::{
 use futures_util::{SinkExt, StreamExt, future};
 use serde::Deserialize;
 use shared::ErrorCode;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 use super::WS_INIT_TIMEOUT;
 use crate::{
     app::{App, Services},
-    auth::{caller::authenticate, service::ClientInfo},
+    auth::{ClientInfo, caller::authenticate},
     graphql::{HubSchema, RequestInfo},
 };
 
@@ -35,17 +35,11 @@ pub struct HttpState {
     schema: HubSchema,
     services: Services,
     shutdown: CancellationToken,
-    tasks: TaskTracker,
 }
 
 impl HttpState {
     pub fn new(app: &App) -> Self {
-        Self {
-            schema: app.schema.clone(),
-            services: app.services.clone(),
-            shutdown: app.shutdown.clone(),
-            tasks: app.tasks.clone(),
-        }
+        Self { schema: app.schema.clone(), services: app.services.clone(), shutdown: app.shutdown.clone() }
     }
 
     /// The caller from the Authorization header (an invalid token leaves the request anonymous;
@@ -56,7 +50,7 @@ impl HttpState {
             user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         };
         let caller = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
-            Some(token) => authenticate(self.services.db.conn(), &self.services.keys, token).await.ok(),
+            Some(token) => authenticate(&self.services, token).await.ok(),
             None => None,
         };
         RequestInfo { caller, client }
@@ -199,7 +193,7 @@ pub async fn websocket(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(st.services.settings.max_body_bytes as usize)
         .on_upgrade(move |socket| {
-            let tasks = st.tasks.clone();
+            let tasks = st.services.tasks.clone();
             tasks.track_future(session(st, socket, protocol, client))
         })
 }
@@ -229,9 +223,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
             let Some(token) = token else {
                 return Err(async_graphql::Error::new(FORBIDDEN));
             };
-            let caller = authenticate(services.db.conn(), &services.keys, token)
-                .await
-                .map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+            let caller = authenticate(&services, token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
             let mut data = Data::default();
             data.insert(RequestInfo { caller: Some(caller), client });
             Ok(data)

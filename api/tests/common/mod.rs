@@ -184,20 +184,13 @@ impl TestHub {
     /// Creates a user with the given roles through the service layer (the accounts API comes
     /// with its own issue) and returns their token.
     pub async fn user_with_roles(&self, email: &str, roles: &[&str]) -> String {
-        let s = &self.app.services;
-        kutanga::users::create(
-            &s.db,
-            s.bus.as_ref(),
-            &kutanga::users::Origin::default(),
-            kutanga::users::NewUser {
-                email: email.into(),
-                password: "another long passphrase".into(),
-                display_name: None,
-                roles: roles.iter().map(|r| r.to_string()).collect(),
-            },
-        )
-        .await
-        .unwrap();
+        let new = kutanga::users::NewUser {
+            email: email.into(),
+            password: "another long passphrase".into(),
+            display_name: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        };
+        kutanga::users::create(&self.app.services, &kutanga::users::Origin::default(), new, None).await.unwrap();
         self.login(email, "another long passphrase").await
     }
 

@@ -1,0 +1,69 @@
+//! A short-lived cache of resolved callers, keyed by session, so that a request does not cost
+//! four queries. Every change of a user's roles, grants, account or sessions invalidates it at
+//! once (see `Services::access_changed`), so a revoked token stops working on the next request.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::Caller;
+
+/// How long an entry is trusted without a change notice (a safety net, not the mechanism).
+const TTL: Duration = Duration::from_secs(60);
+/// Beyond this many sessions the cache starts over rather than grow.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct CallerCache {
+    entries: Mutex<HashMap<i64, (Caller, Instant)>>,
+}
+
+impl CallerCache {
+    pub fn get(&self, session_id: i64) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(&session_id).filter(|(_, at)| at.elapsed() < TTL).map(|(c, _)| c.clone())
+    }
+
+    pub fn insert(&self, caller: Caller) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(caller.session_id, (caller, Instant::now()));
+        }
+    }
+
+    /// Forgets every session of a user (None: every session).
+    pub fn invalidate_user(&self, user_id: Option<i64>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            match user_id {
+                Some(id) => entries.retain(|_, (c, _)| c.user_id != id),
+                None => entries.clear(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(user_id: i64, session_id: i64) -> Caller {
+        Caller { user_id, session_id, email: format!("u{user_id}@x.org"), permissions: Default::default() }
+    }
+
+    #[test]
+    fn invalidation_forgets_only_that_user() {
+        let cache = CallerCache::default();
+        cache.insert(caller(1, 10));
+        cache.insert(caller(1, 11));
+        cache.insert(caller(2, 20));
+        cache.invalidate_user(Some(1));
+        assert!(cache.get(10).is_none() && cache.get(11).is_none());
+        assert_eq!(cache.get(20).map(|c| c.user_id), Some(2));
+        cache.invalidate_user(None);
+        assert!(cache.get(20).is_none());
+    }
+}

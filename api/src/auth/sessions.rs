@@ -1,0 +1,264 @@
+//! Sessions: sign-in, refresh-token rotation with theft detection, sign-out.
+//!
+//! A session is one refresh-token family. Each refresh replaces the token; the old one is kept
+//! (hashed) in `rotated_tokens`, and presenting it again revokes the whole session: whoever holds
+//! it stole it, or the owner did and the thief is using the new one.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{rotated_token, session, user};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    sea_query::{Expr, IntoCondition},
+};
+
+use super::{digest, password, random_secret};
+use crate::{
+    app::Services,
+    audit::{Actor, AuditBatch, Entry, Outcome},
+    error::ApiError,
+};
+
+/// Where a request came from, for sessions and the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new access token with the refresh token of its session.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    /// Opaque; only its SHA-256 is stored.
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// The absolute end, however the session is used.
+    pub lifetime: Duration,
+    /// A session unused this long ends.
+    pub idle: Duration,
+}
+
+const BAD_CREDENTIALS: ApiError = ApiError::Unauthenticated("invalid email or password");
+const BAD_REFRESH: ApiError = ApiError::Unauthenticated("the refresh token is invalid or expired; sign in again");
+
+pub fn actor(u: &user::Model) -> Actor {
+    Actor { id: u.id, email: u.email.clone() }
+}
+
+/// Checks an email and password; on success opens a session and returns its tokens.
+/// Unknown emails and wrong passwords give the same answer in about the same time, and every
+/// attempt counts against the account's and the address's limits.
+pub async fn login(
+    s: &Services,
+    email: &str,
+    password_attempt: String,
+    client: &ClientInfo,
+) -> Result<Tokens, ApiError> {
+    let email = shared::validation::normalize_email(email)?;
+    if password_attempt.chars().count() > shared::validation::PASSWORD_MAX_CHARS {
+        return Err(ApiError::bad_input("password", "a password has at most 256 characters"));
+    }
+    s.limits.check(&email, client.ip.as_deref())?;
+    let account = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(s.db.conn()).await?;
+    let ok = password::verify(password_attempt, account.as_ref().map(|u| u.password_hash.clone())).await?;
+
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let result = match account {
+        Some(account) if ok && !account.disabled => {
+            let mut active = account.into_active_model();
+            active.last_login_at = Set(Some(Utc::now()));
+            let account = active.update(&*txn).await?;
+            let (session, refresh_token) = open_session(&*txn, s, account.id, client).await?;
+            audit
+                .record(
+                    &*txn,
+                    Entry::new("auth.login", Some(actor(&account))).target("session", session.id).ip(client.ip.clone()),
+                )
+                .await?;
+            tokens(s, account, session.id, refresh_token)
+        }
+        other => {
+            let why = match &other {
+                None => "unknown email",
+                Some(u) if u.disabled && ok => "account disabled",
+                Some(_) => "wrong password",
+            };
+            let entry = Entry::new("auth.login_failed", other.as_ref().map(actor))
+                .outcome(Outcome::Failure)
+                .detail(format!("{why} for {email}"))
+                .ip(client.ip.clone());
+            audit.record(&*txn, entry).await?;
+            Err(BAD_CREDENTIALS)
+        }
+    };
+    txn.commit().await?;
+    audit.publish(s.bus.as_ref());
+    result
+}
+
+/// Opens a session for a user inside the caller's transaction; returns it with its refresh token.
+pub async fn open_session<C: ConnectionTrait>(
+    txn: &C,
+    s: &Services,
+    user_id: i64,
+    client: &ClientInfo,
+) -> Result<(session::Model, String), ApiError> {
+    let now = Utc::now();
+    let refresh_token = random_secret();
+    let session = session::ActiveModel {
+        user_id: Set(user_id),
+        refresh_token_hash: Set(digest(&refresh_token)),
+        previous_token_hash: Set(None),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        expires_at: Set(now + s.session_policy.lifetime),
+        revoked_at: Set(None),
+        ip: Set(client.ip.clone()),
+        user_agent: Set(client.user_agent.as_ref().map(|ua| ua.chars().take(512).collect())),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok((session, refresh_token))
+}
+
+/// Signs an access token for a session.
+pub fn tokens(s: &Services, user: user::Model, session_id: i64, refresh_token: String) -> Result<Tokens, ApiError> {
+    let (access_token, expires) = s.keys.issue(user.id, session_id).map_err(ApiError::internal)?;
+    Ok(Tokens { access_token, access_token_expires_at: expires, refresh_token, user })
+}
+
+/// Trades a refresh token for new tokens. The old refresh token stops working; presenting it
+/// again revokes the session.
+pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> Result<Tokens, ApiError> {
+    if refresh_token.len() > 256 {
+        return Err(BAD_REFRESH);
+    }
+    let hash = digest(refresh_token);
+    let now = Utc::now();
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let current = session::Entity::find()
+        .filter(session::Column::RefreshTokenHash.eq(hash.as_str()))
+        .filter(session::Column::RevokedAt.is_null())
+        .one(&*txn)
+        .await?;
+    let Some(current) = current else {
+        // Not a live token: a rotated one means theft.
+        let rotated = rotated_token::Entity::find_by_id(hash.as_str()).one(&*txn).await?;
+        let Some(rotated) = rotated else {
+            return Err(BAD_REFRESH);
+        };
+        let revoked = revoke(&*txn, session::Column::Id.eq(rotated.session_id)).await?;
+        let owner = match session::Entity::find_by_id(rotated.session_id).one(&*txn).await? {
+            Some(sess) => user::Entity::find_by_id(sess.user_id).one(&*txn).await?,
+            None => None,
+        };
+        audit
+            .record(
+                &*txn,
+                Entry::new("auth.refresh_reuse", owner.as_ref().map(actor))
+                    .target("session", rotated.session_id)
+                    .outcome(Outcome::Denied)
+                    .detail(if revoked > 0 {
+                        "a rotated refresh token was presented again; the session is revoked"
+                    } else {
+                        "a rotated refresh token of an ended session was presented again"
+                    })
+                    .ip(client.ip.clone()),
+            )
+            .await?;
+        txn.commit().await?;
+        audit.publish(s.bus.as_ref());
+        s.access_changed(owner.map(|u| u.id));
+        return Err(BAD_REFRESH);
+    };
+    let account = user::Entity::find_by_id(current.user_id).one(&*txn).await?.ok_or(BAD_REFRESH)?;
+    let idle_end = current.last_used_at + s.session_policy.idle;
+    if current.expires_at <= now || idle_end <= now || account.disabled {
+        revoke(&*txn, session::Column::Id.eq(current.id)).await?;
+        txn.commit().await?;
+        return Err(BAD_REFRESH);
+    }
+    rotated_token::ActiveModel { token_hash: Set(hash.clone()), session_id: Set(current.id), rotated_at: Set(now) }
+        .insert(&*txn)
+        .await?;
+    let new_token = random_secret();
+    let session_id = current.id;
+    let mut active = current.into_active_model();
+    active.refresh_token_hash = Set(digest(&new_token));
+    active.previous_token_hash = Set(Some(hash));
+    active.last_used_at = Set(now);
+    active.update(&*txn).await?;
+    txn.commit().await?;
+    tokens(s, account, session_id, new_token)
+}
+
+/// Ends the caller's session that `refresh_token` belongs to. False when it is not one of theirs.
+pub async fn logout(
+    s: &Services,
+    caller: &super::Caller,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> Result<bool, ApiError> {
+    let hash = digest(refresh_token);
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let n = revoke(
+        &*txn,
+        Condition::all()
+            .add(session::Column::RefreshTokenHash.eq(hash.as_str()))
+            .add(session::Column::UserId.eq(caller.user_id)),
+    )
+    .await?;
+    if n > 0 {
+        audit
+            .record(
+                &*txn,
+                Entry::new("auth.logout", Some(caller.actor())).target("user", caller.user_id).ip(client.ip.clone()),
+            )
+            .await?;
+    }
+    txn.commit().await?;
+    audit.publish(s.bus.as_ref());
+    s.access_changed(Some(caller.user_id));
+    Ok(n > 0)
+}
+
+/// Ends every session of the caller.
+pub async fn logout_all(s: &Services, caller: &super::Caller, client: &ClientInfo) -> Result<bool, ApiError> {
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let n = revoke(&*txn, session::Column::UserId.eq(caller.user_id)).await?;
+    audit
+        .record(
+            &*txn,
+            Entry::new("auth.logout_all", Some(caller.actor()))
+                .target("user", caller.user_id)
+                .detail(format!("{n} session(s) ended"))
+                .ip(client.ip.clone()),
+        )
+        .await?;
+    txn.commit().await?;
+    audit.publish(s.bus.as_ref());
+    s.access_changed(Some(caller.user_id));
+    Ok(true)
+}
+
+/// Revokes the live sessions that match `which`; returns how many.
+pub async fn revoke<C: ConnectionTrait>(db: &C, which: impl IntoCondition) -> Result<u64, ApiError> {
+    let res = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(which)
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
