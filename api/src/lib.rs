@@ -17,6 +17,7 @@ pub mod http;
 pub mod mail;
 pub mod roles;
 pub mod run;
+pub mod servers;
 pub mod telemetry;
 pub mod users;
 

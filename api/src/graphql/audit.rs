@@ -7,7 +7,8 @@ use futures_util::{Stream, StreamExt, future};
 use shared::Permission;
 
 use super::{
-    guard::Need,
+    guard::{Need, caller},
+    live,
     users::{User, user_by_id},
 };
 use crate::{
@@ -133,14 +134,20 @@ impl AuditSubscription {
         &self,
         ctx: &Context<'_>,
         filter: Option<AuditFilter>,
-    ) -> async_graphql::Result<impl Stream<Item = AuditEntry> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = GqlResult<AuditEntry>> + use<>> {
         let services = ctx.data::<Services>()?;
         let filter = filter.unwrap_or_default().into_filter().gql()?;
-        Ok(services.bus.subscribe().filter_map(move |event| {
-            future::ready(match event {
-                HubEvent::Audit(entry) if filter.matches(&entry) => Some(AuditEntry((*entry).clone())),
-                _ => None,
+        let entries = services
+            .bus
+            .subscribe()
+            .filter_map(move |event| {
+                future::ready(match event {
+                    HubEvent::Audit(entry) if filter.matches(&entry) => Some(AuditEntry((*entry).clone())),
+                    _ => None,
+                })
             })
-        }))
+            .boxed();
+        let check: live::Check = Box::new(|_, me| Box::pin(async move { me.require(Permission::AuditRead) }));
+        Ok(live::while_allowed(services, caller(ctx)?, check, entries))
     }
 }

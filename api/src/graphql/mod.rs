@@ -8,7 +8,9 @@ mod auth;
 mod errors;
 mod guard;
 mod hub;
+mod live;
 mod roles;
+mod servers;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, dataloader::DataLoader};
@@ -19,10 +21,17 @@ pub use guard::RequestInfo;
 use crate::app::Services;
 
 #[derive(MergedObject, Default)]
-pub struct Query(hub::HubQuery, auth::AuthQuery, users::UserQuery, roles::RoleQuery, audit::AuditQuery);
+pub struct Query(
+    hub::HubQuery,
+    auth::AuthQuery,
+    users::UserQuery,
+    roles::RoleQuery,
+    servers::ServerQuery,
+    audit::AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation);
+pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation, servers::ServerMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(audit::AuditSubscription);

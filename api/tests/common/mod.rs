@@ -222,3 +222,82 @@ impl Drop for TestHub {
 pub fn code(res: &Value) -> &str {
     res["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {res}"))
 }
+
+/// A minimal SMTP server that accepts every message and keeps it, for mail tests.
+pub struct SmtpSink {
+    pub port: u16,
+    pub messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = messages.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 sink ready\r\n").await.ok();
+                    let mut in_data = false;
+                    let mut body = String::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                store.lock().unwrap().push(std::mem::take(&mut body));
+                                write.write_all(b"250 queued\r\n").await.ok();
+                            } else {
+                                body.push_str(&line);
+                                body.push('\n');
+                            }
+                            continue;
+                        }
+                        let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250-sink\r\n250 8BITMIME\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go ahead\r\n"
+                            }
+                            "QUIT" => {
+                                write.write_all(b"221 bye\r\n").await.ok();
+                                break;
+                            }
+                            _ => b"250 ok\r\n",
+                        };
+                        write.write_all(reply).await.ok();
+                    }
+                });
+            }
+        });
+        Self { port, messages }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits up to 10 s for the n-th message; returns it with quoted-printable soft breaks and
+    /// `=3D` undone.
+    pub async fn message(&self, n: usize) -> String {
+        for _ in 0..100 {
+            if let Some(m) = self.messages.lock().unwrap().get(n) {
+                return m.replace("=\n", "").replace("=3D", "=");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail #{n} arrived");
+    }
+}
+
+/// Runs SQL on the hub's database directly (for setting up what the API cannot, yet).
+pub async fn sql(hub: &TestHub, statement: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = &hub.app.services.db;
+    db.conn().execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+}

@@ -1,0 +1,168 @@
+//! Who may do what on which game server: a global key, or a per-server grant (like a panel's
+//! subusers). Every server operation asks [`require`]; lists show only [`visible`] servers.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use entity::{game_server, server_grant, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use shared::Permission;
+
+use crate::{
+    app::Services,
+    audit::{AuditBatch, Entry},
+    auth::{Caller, ClientInfo},
+    error::ApiError,
+    users::ensure_superset,
+};
+
+/// The server-scoped keys the caller holds on a server: their global ones and their grants.
+pub async fn keys_on<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    server_id: i64,
+) -> Result<BTreeSet<Permission>, ApiError> {
+    let mut keys: BTreeSet<Permission> = caller.permissions.iter().copied().filter(|p| p.is_server_scoped()).collect();
+    let granted: Vec<String> = server_grant::Entity::find()
+        .select_only()
+        .column(server_grant::Column::PermissionKey)
+        .filter(server_grant::Column::ServerId.eq(server_id))
+        .filter(server_grant::Column::UserId.eq(caller.user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    keys.extend(granted.iter().filter_map(|k| Permission::from_key(k)));
+    Ok(keys)
+}
+
+/// Loads a server the caller may act on with `key`. A server the caller cannot even see is
+/// NOT_FOUND (its existence is not revealed); one they see but may not act on is FORBIDDEN.
+pub async fn require<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    server_id: i64,
+    key: Permission,
+) -> Result<game_server::Model, ApiError> {
+    let keys = keys_on(db, caller, server_id).await?;
+    if !keys.contains(&Permission::ServerRead) {
+        return Err(ApiError::NotFound("server"));
+    }
+    let server = game_server::Entity::find_by_id(server_id).one(db).await?.ok_or(ApiError::NotFound("server"))?;
+    if !keys.contains(&key) {
+        return Err(ApiError::Forbidden(key.key().to_owned()));
+    }
+    Ok(server)
+}
+
+/// The servers the caller may see: all with global `server.read`, else those granted to them.
+pub async fn visible<C: ConnectionTrait>(db: &C, caller: &Caller) -> Result<Vec<game_server::Model>, ApiError> {
+    let mut q = game_server::Entity::find();
+    if !caller.has(Permission::ServerRead) {
+        let ids: Vec<i64> = server_grant::Entity::find()
+            .select_only()
+            .column(server_grant::Column::ServerId)
+            .filter(server_grant::Column::UserId.eq(caller.user_id))
+            .filter(server_grant::Column::PermissionKey.eq(Permission::ServerRead.key()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        q = q.filter(game_server::Column::Id.is_in(ids));
+    }
+    Ok(q.order_by_asc(game_server::Column::Name).all(db).await?)
+}
+
+/// Gives `user_id` exactly these server keys on a server (server.read comes with any grant).
+/// The caller needs `server.grant` there and every key they give.
+pub async fn grant(
+    s: &Services,
+    caller: &Caller,
+    server_id: i64,
+    user_id: i64,
+    keys: &[String],
+    client: &ClientInfo,
+) -> Result<bool, ApiError> {
+    let mut wanted = crate::roles::parse_keys("permissions", keys)?;
+    if let Some(bad) = wanted.iter().find(|k| !k.is_server_scoped()) {
+        return Err(ApiError::bad_input("permissions", format!("`{bad}` is not a per-server key")));
+    }
+    if wanted.is_empty() {
+        return Err(ApiError::bad_input("permissions", "give at least one key, or use revokeServerAccess"));
+    }
+    wanted.insert(Permission::ServerRead);
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    require(&*txn, caller, server_id, Permission::ServerGrant).await?;
+    let held = keys_on(&*txn, caller, server_id).await?;
+    let lacking: BTreeSet<Permission> = wanted.difference(&held).copied().collect();
+    if !lacking.is_empty() {
+        let me = Caller { permissions: held, ..caller.clone() };
+        ensure_superset(&me, &lacking)?;
+    }
+    let target = user::Entity::find_by_id(user_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(|| ApiError::bad_input("userId", "no such user"))?;
+    server_grant::Entity::delete_many()
+        .filter(server_grant::Column::ServerId.eq(server_id))
+        .filter(server_grant::Column::UserId.eq(user_id))
+        .exec(&*txn)
+        .await?;
+    let now = Utc::now();
+    for key in &wanted {
+        server_grant::ActiveModel {
+            server_id: Set(server_id),
+            user_id: Set(user_id),
+            permission_key: Set(key.key().to_owned()),
+            granted_by: Set(Some(caller.user_id)),
+            created_at: Set(now),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    let listed: Vec<&str> = wanted.iter().map(|k| k.key()).collect();
+    audit
+        .record(
+            &*txn,
+            Entry::new("server.grant", Some(caller.actor()))
+                .target("server", server_id)
+                .detail(format!("{}: [{}]", target.email, listed.join(", ")))
+                .ip(client.ip.clone()),
+        )
+        .await?;
+    txn.commit().await?;
+    audit.publish(s.bus.as_ref());
+    s.access_changed(Some(user_id));
+    Ok(true)
+}
+
+/// Takes every grant of `user_id` on a server away. The caller needs `server.grant` there.
+pub async fn revoke(
+    s: &Services,
+    caller: &Caller,
+    server_id: i64,
+    user_id: i64,
+    client: &ClientInfo,
+) -> Result<bool, ApiError> {
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    require(&*txn, caller, server_id, Permission::ServerGrant).await?;
+    let gone = server_grant::Entity::delete_many()
+        .filter(server_grant::Column::ServerId.eq(server_id))
+        .filter(server_grant::Column::UserId.eq(user_id))
+        .exec(&*txn)
+        .await?
+        .rows_affected;
+    audit
+        .record(
+            &*txn,
+            Entry::new("server.revoke", Some(caller.actor()))
+                .target("server", server_id)
+                .detail(format!("user {user_id}: {gone} key(s) removed"))
+                .ip(client.ip.clone()),
+        )
+        .await?;
+    txn.commit().await?;
+    audit.publish(s.bus.as_ref());
+    s.access_changed(Some(user_id));
+    Ok(gone > 0)
+}

@@ -1,0 +1,354 @@
+//! Accounts through the real API: registration, sessions and refresh rotation, passwords and
+//! resets by mail, brute-force limits, and the bad input an attacker sends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, SmtpSink, Store, TestHub, code};
+use serde_json::{Value, json};
+
+const LOGIN: &str =
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }";
+const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }";
+const REGISTER: &str =
+    "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { email displayName roles { name } } } }";
+
+fn field(res: &Value) -> &str {
+    res["errors"][0]["extensions"]["field"].as_str().unwrap_or_else(|| panic!("no field in {res}"))
+}
+
+async fn count_users(hub: &TestHub) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    entity::user::Entity::find().count(hub.app.services.db.conn()).await.unwrap()
+}
+
+async fn registration_follows_its_mode(backend: Backend) {
+    // Closed (the default): refused.
+    let hub = TestHub::start(backend).await;
+    let res = hub
+        .gql(None, REGISTER, json!({ "i": { "email": "new@hub.test", "password": "tangerine submarine velvet" } }))
+        .await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    let store = hub.stop().await;
+
+    // Open: anyone, as a User, signed in at once.
+    let hub = TestHub::start_with(store, &["--registration", "open"]).await;
+    let info = hub.gql(None, "{ hubInfo { registrationOpen } }", json!({})).await;
+    assert_eq!(info["data"]["hubInfo"]["registrationOpen"], true);
+    let res = hub
+        .gql(None, REGISTER, json!({ "i": { "email": " New@Hub.TEST ", "password": "tangerine submarine velvet", "displayName": "Newbie" } }))
+        .await;
+    let reg = &res["data"]["register"];
+    assert_eq!(reg["user"]["email"], "new@hub.test", "{res}");
+    assert_eq!(reg["user"]["roles"], json!([{ "name": "User" }]));
+    let me = hub.gql(reg["accessToken"].as_str(), "{ me { displayName } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["displayName"], "Newbie");
+    // The same address again, in another case: CONFLICT on email, nothing stored.
+    let before = count_users(&hub).await;
+    let res = hub
+        .gql(None, REGISTER, json!({ "i": { "email": "NEW@hub.test", "password": "tangerine submarine velvet" } }))
+        .await;
+    assert_eq!((code(&res), field(&res)), ("CONFLICT", "email"), "{res}");
+    assert_eq!(count_users(&hub).await, before);
+    let store = hub.stop().await;
+
+    // By invitation: only with a valid, unused invitation for that address.
+    let hub = TestHub::start_with(store, &["--registration", "invite"]).await;
+    let admin = hub.admin_token().await;
+    let res = hub
+        .gql(None, REGISTER, json!({ "i": { "email": "guest@hub.test", "password": "tangerine submarine velvet" } }))
+        .await;
+    assert_eq!((code(&res), field(&res)), ("BAD_USER_INPUT", "invitation"));
+    let inv =
+        hub.gql(Some(&admin), "mutation { createInvitation(email: \"guest@hub.test\") { token } }", json!({})).await;
+    let token = inv["data"]["createInvitation"]["token"].as_str().unwrap_or_else(|| panic!("{inv}")).to_owned();
+    let other =
+        json!({ "i": { "email": "other@hub.test", "password": "tangerine submarine velvet", "invitation": token } });
+    assert_eq!(field(&hub.gql(None, REGISTER, other).await), "invitation", "bound to its address");
+    let ok =
+        json!({ "i": { "email": "guest@hub.test", "password": "tangerine submarine velvet", "invitation": token } });
+    let res = hub.gql(None, REGISTER, ok.clone()).await;
+    assert_eq!(res["data"]["register"]["user"]["email"], "guest@hub.test", "{res}");
+    let again =
+        json!({ "i": { "email": "guest2@hub.test", "password": "tangerine submarine velvet", "invitation": token } });
+    assert_eq!(field(&hub.gql(None, REGISTER, again).await), "invitation", "single use");
+    hub.stop().await;
+}
+
+async fn weak_passwords_are_refused_with_the_reason(backend: Backend) {
+    let hub = TestHub::start_with(Store::new(backend).await, &["--registration", "open"]).await;
+    let before = count_users(&hub).await;
+    for (password, why) in [
+        ("short", "at least 8"),
+        ("password1", "most common"),
+        ("qwertyasdf12", "too easy"),
+        ("aaaaaaaaaaaaaaaa", "too easy"),
+    ] {
+        let res = hub.gql(None, REGISTER, json!({ "i": { "email": "w@hub.test", "password": password } })).await;
+        assert_eq!((code(&res), field(&res)), ("BAD_USER_INPUT", "password"), "{password}: {res}");
+        assert!(res["errors"][0]["message"].as_str().unwrap().contains(why), "{password}: {res}");
+    }
+    // 128 characters are allowed; 10,000 are not.
+    let long = "correct horse battery staple ".repeat(5);
+    let res = hub.gql(None, REGISTER, json!({ "i": { "email": "long@hub.test", "password": &long[..128] } })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    let res =
+        hub.gql(None, REGISTER, json!({ "i": { "email": "huge@hub.test", "password": "x".repeat(10_000) } })).await;
+    assert_eq!(field(&res), "password");
+    assert_eq!(count_users(&hub).await, before + 1);
+    hub.stop().await;
+}
+
+async fn bad_input_is_refused_and_nothing_is_stored(backend: Backend) {
+    let hub = TestHub::start_with(Store::new(backend).await, &["--registration", "open"]).await;
+    let admin = hub.admin_token().await;
+    let before = count_users(&hub).await;
+    let good = "tangerine submarine velvet";
+    for (email, display, want_field) in [
+        (format!("{}@hub.test", "a".repeat(250)), "ok", "email"),
+        ("not-an-email".into(), "ok", "email"),
+        ("ctrl\u{7}@hub.test".into(), "ok", "email"),
+        ("zero\u{200B}width@hub.test".into(), "ok", "email"),
+        ("x@hub.test".into(), "bell\u{7}name", "displayName"),
+        ("x@hub.test".into(), &*"n".repeat(65), "displayName"),
+    ] {
+        let res =
+            hub.gql(None, REGISTER, json!({ "i": { "email": email, "password": good, "displayName": display } })).await;
+        assert_eq!((code(&res), field(&res)), ("BAD_USER_INPUT", want_field), "{email:?} {display:?}: {res}");
+        let res = hub
+            .gql(
+                Some(&admin),
+                "mutation($e: String!, $p: String!, $d: String) { createUser(email: $e, password: $p, displayName: $d) { id } }",
+                json!({ "e": email, "p": good, "d": display }),
+            )
+            .await;
+        assert_eq!((code(&res), field(&res)), ("BAD_USER_INPUT", want_field), "createUser {email:?}: {res}");
+    }
+    assert_eq!(count_users(&hub).await, before, "nothing was stored");
+
+    // SQL and HTML are just text: stored as given, never run or rendered.
+    let name = "Robert'); DROP TABLE users;-- <script>alert(1)</script>";
+    let res = hub
+        .gql(None, REGISTER, json!({ "i": { "email": "bobby@hub.test", "password": good, "displayName": name } }))
+        .await;
+    assert_eq!(res["data"]["register"]["user"]["displayName"], name, "{res}");
+    let res = hub.gql(Some(&admin), "{ users(search: \"'; DROP TABLE users;--\") { id } }", json!({})).await;
+    assert_eq!(res["data"]["users"], json!([]), "{res}");
+    assert_eq!(count_users(&hub).await, before + 1);
+    // Unicode addresses are fine.
+    let res = hub.gql(None, REGISTER, json!({ "i": { "email": "jürgen@bücher.de", "password": good } })).await;
+    assert_eq!(res["data"]["register"]["user"]["email"], "jürgen@bücher.de", "{res}");
+    hub.stop().await;
+}
+
+async fn refresh_rotates_and_a_replayed_token_revokes_the_session(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let login = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    let first = login["data"]["login"]["refreshToken"].as_str().unwrap().to_owned();
+    let r1 = hub.gql(None, REFRESH, json!({ "t": first })).await;
+    let second = r1["data"]["refreshSession"]["refreshToken"].as_str().unwrap_or_else(|| panic!("{r1}")).to_owned();
+    let access = r1["data"]["refreshSession"]["accessToken"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert!(hub.gql(Some(&access), "{ me { id } }", json!({})).await["errors"].is_null());
+
+    // The first token again: theft. The whole session ends, the new tokens with it.
+    let replay = hub.gql(None, REFRESH, json!({ "t": first })).await;
+    assert_eq!(code(&replay), "UNAUTHENTICATED");
+    let after = hub.gql(None, REFRESH, json!({ "t": second })).await;
+    assert_eq!(code(&after), "UNAUTHENTICATED", "the family is revoked");
+    assert_eq!(code(&hub.gql(Some(&access), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    let admin = hub.admin_token().await;
+    let log = hub
+        .gql(
+            Some(&admin),
+            "{ auditLog(filter: { action: \"auth.refresh_reuse\" }) { outcome actor { email } ip } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        log["data"]["auditLog"],
+        json!([{ "outcome": "denied", "actor": { "email": ADMIN_EMAIL }, "ip": "127.0.0.1" }])
+    );
+    // Garbage is simply refused.
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": "nonsense" })).await), "UNAUTHENTICATED");
+    hub.stop().await;
+}
+
+async fn idle_and_expired_sessions_cannot_refresh(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let a = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    let b = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    let c = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    // Age session a past the idle timeout (7 days) and end session b's absolute lifetime.
+    let long_ago = "2001-01-01 00:00:00+00:00";
+    common::sql(
+        &hub,
+        &format!("UPDATE sessions SET last_used_at = '{long_ago}' WHERE id = (SELECT MIN(id) FROM sessions)"),
+    )
+    .await;
+    common::sql(
+        &hub,
+        &format!("UPDATE sessions SET expires_at = '{long_ago}' WHERE id = (SELECT MIN(id) + 1 FROM sessions)"),
+    )
+    .await;
+    for (res, alive) in [(a, false), (b, false), (c, true)] {
+        let t = res["data"]["login"]["refreshToken"].as_str().unwrap();
+        let r = hub.gql(None, REFRESH, json!({ "t": t })).await;
+        assert_eq!(r["errors"].is_null(), alive, "{r}");
+    }
+    hub.stop().await;
+}
+
+async fn logout_and_logout_all_end_sessions_at_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let one = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await["data"]["login"].clone();
+    let two = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await["data"]["login"].clone();
+    let (a1, r1) = (one["accessToken"].as_str().unwrap(), one["refreshToken"].as_str().unwrap());
+    let a2 = two["accessToken"].as_str().unwrap();
+    let out = hub.gql(Some(a1), "mutation($t: String!) { logout(refreshToken: $t) }", json!({ "t": r1 })).await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_eq!(
+        code(&hub.gql(Some(a1), "{ me { id } }", json!({})).await),
+        "UNAUTHENTICATED",
+        "a still-valid JWT of an ended session"
+    );
+    assert!(hub.gql(Some(a2), "{ me { id } }", json!({})).await["errors"].is_null(), "the other session lives");
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": r1 })).await), "UNAUTHENTICATED");
+    // Someone else's refresh token cannot be logged out by another user.
+    let user = hub.user_with_roles("u@hub.test", &["User"]).await;
+    let r2 = two["refreshToken"].as_str().unwrap();
+    let res = hub.gql(Some(&user), "mutation($t: String!) { logout(refreshToken: $t) }", json!({ "t": r2 })).await;
+    assert_eq!(res["data"]["logout"], false);
+    assert!(hub.gql(Some(a2), "{ me { id } }", json!({})).await["errors"].is_null());
+    let res = hub.gql(Some(a2), "mutation { logoutAll }", json!({})).await;
+    assert_eq!(res["data"]["logoutAll"], true);
+    assert_eq!(code(&hub.gql(Some(a2), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    let log = hub.gql(Some(&hub.admin_token().await), "{ auditLog(first: 20) { action } }", json!({})).await;
+    let actions: Vec<&str> =
+        log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"auth.logout") && actions.contains(&"auth.logout_all"), "{actions:?}");
+    hub.stop().await;
+}
+
+async fn password_reset_by_mail_is_single_use_and_ends_sessions(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let hub =
+        TestHub::start_with(Store::new(backend).await, &["--smtp-url", &url, "--public-url", "https://hub.example"])
+            .await;
+    let old = hub.admin_token().await;
+    let ask = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    // Known and unknown addresses get the same answer.
+    let known = hub.gql(None, ask, json!({ "e": ADMIN_EMAIL })).await;
+    let unknown = hub.gql(None, ask, json!({ "e": "nobody@hub.test" })).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known["data"]["requestPasswordReset"], true);
+    let mail = sink.message(0).await;
+    assert!(mail.contains(&format!("To: {ADMIN_EMAIL}")), "{mail}");
+    let token = mail.lines().find_map(|l| l.strip_prefix("Or use this token: ")).unwrap().trim().to_owned();
+    assert!(mail.contains(&format!("https://hub.example/reset-password?token={token}")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.messages.lock().unwrap().len(), 1, "no mail for the unknown address");
+
+    let reset = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+    let weak = hub.gql(None, reset, json!({ "t": token, "p": "password1" })).await;
+    assert_eq!(field(&weak), "newPassword");
+    let ok = hub.gql(None, reset, json!({ "t": token, "p": "a fresh reset passphrase" })).await;
+    assert_eq!(ok["data"]["resetPassword"], true, "{ok}");
+    assert_eq!(code(&hub.gql(Some(&old), "{ me { id } }", json!({})).await), "UNAUTHENTICATED", "sessions ended");
+    let again = hub.gql(None, reset, json!({ "t": token, "p": "another fresh passphrase" })).await;
+    assert_eq!((code(&again), field(&again)), ("BAD_USER_INPUT", "token"), "single use");
+    hub.login(ADMIN_EMAIL, "a fresh reset passphrase").await;
+
+    // An expired token does not work.
+    hub.gql(None, ask, json!({ "e": ADMIN_EMAIL })).await;
+    let mail = sink.message(1).await;
+    let token = mail.lines().find_map(|l| l.strip_prefix("Or use this token: ")).unwrap().trim().to_owned();
+    common::sql(&hub, "UPDATE password_resets SET expires_at = '2001-01-01 00:00:00+00:00'").await;
+    let late = hub.gql(None, reset, json!({ "t": token, "p": "another fresh passphrase" })).await;
+    assert_eq!(field(&late), "token");
+    hub.stop().await;
+}
+
+async fn change_password_needs_the_current_one(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let token = hub.admin_token().await;
+    let change = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }";
+    let wrong = hub.gql(Some(&token), change, json!({ "c": "not it", "n": "a changed passphrase" })).await;
+    assert_eq!(field(&wrong), "currentPassword");
+    let res = hub.gql(Some(&token), change, json!({ "c": ADMIN_PASSWORD, "n": "a changed passphrase" })).await;
+    assert_eq!(res["data"]["changePassword"], true, "{res}");
+    assert_eq!(code(&hub.gql(Some(&token), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    hub.login(ADMIN_EMAIL, "a changed passphrase").await;
+    hub.stop().await;
+}
+
+async fn twenty_aliased_logins_hit_the_limit(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let aliases: String = (0..20)
+        .map(|i| format!("a{i}: login(email: \"{ADMIN_EMAIL}\", password: \"guess number {i}\") {{ accessToken }} "))
+        .collect();
+    let res = hub.gql(None, &format!("mutation {{ {aliases} }}"), json!({})).await;
+    let errors = res["errors"].as_array().unwrap();
+    let codes: Vec<&str> = errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.len(), 20);
+    assert_eq!(codes.iter().filter(|c| **c == "UNAUTHENTICATED").count(), 10, "the first 10 are checked: {codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == "RATE_LIMITED").count(), 10, "{codes:?}");
+    let limited = errors.iter().find(|e| e["extensions"]["code"] == "RATE_LIMITED").unwrap();
+    assert!(limited["extensions"]["retryAfter"].as_u64().unwrap() >= 1);
+    // The right password is limited too now: the account is locked for a while, not guessable.
+    let res = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    assert_eq!(code(&res), "RATE_LIMITED");
+    // A batch counts each item.
+    let batch: Vec<Value> =
+        (0..3).map(|_| json!({ "query": LOGIN, "variables": { "e": "other@hub.test", "p": "guess" } })).collect();
+    let res: Vec<Value> = hub.http.post(hub.url("/graphql")).json(&batch).send().await.unwrap().json().await.unwrap();
+    assert_eq!(res.len(), 3);
+    hub.stop().await;
+}
+
+async fn a_disabled_users_token_stops_at_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let user = hub.user_with_roles("soon-gone@hub.test", &["Moderator"]).await;
+    let me = hub.gql(Some(&user), "{ me { id } }", json!({})).await;
+    let id = me["data"]["me"]["id"].as_str().unwrap().to_owned();
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateUser(id: $id, disabled: true) { disabled } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(res["data"]["updateUser"]["disabled"], true, "{res}");
+    assert_eq!(code(&hub.gql(Some(&user), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    let res = hub.gql(None, LOGIN, json!({ "e": "soon-gone@hub.test", "p": "another long passphrase" })).await;
+    assert_eq!(code(&res), "UNAUTHENTICATED");
+    // Deleting keeps the audit entries; the actor shows as a deleted user.
+    let res = hub.gql(Some(&admin), "mutation($id: ID!) { deleteUser(id: $id) }", json!({ "id": id })).await;
+    assert_eq!(res["data"]["deleteUser"], true, "{res}");
+    let log = hub
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { auditLog(filter: { actorId: $id }) { action actor { id } actorEmail } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let entries = log["data"]["auditLog"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{log}");
+    assert!(entries.iter().all(|e| e["actor"].is_null() && e["actorEmail"] == "soon-gone@hub.test"), "{log}");
+    hub.stop().await;
+}
+
+on_both!(
+    registration_follows_its_mode,
+    weak_passwords_are_refused_with_the_reason,
+    bad_input_is_refused_and_nothing_is_stored,
+    refresh_rotates_and_a_replayed_token_revokes_the_session,
+    idle_and_expired_sessions_cannot_refresh,
+    logout_and_logout_all_end_sessions_at_once,
+    password_reset_by_mail_is_single_use_and_ends_sessions,
+    change_password_needs_the_current_one,
+    twenty_aliased_logins_hit_the_limit,
+    a_disabled_users_token_stops_at_once,
+);
