@@ -123,7 +123,52 @@ async fn shutdown_closes_sockets_with_a_close_frame(backend: Backend) {
     assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
 }
 
+async fn a_subscription_ends_when_access_is_taken_away(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let mod_id =
+        hub.gql(Some(&moderator), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned();
+    let roles = hub.gql(Some(&admin), "{ roles { id name } }", json!({})).await;
+    let user_role =
+        roles["data"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == "User").unwrap()["id"].clone();
+
+    let mut ws = connect(&hub).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {moderator}") })).await.unwrap();
+    subscribe(&mut ws, "1", "subscription { auditEvents { action } }").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Demoted to User: the next message is the end of the stream, not the entry of the demotion.
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($u: ID!, $r: [ID!]!) { setUserRoles(userId: $u, roleIds: $r) { id } }",
+            json!({ "u": mod_id, "r": [user_role] }),
+        )
+        .await;
+    assert!(res["errors"].is_null(), "{res}");
+    let mut saw_error = false;
+    loop {
+        let msg = next(&mut ws).await.unwrap();
+        match msg["type"].as_str().unwrap() {
+            "next" if msg["payload"]["errors"].is_array() => {
+                assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{msg}");
+                saw_error = true;
+            }
+            "next" => assert!(!saw_error, "nothing after the error: {msg}"),
+            "complete" => break,
+            other => panic!("unexpected {other}: {msg}"),
+        }
+    }
+    assert!(saw_error);
+    // Nothing more arrives for that subscription.
+    hub.login(common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+    assert!(quiet.is_err(), "the socket stays quiet: {quiet:?}");
+    hub.stop().await;
+}
+
 on_both!(
+    a_subscription_ends_when_access_is_taken_away,
     audit_events_arrive_live,
     connection_init_without_a_valid_token_closes_4403,
     a_subscription_needs_its_permission,

@@ -1,0 +1,274 @@
+//! Roles, permissions and per-server grants through the real API: no escalation, the last
+//! holder of a key stays, IDOR between users' servers, and live subscriptions that end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, TestHub, code};
+use serde_json::{Value, json};
+
+async fn role_id(hub: &TestHub, token: &str, name: &str) -> String {
+    let res = hub.gql(Some(token), "{ roles { id name } }", json!({})).await;
+    res["data"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn my_id(hub: &TestHub, token: &str) -> String {
+    hub.gql(Some(token), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned()
+}
+
+const CREATE_ROLE: &str =
+    "mutation($n: String!, $p: [String!]!) { createRole(name: $n, permissions: $p) { id name permissions builtIn } }";
+const SET_ROLES: &str = "mutation($u: ID!, $r: [ID!]!) { setUserRoles(userId: $u, roleIds: $r) { id roles { name } } }";
+
+async fn custom_roles_and_their_limits(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let res =
+        hub.gql(Some(&admin), CREATE_ROLE, json!({ "n": "Operator", "p": ["server.read", "server.start"] })).await;
+    let op = res["data"]["createRole"].clone();
+    assert_eq!(op["permissions"], json!(["server.read", "server.start"]), "{res}");
+    assert_eq!(op["builtIn"], false);
+    let dup = hub.gql(Some(&admin), CREATE_ROLE, json!({ "n": "Operator", "p": [] })).await;
+    assert_eq!((code(&dup), dup["errors"][0]["extensions"]["field"].as_str()), ("CONFLICT", Some("name")));
+    let bad = hub.gql(Some(&admin), CREATE_ROLE, json!({ "n": "X", "p": ["server.launch"] })).await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT");
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateRole(id: $id, permissions: [\"server.read\"]) { permissions } }",
+            json!({ "id": op["id"] }),
+        )
+        .await;
+    assert_eq!(res["data"]["updateRole"]["permissions"], json!(["server.read"]));
+    // Built-in roles: not deleted, not renamed; the Admin role keeps every key.
+    let admin_role = role_id(&hub, &admin, "Admin").await;
+    let res = hub.gql(Some(&admin), "mutation($id: ID!) { deleteRole(id: $id) }", json!({ "id": admin_role })).await;
+    assert_eq!(code(&res), "CONFLICT");
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateRole(id: $id, name: \"Boss\") { name } }",
+            json!({ "id": admin_role }),
+        )
+        .await;
+    assert_eq!(code(&res), "CONFLICT");
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateRole(id: $id, permissions: [\"user.read\"]) { name } }",
+            json!({ "id": admin_role }),
+        )
+        .await;
+    assert_eq!(code(&res), "CONFLICT");
+    let res = hub.gql(Some(&admin), "mutation($id: ID!) { deleteRole(id: $id) }", json!({ "id": op["id"] })).await;
+    assert_eq!(res["data"]["deleteRole"], true);
+    let log = hub.gql(Some(&admin), "{ auditLog(first: 10) { action } }", json!({})).await;
+    let actions: Vec<&str> =
+        log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(["role.create", "role.update", "role.delete"].iter().all(|a| actions.contains(a)), "{actions:?}");
+    hub.stop().await;
+}
+
+async fn nobody_grants_what_they_do_not_hold(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    // A role manager who is not an admin.
+    let res = hub
+        .gql(Some(&admin), CREATE_ROLE, json!({ "n": "Role manager", "p": ["role.read", "role.manage", "user.read", "user.manage", "server.read"] }))
+        .await;
+    assert!(res["errors"].is_null(), "{res}");
+    let manager = hub.user_with_roles("manager@hub.test", &["Role manager"]).await;
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let user = hub.user_with_roles("user@hub.test", &["User"]).await;
+    let user_id = my_id(&hub, &user).await;
+    let admin_role = role_id(&hub, &admin, "Admin").await;
+    let mod_role = role_id(&hub, &admin, "Moderator").await;
+
+    // A role with a key the manager lacks.
+    let res = hub.gql(Some(&manager), CREATE_ROLE, json!({ "n": "Deleter", "p": ["server.delete"] })).await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    // Assigning the Admin role (keys the manager lacks).
+    let res = hub.gql(Some(&manager), SET_ROLES, json!({ "u": user_id, "r": [admin_role] })).await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    // The Moderator role holds server.start, which the manager lacks.
+    let res = hub.gql(Some(&manager), SET_ROLES, json!({ "u": user_id, "r": [mod_role] })).await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    // A moderator cannot manage roles at all, nor set their own.
+    let mod_id = my_id(&hub, &moderator).await;
+    let res = hub.gql(Some(&moderator), SET_ROLES, json!({ "u": mod_id, "r": [admin_role] })).await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    let res = hub.gql(Some(&moderator), CREATE_ROLE, json!({ "n": "Mine", "p": [] })).await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    // A user setting their own roles.
+    let res = hub.gql(Some(&user), SET_ROLES, json!({ "u": user_id, "r": [admin_role] })).await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    // A user calling admin mutations.
+    for (q, vars) in [
+        ("mutation($id: ID!) { deleteUser(id: $id) }", json!({ "id": mod_id })),
+        ("mutation { createUser(email: \"x@hub.test\", password: \"tangerine submarine velvet\") { id } }", json!({})),
+        ("mutation($id: ID!) { updateUser(id: $id, disabled: true) { id } }", json!({ "id": mod_id })),
+        ("mutation { createInvitation { token } }", json!({})),
+        ("{ users { id } }", json!({})),
+    ] {
+        assert_eq!(code(&hub.gql(Some(&user), q, vars).await), "FORBIDDEN", "{q}");
+    }
+    // The manager cannot disable someone more powerful.
+    let admin_id = my_id(&hub, &admin).await;
+    let res = hub
+        .gql(
+            Some(&manager),
+            "mutation($id: ID!) { updateUser(id: $id, disabled: true) { id } }",
+            json!({ "id": admin_id }),
+        )
+        .await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    // Anyone may rename themselves.
+    let res = hub
+        .gql(
+            Some(&user),
+            "mutation($id: ID!) { updateUser(id: $id, displayName: \"Me\") { displayName } }",
+            json!({ "id": user_id }),
+        )
+        .await;
+    assert_eq!(res["data"]["updateUser"]["displayName"], "Me", "{res}");
+    hub.stop().await;
+}
+
+async fn the_last_admin_cannot_be_removed(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let admin_id = my_id(&hub, &admin).await;
+    let user_role = role_id(&hub, &admin, "User").await;
+    for (q, vars) in [
+        ("mutation($id: ID!) { updateUser(id: $id, disabled: true) { id } }", json!({ "id": admin_id })),
+        ("mutation($id: ID!) { deleteUser(id: $id) }", json!({ "id": admin_id })),
+        (SET_ROLES, json!({ "u": admin_id, "r": [user_role] })),
+    ] {
+        let res = hub.gql(Some(&admin), q, vars).await;
+        assert_eq!(code(&res), "CONFLICT", "{q}: {res}");
+    }
+    // Still an admin, still enabled.
+    let me = hub.gql(Some(&admin), "{ me { disabled roles { name } } }", json!({})).await;
+    assert_eq!(me["data"]["me"], json!({ "disabled": false, "roles": [{ "name": "Admin" }] }));
+    // With a second admin, the first can step down.
+    hub.user_with_roles("second@hub.test", &["Admin"]).await;
+    let res = hub.gql(Some(&admin), SET_ROLES, json!({ "u": admin_id, "r": [user_role] })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    hub.stop().await;
+}
+
+/// Inserts a template and a server row directly (the supervisor that makes them comes later).
+async fn fx_server(hub: &TestHub, name: &str) -> String {
+    common::sql(
+        hub,
+        "INSERT INTO templates (slug, name, definition, built_in, created_at, updated_at) \
+         SELECT 'fixture', 'Fixture', 'name = \"Fixture\"', false, '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00' \
+         WHERE NOT EXISTS (SELECT 1 FROM templates WHERE slug = 'fixture')",
+    )
+    .await;
+    common::sql(
+        hub,
+        &format!(
+            "INSERT INTO game_servers (name, template_id, state, auto_restart, start_with_hub, created_at) \
+             SELECT '{name}', id, 'OFFLINE', true, false, '2026-01-01 00:00:00+00:00' FROM templates WHERE slug = 'fixture'"
+        ),
+    )
+    .await;
+    let admin = hub.admin_token().await;
+    let res = hub.gql(Some(&admin), "{ servers { id name } }", json!({})).await;
+    res["data"]["servers"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+const GRANT: &str =
+    "mutation($s: ID!, $u: ID!, $p: [String!]!) { grantServerAccess(serverId: $s, userId: $u, permissions: $p) }";
+
+async fn per_server_grants_and_idor(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let a_server = fx_server(&hub, "alpha").await;
+    let b_server = fx_server(&hub, "beta").await;
+    let alice = hub.user_with_roles("alice@hub.test", &["User"]).await;
+    let bob = hub.user_with_roles("bob@hub.test", &["User"]).await;
+    let (alice_id, bob_id) = (my_id(&hub, &alice).await, my_id(&hub, &bob).await);
+
+    // Nothing granted: nothing seen.
+    assert_eq!(hub.gql(Some(&alice), "{ servers { id } }", json!({})).await["data"]["servers"], json!([]));
+    let res = hub
+        .gql(Some(&admin), GRANT, json!({ "s": a_server, "u": alice_id, "p": ["server.start", "server.grant"] }))
+        .await;
+    assert_eq!(res["data"]["grantServerAccess"], true, "{res}");
+    let res = hub.gql(Some(&admin), GRANT, json!({ "s": b_server, "u": bob_id, "p": ["server.console"] })).await;
+    assert!(res["errors"].is_null(), "{res}");
+
+    let mine = hub.gql(Some(&alice), "{ servers { name myPermissions } }", json!({})).await;
+    assert_eq!(
+        mine["data"]["servers"],
+        json!([{ "name": "alpha", "myPermissions": ["server.read", "server.start", "server.grant"] }])
+    );
+    // IDOR: alice reads or acts on bob's server.
+    let res = hub.gql(Some(&alice), "query($id: ID!) { server(id: $id) { name } }", json!({ "id": b_server })).await;
+    assert_eq!(res["data"]["server"], Value::Null, "{res}");
+    let res = hub.gql(Some(&alice), GRANT, json!({ "s": b_server, "u": alice_id, "p": ["server.console"] })).await;
+    assert_eq!(code(&res), "NOT_FOUND", "{res}");
+    let res = hub
+        .gql(
+            Some(&alice),
+            "mutation($s: ID!, $u: ID!) { revokeServerAccess(serverId: $s, userId: $u) }",
+            json!({ "s": b_server, "u": bob_id }),
+        )
+        .await;
+    assert_eq!(code(&res), "NOT_FOUND");
+    // Alice may pass on only what she holds there.
+    let res = hub.gql(Some(&alice), GRANT, json!({ "s": a_server, "u": bob_id, "p": ["server.delete"] })).await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    let res = hub.gql(Some(&alice), GRANT, json!({ "s": a_server, "u": bob_id, "p": ["server.start"] })).await;
+    assert_eq!(res["data"]["grantServerAccess"], true, "{res}");
+    let res = hub.gql(Some(&alice), GRANT, json!({ "s": a_server, "u": bob_id, "p": ["user.manage"] })).await;
+    assert_eq!(code(&res), "BAD_USER_INPUT", "not a per-server key");
+    let bobs = hub.gql(Some(&bob), "{ servers { name } }", json!({})).await;
+    assert_eq!(bobs["data"]["servers"], json!([{ "name": "alpha" }, { "name": "beta" }]));
+    // Bob, without server.grant on alpha, cannot revoke alice.
+    let res = hub
+        .gql(
+            Some(&bob),
+            "mutation($s: ID!, $u: ID!) { revokeServerAccess(serverId: $s, userId: $u) }",
+            json!({ "s": a_server, "u": alice_id }),
+        )
+        .await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    // Revoked: gone from the list at once.
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($s: ID!, $u: ID!) { revokeServerAccess(serverId: $s, userId: $u) }",
+            json!({ "s": a_server, "u": bob_id }),
+        )
+        .await;
+    assert_eq!(res["data"]["revokeServerAccess"], true);
+    let bobs = hub.gql(Some(&bob), "{ servers { name } }", json!({})).await;
+    assert_eq!(bobs["data"]["servers"], json!([{ "name": "beta" }]));
+    // A moderator (global server.read) sees both.
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    assert_eq!(
+        hub.gql(Some(&moderator), "{ servers { name } }", json!({})).await["data"]["servers"].as_array().unwrap().len(),
+        2
+    );
+    let log = hub.gql(Some(&admin), "{ auditLog(first: 10) { action } }", json!({})).await;
+    let actions: Vec<&str> =
+        log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"server.grant") && actions.contains(&"server.revoke"), "{actions:?}");
+    hub.stop().await;
+}
+
+on_both!(
+    custom_roles_and_their_limits,
+    nobody_grants_what_they_do_not_hold,
+    the_last_admin_cannot_be_removed,
+    per_server_grants_and_idor
+);
