@@ -127,7 +127,8 @@ async fn the_role_table_holds(backend: Backend) {
         ("createInvitation", "mutation { createInvitation { id } }".into(), [Allow, Deny, Deny]),
         (
             "createUser",
-            "mutation { createUser(email: \"probe-ROLE@hub.test\", password: \"tangerine submarine velvet\") { id } }".into(),
+            "mutation { createUser(email: \"probe-ROLE@hub.test\", password: \"tangerine submarine velvet\") { id } }"
+                .into(),
             [Allow, Deny, Deny],
         ),
         (
