@@ -103,6 +103,20 @@ impl App {
         Ok((Self { services, schema, shutdown: CancellationToken::new() }, admin))
     }
 
+    /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled.
+    fn spawn_housekeeping(&self) {
+        let (limits, token) = (self.services.limits.clone(), self.shutdown.clone());
+        self.services.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limits.tidy(),
+                    () = token.cancelled() => break,
+                }
+            }
+        });
+    }
+
     /// The HTTP router (GraphQL, WebSocket, health, the web app).
     pub fn router(&self) -> axum::Router {
         http::router(self)
@@ -112,6 +126,7 @@ impl App {
     /// closes WebSockets (close frame 1001) within the configured timeout.
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let grace = self.services.settings.shutdown_timeout();
+        self.spawn_housekeeping();
         let router = self.router();
         let token = self.shutdown.clone();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
