@@ -58,6 +58,9 @@ impl Services {
         let keys = TokenKeys::load(settings.jwt_secret.as_deref(), &settings.data_dir, settings.access_token_ttl())?;
         let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
         bootstrap::seed(&db, bus.as_ref()).await?;
+        crate::templates::service::seed_built_in(&db, bus.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load the built-in templates: {e}"))?;
         let session_policy = SessionPolicy {
             lifetime: chrono::Duration::seconds(settings.session_ttl as i64),
             idle: chrono::Duration::seconds(settings.session_idle_timeout as i64),

@@ -19,6 +19,7 @@ pub mod roles;
 pub mod run;
 pub mod servers;
 pub mod telemetry;
+pub mod templates;
 pub mod users;
 
 pub use app::App;

@@ -1,6 +1,6 @@
 //! Game servers and templates as far as access goes: what the caller may see, and grants.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{game_server, server_variable, template};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -12,30 +12,102 @@ use super::{
 };
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
-    servers::access,
+    servers::{access, service as server_service},
+    templates::service::{self as template_service, definition_of},
 };
 
 /// A kind of game server.
-#[derive(SimpleObject)]
-pub struct Template {
-    id: ID,
-    name: String,
-    description: Option<String>,
-    /// The template file's text (TOML).
-    definition: String,
-    built_in: bool,
-}
+pub struct Template(template::Model);
 
 impl From<template::Model> for Template {
     fn from(t: template::Model) -> Self {
-        Self {
-            id: ID(t.id.to_string()),
-            name: t.name,
-            description: t.description,
-            definition: t.definition,
-            built_in: t.built_in,
-        }
+        Self(t)
     }
+}
+
+#[Object]
+impl Template {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// e.g. "Luanti (Minetest)", "Custom command".
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// The variables a server of this template sets.
+    async fn variables(&self) -> GqlResult<Vec<TemplateVariable>> {
+        let def = definition_of(&self.0).gql()?;
+        Ok(def
+            .variables
+            .into_iter()
+            .map(|v| TemplateVariable {
+                rule: v.rule.as_ref().map(|r| r.describe()),
+                key: v.key,
+                description: v.description,
+                default: v.default,
+                required: v.required,
+                editable: v.editable,
+                privileged: v.privileged,
+            })
+            .collect())
+    }
+    /// The template file's text (TOML).
+    async fn definition(&self) -> &str {
+        &self.0.definition
+    }
+    /// Shipped with the hub; read-only.
+    async fn built_in(&self) -> bool {
+        self.0.built_in
+    }
+}
+
+/// A variable of a template.
+#[derive(SimpleObject)]
+pub struct TemplateVariable {
+    /// e.g. PORT
+    key: String,
+    description: Option<String>,
+    default: Option<String>,
+    required: bool,
+    /// Whether server owners may change it.
+    editable: bool,
+    /// Only holders of `template.manage` may set it.
+    privileged: bool,
+    /// The validation rule in words, e.g. "port (1024-65535)".
+    rule: Option<String>,
+}
+
+/// A variable value given when creating or changing a server.
+#[derive(InputObject)]
+pub struct ServerVariableInput {
+    key: String,
+    value: String,
+}
+
+fn pairs(vars: Vec<ServerVariableInput>) -> Vec<(String, String)> {
+    vars.into_iter().map(|v| (v.key, v.value)).collect()
+}
+
+/// A new server.
+#[derive(InputObject)]
+pub struct CreateServerInput {
+    name: String,
+    template_id: ID,
+    variables: Option<Vec<ServerVariableInput>>,
+    auto_restart: Option<bool>,
+    memory_limit_mb: Option<i32>,
+}
+
+/// Changes to a server; absent fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateServerInput {
+    name: Option<String>,
+    variables: Option<Vec<ServerVariableInput>>,
+    auto_restart: Option<bool>,
+    memory_limit_mb: Option<i32>,
 }
 
 /// A variable's value on one server.
@@ -113,7 +185,7 @@ pub struct ServerQuery;
 
 #[Object]
 impl ServerQuery {
-    /// The game server templates.
+    /// The game server templates (any signed-in user may read them).
     #[graphql(guard = "SignedIn")]
     async fn templates(&self, ctx: &Context<'_>) -> GqlResult<Vec<Template>> {
         let s = services(ctx)?;
@@ -146,6 +218,60 @@ pub struct ServerMutation;
 
 #[Object]
 impl ServerMutation {
+    /// Adds a template from its file's text (TOML). Needs `template.manage`.
+    #[graphql(guard = "SignedIn")]
+    async fn create_template(&self, ctx: &Context<'_>, definition: String) -> GqlResult<Template> {
+        template_service::create(services(ctx)?, caller(ctx)?, &definition, client(ctx)).await.map(Template).gql()
+    }
+
+    /// Replaces a custom template's text (built-in ones are read-only). Needs `template.manage`.
+    #[graphql(guard = "SignedIn")]
+    async fn update_template(&self, ctx: &Context<'_>, id: ID, definition: String) -> GqlResult<Template> {
+        let id = parse_arg("id", &id).gql()?;
+        template_service::update(services(ctx)?, caller(ctx)?, id, &definition, client(ctx)).await.map(Template).gql()
+    }
+
+    /// Deletes a custom template; CONFLICT while a server uses it. Needs `template.manage`.
+    #[graphql(guard = "SignedIn")]
+    async fn delete_template(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        template_service::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
+    }
+
+    /// Creates a server from a template and prepares its folder. Needs `server.create`.
+    #[graphql(guard = "SignedIn")]
+    async fn create_server(&self, ctx: &Context<'_>, input: CreateServerInput) -> GqlResult<GameServer> {
+        let template_id = parse_arg("templateId", &input.template_id).gql()?;
+        let new = server_service::NewServer {
+            name: input.name,
+            template_id,
+            variables: pairs(input.variables.unwrap_or_default()),
+            auto_restart: input.auto_restart,
+            memory_limit_mb: input.memory_limit_mb,
+        };
+        server_service::create(services(ctx)?, caller(ctx)?, new, client(ctx)).await.map(GameServer).gql()
+    }
+
+    /// Changes a server (variables only while it is stopped). Needs `server.update` on it.
+    #[graphql(guard = "SignedIn")]
+    async fn update_server(&self, ctx: &Context<'_>, id: ID, input: UpdateServerInput) -> GqlResult<GameServer> {
+        let id = parse_arg("id", &id).gql()?;
+        let change = server_service::ServerChange {
+            name: input.name,
+            variables: input.variables.map(pairs),
+            auto_restart: input.auto_restart,
+            memory_limit_mb: input.memory_limit_mb,
+        };
+        server_service::update(services(ctx)?, caller(ctx)?, id, change, client(ctx)).await.map(GameServer).gql()
+    }
+
+    /// Deletes a stopped server with its folder. Needs `server.delete` on it.
+    #[graphql(guard = "SignedIn")]
+    async fn delete_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        server_service::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
+    }
+
     /// Gives a user exactly these per-server keys on one server (`server.read` comes with any).
     /// Needs `server.grant` on the server and every key given.
     #[graphql(guard = "SignedIn")]

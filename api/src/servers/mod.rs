@@ -2,3 +2,4 @@
 //! may see and act on which server.
 
 pub mod access;
+pub mod service;

@@ -1,0 +1,420 @@
+//! The template file format.
+
+use std::{collections::BTreeMap, path::Component};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// A template file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// Shown to users, unique among templates.
+    pub name: String,
+    pub description: Option<String>,
+    /// The program: an absolute path, or a placeholder such as `{{COMMAND}}`.
+    pub executable: String,
+    /// Its arguments, each one argument after substitution (never split, never a shell).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The variable that holds the server's port, if any.
+    pub port_variable: Option<String>,
+    #[serde(default)]
+    pub variables: Vec<VariableDef>,
+    /// Environment variables, with placeholders.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Files written into the server's folder on install, with placeholders in their content.
+    #[serde(default)]
+    pub files: Vec<FileDef>,
+    #[serde(default)]
+    pub stop: StopDef,
+    pub ready: Option<ReadyDef>,
+    pub probe: Option<ProbeDef>,
+    #[serde(default)]
+    pub crash: CrashPolicy,
+}
+
+/// A variable a server sets.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    /// Upper-case letters, digits and `_`, as in `{{PORT}}`.
+    pub key: String,
+    pub description: Option<String>,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Whether server owners may change it (false: the default always applies).
+    #[serde(default = "yes")]
+    pub editable: bool,
+    /// Only holders of `template.manage` may set it (it decides what runs).
+    #[serde(default)]
+    pub privileged: bool,
+    pub rule: Option<Rule>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a variable's value must look like.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    /// A port number from 1024 to 65535.
+    Port,
+    /// An integer in a range.
+    Integer { min: i64, max: i64 },
+    /// One of a list.
+    OneOf(Vec<String>),
+    /// A regular expression the whole value must match.
+    Pattern(String),
+    /// A JSON array of strings, expanded into several arguments by `{{KEY...}}`.
+    Args,
+}
+
+impl Rule {
+    /// The rule in words, for the API.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Port => "port (1024-65535)".into(),
+            Self::Integer { min, max } => format!("integer {min}..{max}"),
+            Self::OneOf(options) => format!("one of: {}", options.join(", ")),
+            Self::Pattern(p) => format!("pattern {p}"),
+            Self::Args => "JSON array of strings".into(),
+        }
+    }
+
+    /// Checks a value against the rule; the message says what is expected.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        match self {
+            Self::Port => match value.parse::<u16>() {
+                Ok(p) if p >= 1024 => Ok(()),
+                _ => Err("a port number from 1024 to 65535".into()),
+            },
+            Self::Integer { min, max } => match value.parse::<i64>() {
+                Ok(n) if (*min..=*max).contains(&n) => Ok(()),
+                _ => Err(format!("a whole number from {min} to {max}")),
+            },
+            Self::OneOf(options) => {
+                if options.iter().any(|o| o == value) {
+                    Ok(())
+                } else {
+                    Err(format!("one of {}", options.join(", ")))
+                }
+            }
+            Self::Pattern(p) => {
+                let re = Regex::new(&format!("^(?:{p})$")).map_err(|e| e.to_string())?;
+                if re.is_match(value) { Ok(()) } else { Err(format!("text matching {p}")) }
+            }
+            Self::Args => match serde_json::from_str::<Vec<String>>(value) {
+                Ok(args) if args.iter().all(|a| !a.contains('\0')) && args.len() <= 64 => Ok(()),
+                _ => Err("a JSON array of at most 64 strings, such as [\"--port\", \"7777\"]".into()),
+            },
+        }
+    }
+}
+
+/// A file written into the server's folder on install.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDef {
+    /// Relative to the server's folder; never absolute, never `..`.
+    pub path: String,
+    pub content: String,
+}
+
+/// How to stop: a console command, then a signal, then SIGKILL, each after its timeout.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopDef {
+    /// Written to the server's stdin first (empty or absent: skipped).
+    pub command: Option<String>,
+    #[serde(default = "fifteen")]
+    pub command_timeout: u64,
+    /// SIGTERM, SIGINT, SIGHUP or SIGQUIT.
+    #[serde(default = "sigterm")]
+    pub signal: String,
+    #[serde(default = "ten")]
+    pub signal_timeout: u64,
+}
+
+impl Default for StopDef {
+    fn default() -> Self {
+        Self { command: None, command_timeout: fifteen(), signal: sigterm(), signal_timeout: ten() }
+    }
+}
+
+fn fifteen() -> u64 {
+    15
+}
+fn ten() -> u64 {
+    10
+}
+fn sigterm() -> String {
+    "SIGTERM".into()
+}
+
+/// How to tell the server is ready: a line of output (ANSI codes stripped) that contains one of
+/// `patterns` or matches one of `regex`, within `timeout` seconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyDef {
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub regex: Vec<String>,
+    #[serde(default = "sixty")]
+    pub timeout: u64,
+}
+
+fn sixty() -> u64 {
+    60
+}
+
+/// A check that the server listens on its port.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDef {
+    pub kind: ProbeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Tcp,
+    Udp,
+}
+
+/// What to do when the server exits unasked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashPolicy {
+    #[serde(default = "yes")]
+    pub auto_restart: bool,
+    /// At most this many restarts within `window_seconds`; then it stays CRASHED.
+    #[serde(default = "three")]
+    pub max_restarts: u32,
+    #[serde(default = "five_minutes")]
+    pub window_seconds: u64,
+    /// The first restart waits this long; each next one twice as long.
+    #[serde(default = "two")]
+    pub backoff_seconds: u64,
+}
+
+impl Default for CrashPolicy {
+    fn default() -> Self {
+        Self { auto_restart: true, max_restarts: three(), window_seconds: five_minutes(), backoff_seconds: two() }
+    }
+}
+
+fn three() -> u32 {
+    3
+}
+fn five_minutes() -> u64 {
+    300
+}
+fn two() -> u64 {
+    2
+}
+
+/// Placeholders every template may use.
+pub const BUILT_IN_PLACEHOLDERS: [&str; 3] = ["SERVER_DIR", "SERVER_ID", "SERVER_NAME"];
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_input("definition", message)
+}
+
+/// The keys named by `{{KEY}}` or `{{KEY...}}` in a text.
+pub fn placeholders(text: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let inner = &after[..end];
+        let (key, spread) = match inner.strip_suffix("...") {
+            Some(k) => (k, true),
+            None => (inner, false),
+        };
+        out.push((key.to_owned(), spread));
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+impl Definition {
+    /// Parses and checks a template file.
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        if text.len() > 64 * 1024 {
+            return Err(bad("a template has at most 64 KiB"));
+        }
+        let def: Definition =
+            toml::from_str(text).map_err(|e| bad(format!("not a valid template: {}", e.message())))?;
+        def.check()?;
+        Ok(def)
+    }
+
+    fn check(&self) -> Result<(), ApiError> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 128 {
+            return Err(bad("`name` has 1 to 128 characters"));
+        }
+        let key_re = Regex::new("^[A-Z][A-Z0-9_]{0,31}$").map_err(ApiError::internal)?;
+        let mut keys = Vec::new();
+        for v in &self.variables {
+            if !key_re.is_match(&v.key) || BUILT_IN_PLACEHOLDERS.contains(&v.key.as_str()) {
+                return Err(bad(format!("variable `{}`: keys are upper-case letters, digits and _", v.key)));
+            }
+            if keys.contains(&v.key) {
+                return Err(bad(format!("variable `{}` is defined twice", v.key)));
+            }
+            keys.push(v.key.clone());
+            if let Some(Rule::Pattern(p)) = &v.rule {
+                Regex::new(p).map_err(|e| bad(format!("variable `{}`: bad pattern: {e}", v.key)))?;
+            }
+            if let Some(Rule::Integer { min, max }) = &v.rule
+                && min > max
+            {
+                return Err(bad(format!("variable `{}`: min is above max", v.key)));
+            }
+            if let (Some(default), Some(rule)) = (&v.default, &v.rule)
+                && (!default.is_empty() || v.required)
+            {
+                rule.check(default).map_err(|e| bad(format!("variable `{}`: the default is not {e}", v.key)))?;
+            }
+            if !v.editable && v.default.is_none() {
+                return Err(bad(format!("variable `{}` is not editable, so it needs a default", v.key)));
+            }
+        }
+        let known = |key: &str| keys.iter().any(|k| k == key) || BUILT_IN_PLACEHOLDERS.contains(&key);
+        let spreadable = |key: &str| self.variables.iter().any(|v| v.key == key && v.rule == Some(Rule::Args));
+        let mut texts: Vec<(&str, &str)> = vec![("executable", &self.executable)];
+        texts.extend(self.env.values().map(|v| ("env", v.as_str())));
+        texts.extend(self.files.iter().map(|f| ("files", f.content.as_str())));
+        if let Some(stop) = &self.stop.command {
+            texts.push(("stop.command", stop));
+        }
+        if let Some(ready) = &self.ready {
+            texts.extend(ready.patterns.iter().map(|p| ("ready.patterns", p.as_str())));
+        }
+        for (place, text) in &texts {
+            for (key, spread) in placeholders(text) {
+                if !known(&key) || spread {
+                    return Err(bad(format!("{place}: unknown placeholder {{{{{key}}}}}")));
+                }
+            }
+        }
+        for arg in &self.args {
+            for (key, spread) in placeholders(arg) {
+                if !known(&key) {
+                    return Err(bad(format!("args: unknown placeholder {{{{{key}}}}}")));
+                }
+                if spread && (!spreadable(&key) || arg != &format!("{{{{{key}...}}}}")) {
+                    return Err(bad(format!("args: {{{{{key}...}}}} must be a whole argument and an `args` variable")));
+                }
+            }
+        }
+        if !self.executable.starts_with('/') && !self.executable.starts_with("{{") {
+            return Err(bad("`executable` is an absolute path or a placeholder"));
+        }
+        if let Some(port) = &self.port_variable
+            && !self.variables.iter().any(|v| &v.key == port && v.rule == Some(Rule::Port))
+        {
+            return Err(bad(format!("`port_variable` names `{port}`, which is not a variable with rule \"port\"")));
+        }
+        for f in &self.files {
+            safe_relative(&f.path).map_err(|e| bad(format!("files: `{}` {e}", f.path)))?;
+        }
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains(['=', '\0']) {
+                return Err(bad(format!("env: `{key}` is not a variable name")));
+            }
+        }
+        if !["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"].contains(&self.stop.signal.as_str()) {
+            return Err(bad("stop.signal is SIGTERM, SIGINT, SIGHUP or SIGQUIT"));
+        }
+        if let Some(ready) = &self.ready {
+            for r in &ready.regex {
+                Regex::new(r).map_err(|e| bad(format!("ready.regex: {e}")))?;
+            }
+            if ready.timeout == 0 || ready.timeout > 3600 {
+                return Err(bad("ready.timeout is 1 to 3600 seconds"));
+            }
+        }
+        if self.probe.is_some() && self.port_variable.is_none() {
+            return Err(bad("a probe needs `port_variable`"));
+        }
+        Ok(())
+    }
+
+    /// The variable named `key`.
+    pub fn variable(&self, key: &str) -> Option<&VariableDef> {
+        self.variables.iter().find(|v| v.key == key)
+    }
+}
+
+/// Checks that a path stays inside the folder it is relative to: relative, no `..`, no root.
+pub fn safe_relative(path: &str) -> Result<(), &'static str> {
+    let p = std::path::Path::new(path);
+    if path.is_empty() || path.contains('\0') {
+        return Err("is empty");
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            _ => return Err("must stay inside the server's folder (relative, without ..)"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal(extra: &str) -> String {
+        format!("name = \"T\"\nexecutable = \"/bin/true\"\n{extra}")
+    }
+
+    #[test]
+    fn the_built_in_templates_parse() {
+        for (slug, text) in super::super::builtin::BUILT_IN {
+            Definition::parse(text).unwrap_or_else(|e| panic!("{slug}: {e}"));
+        }
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (text, why) in [
+            (minimal("colour = 1"), "unknown field"),
+            (minimal("args = [\"{{NOPE}}\"]"), "unknown placeholder"),
+            (minimal("[[files]]\npath = \"../x\"\ncontent = \"\""), "inside the server's folder"),
+            (minimal("[[files]]\npath = \"/etc/x\"\ncontent = \"\""), "inside the server's folder"),
+            (minimal("[[variables]]\nkey = \"P\"\ndefault = \"80\"\nrule = \"port\""), "default is not"),
+            (minimal("[[variables]]\nkey = \"lower\""), "upper-case"),
+            (minimal("[stop]\nsignal = \"SIGKILL\""), "stop.signal"),
+            ("name = \"T\"\nexecutable = \"true\"".into(), "absolute path"),
+            (minimal("[[variables]]\nkey = \"A\"\nargs_x = 1"), "unknown field"),
+            (minimal("args = [\"x{{A...}}\"]\n[[variables]]\nkey = \"A\"\nrule = \"args\""), "whole argument"),
+        ] {
+            let err = Definition::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}\n=> {err}");
+        }
+    }
+
+    #[test]
+    fn rules_check_values() {
+        assert!(Rule::Port.check("30000").is_ok());
+        for v in ["80", "70000", "30000 --evil", "", "3e4"] {
+            assert!(Rule::Port.check(v).is_err(), "{v}");
+        }
+        let r = Rule::Integer { min: 1, max: 8 };
+        assert!(r.check("8").is_ok() && r.check("9").is_err() && r.check("1; rm").is_err());
+        let r = Rule::Pattern("[a-z]+".into());
+        assert!(r.check("abc").is_ok() && r.check("abc\n").is_err() && r.check("$(id)").is_err());
+        assert!(Rule::Args.check("[\"-x\", \"two words\"]").is_ok() && Rule::Args.check("-x").is_err());
+    }
+}
