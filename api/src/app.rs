@@ -14,6 +14,7 @@ use crate::{
     graphql::{self, HubSchema, Limits},
     http,
     mail::Mailer,
+    supervisor::Supervisor,
 };
 
 /// What every resolver, handler and service may use. Cheap to clone.
@@ -28,7 +29,9 @@ pub struct Services {
     pub cache: Arc<CallerCache>,
     pub limits: Arc<AttemptLimits>,
     pub mailer: Mailer,
-    /// Tracks background work (mail, WebSocket sessions) that shutdown waits for.
+    /// Runs the game servers.
+    pub supervisor: Supervisor,
+    /// Tracks background work (mail, WebSocket sessions, watchers) that shutdown waits for.
     pub tasks: TaskTracker,
 }
 
@@ -72,17 +75,21 @@ impl Services {
         );
         let mailer = Mailer::from_settings(&settings)?;
         let password_policy = PasswordPolicy { min_chars: usize::from(settings.password_min_length) };
+        let settings = Arc::new(settings);
+        let tasks = TaskTracker::new();
+        let supervisor = Supervisor::new(db.clone(), bus.clone(), settings.clone(), tasks.clone())?;
         Ok(Self {
             db,
             bus,
             keys,
-            settings: Arc::new(settings),
+            settings,
             session_policy,
             password_policy,
             cache: Arc::new(CallerCache::default()),
             limits: Arc::new(limits),
             mailer,
-            tasks: TaskTracker::new(),
+            supervisor,
+            tasks,
         })
     }
 }
@@ -92,6 +99,7 @@ impl App {
     /// start, the admin's credentials to show.
     pub async fn build(settings: Settings) -> anyhow::Result<(Self, Option<FirstAdmin>)> {
         let services = Services::open(settings).await?;
+        services.supervisor.adopt_all().await.map_err(|e| anyhow::anyhow!("cannot take the game servers back: {e}"))?;
         let admin = bootstrap::first_admin(&services)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the first admin: {e}"))?;
@@ -142,6 +150,8 @@ impl App {
             res = server => res?,
             () = deadline => tracing::warn!("requests still open after the shutdown timeout; closing them"),
         }
+        // Game servers go on running (they are adopted at the next start); their watchers stop.
+        self.services.supervisor.detach();
         let tasks = &self.services.tasks;
         tasks.close();
         if tokio::time::timeout(grace, tasks.wait()).await.is_err() {

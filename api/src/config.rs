@@ -137,6 +137,19 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_PUBLIC_URL", global = true, value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// The system user game servers run as when the hub runs as root (created when missing).
+    /// When the hub is not root, game servers run as the hub's own user.
+    #[arg(long, env = "KUTANGA_GAME_USER", global = true, default_value = "kutanga-game", value_name = "USER")]
+    pub game_user: String,
+
+    /// Lines of each server's console kept in memory for `consoleTail`.
+    #[arg(long, env = "KUTANGA_CONSOLE_LINES", global = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub console_lines: u32,
+
+    /// A console log file is rotated (once, to `.1`) when it grows past this many bytes.
+    #[arg(long, env = "KUTANGA_CONSOLE_LOG_BYTES", global = true, default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
+    pub console_log_bytes: u64,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,

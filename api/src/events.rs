@@ -16,6 +16,29 @@ pub enum HubEvent {
     Audit(Arc<entity::audit_log::Model>),
     /// A user's roles, grants or account changed: open subscriptions re-check their access.
     AccessChanged { user_id: Option<i64> },
+    /// A game server changed state.
+    ServerState(Arc<ServerStateEvent>),
+    /// A game server printed a line (or was sent one).
+    Console(Arc<ConsoleLine>),
+}
+
+/// A change of a game server's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerStateEvent {
+    pub server_id: i64,
+    pub state: shared::ServerState,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: Option<String>,
+}
+
+/// One line of a game server's console.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleLine {
+    pub server_id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// stdout, stderr, stdin (a command sent) or system (the hub's own word).
+    pub stream: &'static str,
+    pub line: String,
 }
 
 /// Carries events from producers to subscribers.

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod roles;
 pub mod run;
 pub mod servers;
+pub mod supervisor;
 pub mod telemetry;
 pub mod templates;
 pub mod users;

@@ -145,6 +145,7 @@ fn run(args: &[String]) -> Result {
 fn test(args: &[String]) -> Result {
     setup()?;
     chromium()?;
+    game_servers()?;
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
     web()?;
@@ -184,6 +185,27 @@ fn chromium() -> Result {
     Err(format!(
         "the browser tests need Chromium at {path}: install it (`sudo apt-get install chromium`) or set KUTANGA_TEST_CHROMIUM"
     ))
+}
+
+/// The Debian game servers the supervisor's tests run.
+fn game_servers() -> Result {
+    const GAMES: [(&str, &str); 3] = [
+        ("/usr/games/minetestserver", "minetest-server"),
+        ("/usr/games/teeworlds-server", "teeworlds-server"),
+        ("/usr/games/freeciv-server", "freeciv-server"),
+    ];
+    let missing: Vec<&str> = GAMES.iter().filter(|(bin, _)| !Path::new(bin).exists()).map(|(_, pkg)| *pkg).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
+    if root_user && output("apt-get", &["--version"]).is_some() {
+        sh("apt-get", &["update", "-q"])?;
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(&missing);
+        return sh("apt-get", &args);
+    }
+    Err(format!("the supervisor tests need Debian's game servers: `sudo apt-get install {}`", missing.join(" ")))
 }
 
 fn postgres_reachable(url: &str) -> Result {

@@ -34,7 +34,7 @@ pub struct Query(
 pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation, servers::ServerMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(audit::AuditSubscription);
+pub struct Subscription(servers::ServerSubscription, audit::AuditSubscription);
 
 pub type HubSchema = Schema<Query, Mutation, Subscription>;
 

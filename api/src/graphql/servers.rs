@@ -1,18 +1,24 @@
 //! Game servers and templates as far as access goes: what the caller may see, and grants.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::ErrorExtensions;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use entity::{game_server, server_variable, template};
+use futures_util::{StreamExt, stream::BoxStream};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use shared::Permission as Key;
 use shared::ServerState;
 
 use super::{
     guard::{SignedIn, caller, client, services},
+    live,
     users::parse_arg,
 };
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
+    events::HubEvent,
     servers::{access, service as server_service},
+    supervisor::{Asker, Supervisor},
     templates::service::{self as template_service, definition_of},
 };
 
@@ -110,6 +116,31 @@ pub struct UpdateServerInput {
     memory_limit_mb: Option<i32>,
 }
 
+/// One line of a server's console.
+#[derive(SimpleObject)]
+pub struct ConsoleLine {
+    server_id: ID,
+    at: DateTime<Utc>,
+    /// stdout, stderr, stdin (a command sent) or system (the hub's own word).
+    stream: String,
+    line: String,
+}
+
+impl From<&crate::events::ConsoleLine> for ConsoleLine {
+    fn from(l: &crate::events::ConsoleLine) -> Self {
+        Self { server_id: ID(l.server_id.to_string()), at: l.at, stream: l.stream.to_owned(), line: l.line.clone() }
+    }
+}
+
+/// A change of a server's state.
+#[derive(SimpleObject)]
+pub struct ServerStateEvent {
+    server_id: ID,
+    state: ServerState,
+    at: DateTime<Utc>,
+    message: Option<String>,
+}
+
 /// A variable's value on one server.
 #[derive(SimpleObject)]
 pub struct ServerVariable {
@@ -172,6 +203,19 @@ impl GameServer {
     async fn last_exit_code(&self) -> Option<i32> {
         self.0.last_exit_code
     }
+    /// The last lines of its console, oldest first (at most 1000). Needs `server.read` on it.
+    async fn console_tail(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] lines: i32,
+    ) -> GqlResult<Vec<ConsoleLine>> {
+        let s = services(ctx)?;
+        if !(1..=1000).contains(&lines) {
+            return Err(ApiError::bad_input("lines", "lines is 1 to 1000")).gql();
+        }
+        Ok(s.supervisor.console(self.0.id).tail(lines as usize).iter().map(|l| ConsoleLine::from(l.as_ref())).collect())
+    }
+
     /// The per-server keys the caller holds on this server (global or granted).
     async fn my_permissions(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
         let s = services(ctx)?;
@@ -211,6 +255,109 @@ impl ServerQuery {
             Err(e) => Err(e).gql(),
         }
     }
+}
+
+fn asker(ctx: &Context<'_>) -> GqlResult<Asker> {
+    Ok(Asker { actor: Some(caller(ctx)?.actor()), ip: client(ctx).ip.clone() })
+}
+
+type Action = fn(Supervisor, i64, Asker) -> futures_util::future::BoxFuture<'static, Result<(), ApiError>>;
+
+/// Checks `key` on the server, runs the action, answers with the server as it is now.
+async fn act(ctx: &Context<'_>, id: &ID, key: Key, action: Action) -> GqlResult<GameServer> {
+    let (s, me) = (services(ctx)?, caller(ctx)?);
+    let id = parse_arg("id", id).gql()?;
+    access::require(s.db.conn(), me, id, key).await.gql()?;
+    action(s.supervisor.clone(), id, asker(ctx)?).await.gql()?;
+    let row = access::require(s.db.conn(), me, id, Key::ServerRead).await.gql()?;
+    Ok(GameServer(row))
+}
+
+#[derive(Default)]
+pub struct ServerSubscription;
+
+#[Subscription]
+impl ServerSubscription {
+    /// Each change of state of one server, or of every server the caller may see (serverId
+    /// null). Ends when the caller loses access.
+    #[graphql(guard = "SignedIn")]
+    async fn server_state(
+        &self,
+        ctx: &Context<'_>,
+        server_id: Option<ID>,
+    ) -> async_graphql::Result<BoxStream<'static, GqlResult<ServerStateEvent>>> {
+        let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
+        let only = server_id.map(|id| parse_arg("serverId", &id)).transpose().gql()?;
+        if let Some(id) = only
+            && let Err(e) = access::require(s.db.conn(), &me, id, Key::ServerRead).await
+        {
+            return Ok(refused(e));
+        }
+        let (s2, me2) = (s.clone(), me.clone());
+        let events = s
+            .bus
+            .subscribe()
+            .filter_map(move |e| {
+                let (s, me) = (s2.clone(), me2.clone());
+                async move {
+                    let HubEvent::ServerState(ev) = e else { return None };
+                    if only.is_some_and(|id| id != ev.server_id) {
+                        return None;
+                    }
+                    access::require(s.db.conn(), &me, ev.server_id, Key::ServerRead).await.ok()?;
+                    Some(ServerStateEvent {
+                        server_id: ID(ev.server_id.to_string()),
+                        state: ev.state,
+                        at: ev.at,
+                        message: ev.message.clone(),
+                    })
+                }
+            })
+            .boxed();
+        let check: live::Check = Box::new(move |s, me| {
+            Box::pin(async move {
+                match only {
+                    Some(id) => access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()),
+                    None => Ok(()),
+                }
+            })
+        });
+        Ok(live::while_allowed(&s, &me, check, events).boxed())
+    }
+
+    /// A server's console lines as they come. Needs `server.read` on it; ends when access goes.
+    #[graphql(guard = "SignedIn")]
+    async fn server_console(
+        &self,
+        ctx: &Context<'_>,
+        server_id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, GqlResult<ConsoleLine>>> {
+        let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
+        let id = parse_arg("serverId", &server_id).gql()?;
+        if let Err(e) = access::require(s.db.conn(), &me, id, Key::ServerRead).await {
+            return Ok(refused(e));
+        }
+        let lines = s
+            .bus
+            .subscribe()
+            .filter_map(move |e| {
+                futures_util::future::ready(match e {
+                    HubEvent::Console(l) if l.server_id == id => Some(ConsoleLine::from(l.as_ref())),
+                    _ => None,
+                })
+            })
+            .boxed();
+        let check: live::Check = Box::new(move |s, me| {
+            Box::pin(async move { access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()) })
+        });
+        Ok(live::while_allowed(&s, &me, check, lines).boxed())
+    }
+}
+
+/// A subscription refused after its guard: one error, then the end (an `Err` from the resolver
+/// itself would end the stream without saying why).
+fn refused<T: Send + 'static>(e: ApiError) -> BoxStream<'static, GqlResult<T>> {
+    futures_util::stream::once(futures_util::future::ready(Err(e.extend()))).boxed()
 }
 
 #[derive(Default)]
@@ -263,6 +410,41 @@ impl ServerMutation {
             memory_limit_mb: input.memory_limit_mb,
         };
         server_service::update(services(ctx)?, caller(ctx)?, id, change, client(ctx)).await.map(GameServer).gql()
+    }
+
+    /// Starts a stopped or crashed server (STARTING until its ready line). Needs `server.start`.
+    #[graphql(guard = "SignedIn")]
+    async fn start_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+        act(ctx, &id, Key::ServerStart, |sup, id, asker| Box::pin(async move { sup.start(id, asker).await })).await
+    }
+
+    /// Stops a server: its console command, then its signal, then SIGKILL after the timeouts.
+    /// Answers at once with STOPPING. Needs `server.stop`.
+    #[graphql(guard = "SignedIn")]
+    async fn stop_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+        act(ctx, &id, Key::ServerStop, |sup, id, asker| Box::pin(async move { sup.stop(id, asker).await })).await
+    }
+
+    /// Stops and starts a server (or starts it when stopped). Needs `server.start`.
+    #[graphql(guard = "SignedIn")]
+    async fn restart_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+        act(ctx, &id, Key::ServerStart, |sup, id, asker| Box::pin(async move { sup.restart(id, asker).await })).await
+    }
+
+    /// Kills a server at once (SIGKILL to its process group). Needs `server.stop`.
+    #[graphql(guard = "SignedIn")]
+    async fn kill_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+        act(ctx, &id, Key::ServerStop, |sup, id, asker| Box::pin(async move { sup.kill(id, asker).await })).await
+    }
+
+    /// Writes a line to a running server's console (stdin). Needs `server.console`.
+    #[graphql(guard = "SignedIn")]
+    async fn send_server_command(&self, ctx: &Context<'_>, id: ID, command: String) -> GqlResult<bool> {
+        let (s, me) = (services(ctx)?, caller(ctx)?);
+        let id = parse_arg("id", &id).gql()?;
+        access::require(s.db.conn(), me, id, Key::ServerConsole).await.gql()?;
+        s.supervisor.send(id, &command, asker(ctx)?).await.gql()?;
+        Ok(true)
     }
 
     /// Deletes a stopped server with its folder. Needs `server.delete` on it.

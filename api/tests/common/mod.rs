@@ -96,7 +96,11 @@ impl Store {
             Backend::Sqlite => None,
             Backend::Postgres => Some(PgDatabase::create().await),
         };
-        Self { backend, dir: tempfile::tempdir().unwrap(), pg }
+        let dir = tempfile::tempdir().unwrap();
+        // The game user must be able to reach the servers' folders inside.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        Self { backend, dir, pg }
     }
 
     /// The command-line arguments that point a hub at this store.
@@ -194,8 +198,15 @@ impl TestHub {
         self.login(email, "another long passphrase").await
     }
 
-    /// Stops the hub (graceful shutdown) and returns its store for a restart.
-    pub async fn stop(mut self) -> Store {
+    /// Stops the hub (graceful shutdown) after killing the game servers it runs, and returns its
+    /// store for a restart.
+    pub async fn stop(self) -> Store {
+        self.app.services.supervisor.kill_all_now();
+        self.stop_keeping_servers().await
+    }
+
+    /// Stops the hub and leaves its game servers running, as `kutanga serve` does on SIGTERM.
+    pub async fn stop_keeping_servers(mut self) -> Store {
         self.app.shutdown.cancel();
         if let Some(server) = self.server.take() {
             tokio::time::timeout(Duration::from_secs(10), server)
@@ -214,6 +225,10 @@ impl TestHub {
 
 impl Drop for TestHub {
     fn drop(&mut self) {
+        if self.server.is_some() {
+            // A test that failed midway: leave no game running.
+            self.app.services.supervisor.kill_all_now();
+        }
         self.app.shutdown.cancel();
     }
 }

@@ -1,0 +1,193 @@
+//! A server's console: output captured from its log files line by line, a bounded tail in
+//! memory, and every line published on the bus (subscribers that fall behind skip lines).
+//!
+//! The game writes stdout and stderr to files the hub opened for it (outside its folder, so the
+//! game cannot swap them for links); the hub tails them. Files survive a restart of the hub, and
+//! a flood of output costs bounded memory: reads are chunked, lines are capped, the tail is a ring.
+
+use std::{
+    collections::VecDeque,
+    io::{Read, Seek, SeekFrom},
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::Utc;
+
+use crate::events::{ConsoleLine, EventBus, HubEvent};
+
+/// The longest line kept, in bytes; the rest is cut with a mark.
+const MAX_LINE: usize = 4096;
+/// At most this much is read per file and tick, so one flooding server cannot hog a thread.
+const MAX_READ: usize = 1 << 20;
+
+/// The in-memory tail of one server's console.
+pub struct Console {
+    pub server_id: i64,
+    lines: Mutex<VecDeque<Arc<ConsoleLine>>>,
+    capacity: usize,
+    bus: Arc<dyn EventBus>,
+}
+
+impl Console {
+    pub fn new(server_id: i64, capacity: usize, bus: Arc<dyn EventBus>) -> Self {
+        Self { server_id, lines: Mutex::new(VecDeque::with_capacity(capacity.min(1024))), capacity, bus }
+    }
+
+    /// Adds a line to the tail and publishes it.
+    pub fn push(&self, stream: &'static str, line: String) -> Arc<ConsoleLine> {
+        let line = Arc::new(ConsoleLine { server_id: self.server_id, at: Utc::now(), stream, line });
+        if let Ok(mut lines) = self.lines.lock() {
+            if lines.len() >= self.capacity {
+                lines.pop_front();
+            }
+            lines.push_back(line.clone());
+        }
+        self.bus.publish(HubEvent::Console(line.clone()));
+        line
+    }
+
+    /// The last `n` lines, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<Arc<ConsoleLine>> {
+        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let skip = lines.len().saturating_sub(n);
+        lines.into_iter().skip(skip).collect()
+    }
+}
+
+/// Removes ANSI escape sequences (colours, cursor moves) from a line.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // CSI: parameters and intermediates, then one final byte in @..~
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c != '\r' {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Follows one log file from `offset`, calling `on_line` for each complete line, until
+/// `done()` says the writer has gone and the file has no more to read.
+pub async fn follow(
+    path: PathBuf,
+    mut offset: u64,
+    rotate_at: u64,
+    mut on_line: impl FnMut(String) + Send,
+    done: impl Fn() -> bool + Send,
+) {
+    let mut partial: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let finished = done();
+        let mut got = 0usize;
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len < offset {
+                offset = 0; // truncated (rotated) under us
+            }
+            if file.seek(SeekFrom::Start(offset)).is_ok() {
+                while got < MAX_READ {
+                    let n = match file.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    got += n;
+                    offset += n as u64;
+                    for &b in &buf[..n] {
+                        if b == b'\n' {
+                            on_line(decode(&partial));
+                            partial.clear();
+                        } else if partial.len() < MAX_LINE {
+                            partial.push(b);
+                        } else if partial.len() == MAX_LINE {
+                            partial.extend_from_slice(" [cut]".as_bytes());
+                        }
+                    }
+                }
+            }
+            if offset >= rotate_at {
+                rotate(&path);
+                offset = 0;
+            }
+        }
+        if finished && got == 0 {
+            if !partial.is_empty() {
+                on_line(decode(&partial));
+            }
+            return;
+        }
+        if got < MAX_READ {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Invalid UTF-8 stays readable: bad bytes become U+FFFD.
+fn decode(bytes: &[u8]) -> String {
+    strip_ansi(&String::from_utf8_lossy(bytes))
+}
+
+/// Copy-then-truncate: the writer keeps its O_APPEND handle and goes on at the new end.
+fn rotate(path: &std::path::Path) {
+    let old = path.with_extension("log.1");
+    if std::fs::copy(path, &old).is_ok()
+        && let Ok(f) = std::fs::OpenOptions::new().write(true).open(path)
+    {
+        let _ = f.set_len(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_codes_and_carriage_returns_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[1;32mready\u{1b}[0m\r"), "ready");
+        assert_eq!(strip_ansi("plain"), "plain");
+    }
+
+    #[tokio::test]
+    async fn follow_reads_lines_keeps_bad_bytes_readable_and_cuts_floods() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut data = b"one\n\xff\xfebad\n".to_vec();
+        data.extend(vec![b'x'; 10_000]);
+        data.push(b'\n');
+        data.extend(b"tail-without-newline");
+        std::fs::write(&path, &data).unwrap();
+        let mut lines = Vec::new();
+        follow(path, 0, u64::MAX, |l| lines.push(l), || true).await;
+        assert_eq!(lines[0], "one");
+        assert_eq!(lines[1], "\u{fffd}\u{fffd}bad");
+        assert!(lines[2].len() < 4200 && lines[2].ends_with("[cut]"));
+        assert_eq!(lines[3], "tail-without-newline");
+    }
+
+    #[test]
+    fn the_tail_is_bounded() {
+        let bus: Arc<dyn EventBus> = Arc::new(crate::events::LocalBus::new(4));
+        let console = Console::new(1, 3, bus);
+        for i in 0..10 {
+            console.push("stdout", i.to_string());
+        }
+        let tail: Vec<String> = console.tail(100).iter().map(|l| l.line.clone()).collect();
+        assert_eq!(tail, ["7", "8", "9"]);
+    }
+}

@@ -1,0 +1,204 @@
+//! Processes: the unprivileged user games run as, spawning into a process group with the
+//! console wired to files, signals to the group, and telling a live pid from a reused one.
+
+use std::{
+    fs::{File, OpenOptions},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use rustix::process::{Pid, Signal};
+
+use crate::{error::ApiError, templates::Launch};
+
+/// The account game servers run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Finds (or, when the hub is root, creates) the game user. `None`: the hub is not root, so
+/// games run as the hub's own user.
+pub fn game_user(name: &str) -> anyhow::Result<Option<GameUser>> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(None);
+    }
+    if let Some(user) = lookup(name)? {
+        return Ok(Some(user));
+    }
+    let status = std::process::Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .status()
+        .map_err(|e| anyhow::anyhow!("KUTANGA_GAME_USER: cannot run useradd to create `{name}`: {e}"))?;
+    if !status.success() {
+        anyhow::bail!("KUTANGA_GAME_USER: useradd could not create `{name}` ({status})");
+    }
+    lookup(name)?.map(Some).ok_or_else(|| anyhow::anyhow!("KUTANGA_GAME_USER: `{name}` is still missing after useradd"))
+}
+
+fn lookup(name: &str) -> anyhow::Result<Option<GameUser>> {
+    let passwd = std::fs::read_to_string("/etc/passwd")?;
+    Ok(passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 4 && f[0] == name).then(|| GameUser {
+            name: name.to_owned(),
+            uid: f[2].parse().unwrap_or(u32::MAX),
+            gid: f[3].parse().unwrap_or(u32::MAX),
+        })
+    }))
+}
+
+/// Gives a folder (recursively, without following symlinks) to the game user.
+pub fn hand_over(dir: &Path, user: &GameUser) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            hand_over(&path, user)?;
+        } else {
+            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where the hub keeps a server's console files: beside, not inside, its folder.
+pub struct ConsolePaths {
+    pub dir: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub stdin: PathBuf,
+}
+
+impl ConsolePaths {
+    pub fn new(data_dir: &Path, server_id: i64) -> Self {
+        let dir = data_dir.join("console").join(server_id.to_string());
+        Self { stdout: dir.join("stdout.log"), stderr: dir.join("stderr.log"), stdin: dir.join("stdin"), dir }
+    }
+
+    /// Makes the folder (0700) and the stdin FIFO (0600) when missing.
+    pub fn prepare(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        if !self.stdin.exists() {
+            rustix::fs::mkfifoat(rustix::fs::CWD, &self.stdin, rustix::fs::Mode::from_raw_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    fn append(path: &Path) -> std::io::Result<File> {
+        OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    }
+
+    /// Opens the FIFO to write commands into, without blocking (a reader exists while the game runs).
+    pub fn stdin_writer(&self) -> std::io::Result<File> {
+        OpenOptions::new().write(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(&self.stdin)
+    }
+}
+
+/// A spawned game.
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    pub pid: i32,
+    pub start_time: Option<i64>,
+    /// Where each log file ended when the game started: the console begins there.
+    pub stdout_from: u64,
+    pub stderr_from: u64,
+}
+
+/// Starts the game in its folder, as the game user, in a process group of its own, with stdin
+/// from the FIFO (held open read-write by the game itself, so it never sees end-of-file when the
+/// hub goes away) and stdout/stderr appended to the console files.
+pub fn spawn(launch: &Launch, dir: &Path, paths: &ConsolePaths, user: Option<&GameUser>) -> Result<Spawned, ApiError> {
+    paths.prepare().map_err(ApiError::internal)?;
+    let stdout = ConsolePaths::append(&paths.stdout).map_err(ApiError::internal)?;
+    let stderr = ConsolePaths::append(&paths.stderr).map_err(ApiError::internal)?;
+    let stdout_from = stdout.metadata().map(|m| m.len()).unwrap_or(0);
+    let stderr_from = stderr.metadata().map(|m| m.len()).unwrap_or(0);
+    let stdin = OpenOptions::new().read(true).write(true).open(&paths.stdin).map_err(ApiError::internal)?;
+
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    cmd.args(&launch.args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games")
+        .env("LANG", "C.UTF-8")
+        .env("HOME", dir)
+        .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(user) = user {
+        cmd.uid(user.uid).gid(user.gid);
+    }
+    let child = cmd.spawn().map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            " (can the game user reach the server's folder? every parent folder needs o+x)"
+        } else {
+            ""
+        };
+        ApiError::Conflict { field: None, message: format!("cannot start `{}`: {e}{hint}", launch.program) }
+    })?;
+    let pid =
+        child.id().map(|p| p as i32).ok_or_else(|| ApiError::internal(anyhow::anyhow!("the game exited at once")))?;
+    Ok(Spawned { child, pid, start_time: start_time(pid), stdout_from, stderr_from })
+}
+
+/// The process's start time (clock ticks since boot, field 22 of /proc/PID/stat).
+pub fn start_time(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is still the process that started at `started` (and not a zombie).
+pub fn alive(pid: i32, started: Option<i64>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Some(close) = stat.rfind(')') else { return false };
+    let state = stat[close + 2..].chars().next();
+    state != Some('Z') && state != Some('X') && start_time(pid) == started
+}
+
+/// Sends a signal to the game's whole process group.
+pub fn signal_group(pgid: i32, signal: &str) {
+    let sig = match signal {
+        "SIGINT" => Signal::INT,
+        "SIGHUP" => Signal::HUP,
+        "SIGQUIT" => Signal::QUIT,
+        "SIGKILL" => Signal::KILL,
+        _ => Signal::TERM,
+    };
+    if let Some(pid) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pid, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_is_known_by_its_start_time() {
+        let me = std::process::id() as i32;
+        let t = start_time(me);
+        assert!(t.is_some());
+        assert!(alive(me, t));
+        assert!(!alive(me, t.map(|t| t + 1)), "same pid, other start time: a reused pid");
+        assert!(!alive(i32::MAX - 1, None));
+    }
+}

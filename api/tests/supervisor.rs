@@ -1,0 +1,340 @@
+//! The supervisor with real game servers from Debian (`minetest-server`, `teeworlds-server`,
+//! `freeciv-server`; `cargo xtask test` installs them): start to RUNNING by the ready matcher,
+//! console lines on the subscription, commands on stdin, stop by command, by signal, kill,
+//! crashes with auto-restart, a crash loop, a start that never gets ready, and a hub restart
+//! that kills nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestHub, code};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+const CREATE: &str = "mutation($i: CreateServerInput!) { createServer(input: $i) { id } }";
+
+/// A port for this test and backend, so parallel tests never collide.
+fn port(base: u16, backend: Backend) -> String {
+    (base + if backend == Backend::Postgres { 500 } else { 0 }).to_string()
+}
+
+async fn template_id(hub: &TestHub, token: &str, name: &str) -> String {
+    let res = hub.gql(Some(token), "{ templates { id name } }", json!({})).await;
+    res["data"]["templates"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn create(hub: &TestHub, token: &str, template: &str, name: &str, vars: Value) -> String {
+    let tpl = template_id(hub, token, template).await;
+    let res =
+        hub.gql(Some(token), CREATE, json!({ "i": { "name": name, "templateId": tpl, "variables": vars } })).await;
+    res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned()
+}
+
+async fn server(hub: &TestHub, token: &str, id: &str) -> Value {
+    let q = "query($id: ID!) { server(id: $id) { state pid lastExitCode consoleTail(lines: 200) { stream line } } }";
+    hub.gql(Some(token), q, json!({ "id": id })).await["data"]["server"].clone()
+}
+
+/// Waits until the server is in `state`; fails with its console after `secs`.
+async fn wait_state(hub: &TestHub, token: &str, id: &str, state: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = server(hub, token, id).await;
+        if s["state"] == state {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "not {state} after {secs} s: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn act(hub: &TestHub, token: &str, what: &str, id: &str) -> Value {
+    let res = hub
+        .gql(Some(token), &format!("mutation($id: ID!) {{ {what}(id: $id) {{ state }} }}"), json!({ "id": id }))
+        .await;
+    assert!(res["errors"].is_null(), "{what}: {res}");
+    res["data"][what].clone()
+}
+
+fn console_has(s: &Value, needle: &str) -> bool {
+    s["consoleTail"].as_array().unwrap().iter().any(|l| l["line"].as_str().unwrap().contains(needle))
+}
+
+async fn freeciv_runs_takes_commands_and_stops_by_command(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let id = create(&hub, &admin, "Freeciv", "civ", json!([{ "key": "PORT", "value": port(5600, backend) }])).await;
+
+    // Watch the console live over the WebSocket.
+    let mut req = hub.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {admin}") } });
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": format!("subscription {{ serverConsole(serverId: \"{id}\") {{ stream line }} }}") } });
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = act(&hub, &admin, "startServer", &id).await;
+    assert_eq!(started["state"], "STARTING");
+    let running = wait_state(&hub, &admin, &id, "RUNNING", 60).await;
+    assert!(console_has(&running, "Now accepting new client connections"), "{running}");
+    let pid = running["pid"].as_i64().unwrap();
+    // It runs as the unprivileged game user, never as root.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    if rustix::process::geteuid().is_root() {
+        assert_ne!(uid, "0", "a game never runs as root");
+    }
+    // Someone without access to this server hears nothing: the subscription is refused.
+    let stranger = hub.user_with_roles("stranger@hub.test", &["User"]).await;
+    let mut req = hub.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut other, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {stranger}") } });
+    other.send(Message::Text(init.to_string().into())).await.unwrap();
+    other.next().await.unwrap().unwrap();
+    for (n, q) in [
+        ("1", format!("subscription {{ serverConsole(serverId: \"{id}\") {{ line }} }}")),
+        ("2", format!("subscription {{ serverState(serverId: \"{id}\") {{ state }} }}")),
+    ] {
+        let sub = json!({ "id": n, "type": "subscribe", "payload": { "query": q } });
+        other.send(Message::Text(sub.to_string().into())).await.unwrap();
+        // The answer for this id (the previous one's `complete` may come first).
+        let msg = loop {
+            let Some(Ok(Message::Text(t))) = other.next().await else { panic!("no answer") };
+            let msg: Value = serde_json::from_str(t.as_str()).unwrap();
+            if msg["id"] == n && msg["type"] == "next" {
+                break msg;
+            }
+        };
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{msg}");
+    }
+    let tail = hub
+        .gql(Some(&stranger), "query($id: ID!) { server(id: $id) { consoleTail { line } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(tail["data"]["server"], Value::Null, "{tail}");
+    let res = hub
+        .gql(
+            Some(&stranger),
+            "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/quit\") }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code(&res), "NOT_FOUND");
+    let res =
+        hub.gql(Some(&stranger), "mutation($id: ID!) { stopServer(id: $id) { state } }", json!({ "id": id })).await;
+    assert_eq!(code(&res), "NOT_FOUND");
+
+    // A second start is a CONFLICT.
+    let res = hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
+    assert_eq!(code(&res), "CONFLICT");
+    let res = hub.gql(Some(&admin), "mutation($id: ID!) { deleteServer(id: $id) }", json!({ "id": id })).await;
+    assert_eq!(code(&res), "CONFLICT", "a running server is not deleted");
+
+    // A command on stdin, and its answer read back.
+    let res = hub
+        .gql(Some(&admin), "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\") }", json!({ "id": id }))
+        .await;
+    assert_eq!(res["data"]["sendServerCommand"], true, "{res}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut saw_stdin, mut saw_answer) = (false, false);
+    while !(saw_stdin && saw_answer) {
+        assert!(Instant::now() < deadline, "no answer to /list on the subscription");
+        let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_secs(15), ws.next()).await else {
+            continue;
+        };
+        let msg: Value = serde_json::from_str(t.as_str()).unwrap();
+        let line = &msg["payload"]["data"]["serverConsole"];
+        saw_stdin |= line["stream"] == "stdin" && line["line"] == "/list";
+        saw_answer |= line["line"].as_str().is_some_and(|l| l.contains("List of players"));
+    }
+    let bad = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\\n/quit\") }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!((code(&bad), bad["errors"][0]["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("command")));
+
+    // Stop: freeciv's `/quit` on stdin ends it cleanly.
+    assert_eq!(act(&hub, &admin, "stopServer", &id).await["state"], "STOPPING");
+    let stopped = wait_state(&hub, &admin, &id, "OFFLINE", 30).await;
+    assert!(console_has(&stopped, "Goodbye"), "stopped by its command: {stopped}");
+    assert_eq!(stopped["lastExitCode"], 0);
+    let log = hub.gql(Some(&admin), "{ auditLog(first: 20) { action } }", json!({})).await;
+    let actions: Vec<&str> =
+        log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["server.start", "server.ready", "server.command", "server.stop", "server.stopped"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    hub.stop().await;
+}
+
+async fn luanti_stops_by_signal_and_restarts_after_a_crash(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let id =
+        create(&hub, &admin, "Luanti (Minetest)", "world", json!([{ "key": "PORT", "value": port(30200, backend) }]))
+            .await;
+    act(&hub, &admin, "startServer", &id).await;
+    let running = wait_state(&hub, &admin, &id, "RUNNING", 60).await;
+    assert!(console_has(&running, "listening on"), "{running}");
+    let pid = running["pid"].as_i64().unwrap() as i32;
+
+    // kill -9 the game: a crash, restarted with a new pid.
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let crashed = wait_state(&hub, &admin, &id, "CRASHED", 20).await;
+    assert!(console_has(&crashed, "killed by signal 9"), "{crashed}");
+    let again = wait_state(&hub, &admin, &id, "RUNNING", 60).await;
+    assert_ne!(again["pid"].as_i64().unwrap() as i32, pid);
+
+    // Stop by signal (Luanti has no console command).
+    act(&hub, &admin, "stopServer", &id).await;
+    wait_state(&hub, &admin, &id, "OFFLINE", 30).await;
+    hub.stop().await;
+}
+
+async fn teeworlds_is_killed_at_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let id = create(&hub, &admin, "Teeworlds", "tee", json!([{ "key": "PORT", "value": port(8500, backend) }])).await;
+    act(&hub, &admin, "startServer", &id).await;
+    let running = wait_state(&hub, &admin, &id, "RUNNING", 60).await;
+    assert!(console_has(&running, "server name is 'Kutanga Teeworlds'"), "{running}");
+    let started = Instant::now();
+    act(&hub, &admin, "killServer", &id).await;
+    wait_state(&hub, &admin, &id, "OFFLINE", 10).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    hub.stop().await;
+}
+
+/// A custom template for the failure cases.
+async fn fx_custom(
+    hub: &TestHub,
+    token: &str,
+    name: &str,
+    command: &str,
+    args: &[&str],
+    ready: Option<(&str, u64)>,
+) -> String {
+    let ready = ready.map(|(p, t)| format!("[ready]\npatterns = [\"{p}\"]\ntimeout = {t}\n")).unwrap_or_default();
+    let args: Vec<String> = args.iter().map(|a| format!("\"{a}\"")).collect();
+    let def = format!(
+        "name = \"{name}\"\nexecutable = \"{command}\"\nargs = [{}]\n{ready}[stop]\nsignal_timeout = 2\n[crash]\nmax_restarts = 2\nwindow_seconds = 60\nbackoff_seconds = 1\n",
+        args.join(", ")
+    );
+    let res = hub
+        .gql(Some(token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
+        .await;
+    let tpl = res["data"]["createTemplate"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+    let res = hub.gql(Some(token), CREATE, json!({ "i": { "name": name, "templateId": tpl } })).await;
+    res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned()
+}
+
+async fn a_crash_loop_ends_in_crashed(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let id = fx_custom(&hub, &admin, "Faller", "/bin/sh", &["-c", "echo about to fail; exit 3"], None).await;
+    act(&hub, &admin, "startServer", &id).await;
+    // Three crashes (the first and two restarts), then it stays down and says why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = server(&hub, &admin, &id).await;
+        if s["state"] == "CRASHED" && console_has(&s, "stays stopped") {
+            assert_eq!(s["lastExitCode"], 3);
+            assert!(console_has(&s, "exited with code 3"), "{s}");
+            assert!(console_has(&s, "about to fail"), "the last lines are kept: {s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no crash-loop verdict: {s}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(server(&hub, &admin, &id).await["state"], "CRASHED", "no more restarts");
+    let log = hub
+        .gql(Some(&admin), "{ auditLog(first: 50, filter: { action: \"server.crash\" }) { outcome } }", json!({}))
+        .await;
+    assert_eq!(log["data"]["auditLog"].as_array().unwrap().len(), 3, "{log}");
+    hub.stop().await;
+}
+
+async fn a_start_that_never_gets_ready_is_stopped(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let id = fx_custom(
+        &hub,
+        &admin,
+        "Sleeper",
+        "/bin/sh",
+        &["-c", "echo warming up; exec sleep 120"],
+        Some(("never printed", 2)),
+    )
+    .await;
+    act(&hub, &admin, "startServer", &id).await;
+    let s = wait_state(&hub, &admin, &id, "CRASHED", 20).await;
+    assert!(console_has(&s, "did not become ready within 2 s"), "{s}");
+    assert!(console_has(&s, "warming up"), "{s}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(server(&hub, &admin, &id).await["state"], "CRASHED", "not restarted");
+    hub.stop().await;
+}
+
+async fn a_hub_restart_kills_nothing(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let civ = create(&hub, &admin, "Freeciv", "civ", json!([{ "key": "PORT", "value": port(5700, backend) }])).await;
+    let tee = create(&hub, &admin, "Teeworlds", "tee", json!([{ "key": "PORT", "value": port(8600, backend) }])).await;
+    let mt = create(&hub, &admin, "Luanti (Minetest)", "mt", json!([{ "key": "PORT", "value": port(30400, backend) }]))
+        .await;
+    let mut pids = Vec::new();
+    for id in [&civ, &tee, &mt] {
+        act(&hub, &admin, "startServer", id).await;
+    }
+    for id in [&civ, &tee, &mt] {
+        pids.push(wait_state(&hub, &admin, id, "RUNNING", 60).await["pid"].clone());
+    }
+    let store = hub.stop_keeping_servers().await;
+
+    let hub = TestHub::start_with(store, &[]).await;
+    let admin = hub.admin_token().await;
+    for (id, pid) in [&civ, &tee, &mt].iter().zip(&pids) {
+        let s = server(&hub, &admin, id).await;
+        assert_eq!((&s["state"], &s["pid"]), (&json!("RUNNING"), pid), "{s}");
+    }
+    // Commands still reach freeciv, and its answer is captured.
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\") }",
+            json!({ "id": civ }),
+        )
+        .await;
+    assert_eq!(res["data"]["sendServerCommand"], true, "{res}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !console_has(&server(&hub, &admin, &civ).await, "List of players") {
+        assert!(Instant::now() < deadline, "the console of an adopted server does not flow");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And they still stop.
+    act(&hub, &admin, "stopServer", &civ).await;
+    wait_state(&hub, &admin, &civ, "OFFLINE", 30).await;
+    hub.stop().await;
+}
+
+on_both!(
+    freeciv_runs_takes_commands_and_stops_by_command,
+    luanti_stops_by_signal_and_restarts_after_a_crash,
+    teeworlds_is_killed_at_once,
+    a_crash_loop_ends_in_crashed,
+    a_start_that_never_gets_ready_is_stopped,
+    a_hub_restart_kills_nothing,
+);
