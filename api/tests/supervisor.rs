@@ -66,18 +66,26 @@ fn console_has(s: &Value, needle: &str) -> bool {
     s["consoleTail"].as_array().unwrap().iter().any(|l| l["line"].as_str().unwrap().contains(needle))
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws connection, initialised with the token.
+async fn ws_as(hub: &TestHub, token: &str) -> Ws {
+    let mut req = hub.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws
+}
+
 async fn freeciv_runs_takes_commands_and_stops_by_command(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let admin = hub.admin_token().await;
     let id = create(&hub, &admin, "Freeciv", "civ", json!([{ "key": "PORT", "value": port(5600, backend) }])).await;
 
     // Watch the console live over the WebSocket.
-    let mut req = hub.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {admin}") } });
-    ws.send(Message::Text(init.to_string().into())).await.unwrap();
-    ws.next().await.unwrap().unwrap();
+    let mut ws = ws_as(&hub, &admin).await;
     let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": format!("subscription {{ serverConsole(serverId: \"{id}\") {{ stream line }} }}") } });
     ws.send(Message::Text(sub.to_string().into())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -95,12 +103,7 @@ async fn freeciv_runs_takes_commands_and_stops_by_command(backend: Backend) {
     }
     // Someone without access to this server hears nothing: the subscription is refused.
     let stranger = hub.user_with_roles("stranger@hub.test", &["User"]).await;
-    let mut req = hub.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut other, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {stranger}") } });
-    other.send(Message::Text(init.to_string().into())).await.unwrap();
-    other.next().await.unwrap().unwrap();
+    let mut other = ws_as(&hub, &stranger).await;
     for (n, q) in [
         ("1", format!("subscription {{ serverConsole(serverId: \"{id}\") {{ line }} }}")),
         ("2", format!("subscription {{ serverState(serverId: \"{id}\") {{ state }} }}")),

@@ -36,7 +36,7 @@ use crate::{
     error::ApiError,
     events::{EventBus, HubEvent, ServerStateEvent},
     servers::service::{folder, values_of},
-    templates::{Definition, ServerContext, StopDef, render, service::definition_of},
+    templates::{Definition, Launch, ServerContext, StopDef, render, service::definition_of},
 };
 
 /// Who asked, for the audit log.
@@ -62,6 +62,29 @@ struct Live {
     reason: Mutex<Option<StopReason>>,
     ready: std::sync::atomic::AtomicBool,
     exited: watch::Receiver<bool>,
+}
+
+impl Live {
+    /// A running game, with the sender that announces its exit.
+    fn new(
+        pid: i32,
+        paths: ConsolePaths,
+        def: &Definition,
+        launch: &Launch,
+        ready: bool,
+    ) -> (Arc<Self>, watch::Sender<bool>) {
+        let (exited_tx, exited) = watch::channel(false);
+        let live = Self {
+            pid,
+            paths,
+            stop_def: def.stop.clone(),
+            stop_command: launch.stop_command.clone(),
+            reason: Mutex::new(None),
+            ready: std::sync::atomic::AtomicBool::new(ready),
+            exited,
+        };
+        (Arc::new(live), exited_tx)
+    }
 }
 
 struct Inner {
@@ -198,16 +221,7 @@ impl Supervisor {
         let (pid, start_time) = (spawned.pid, spawned.start_time);
         let ready_def = def.ready.clone();
         let needs_ready = ready_def.as_ref().is_some_and(|r| !launch.ready_patterns.is_empty() || !r.regex.is_empty());
-        let (exited_tx, exited_rx) = watch::channel(false);
-        let live = Arc::new(Live {
-            pid,
-            paths,
-            stop_def: def.stop.clone(),
-            stop_command: launch.stop_command.clone(),
-            reason: Mutex::new(None),
-            ready: std::sync::atomic::AtomicBool::new(!needs_ready),
-            exited: exited_rx,
-        });
+        let (live, exited_tx) = Live::new(pid, paths, &def, &launch, !needs_ready);
         if let Ok(mut map) = self.0.live.lock() {
             map.insert(server_id, live.clone());
         }
@@ -597,16 +611,7 @@ impl Supervisor {
         let paths = ConsolePaths::new(&self.0.settings.data_dir, row.id);
         let end = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let from = (end(&paths.stdout), end(&paths.stderr));
-        let (exited_tx, exited_rx) = watch::channel(false);
-        let live = Arc::new(Live {
-            pid,
-            paths,
-            stop_def: def.stop.clone(),
-            stop_command: launch.stop_command.clone(),
-            reason: Mutex::new(None),
-            ready: std::sync::atomic::AtomicBool::new(row.state == ServerState::Running.as_str()),
-            exited: exited_rx,
-        });
+        let (live, exited_tx) = Live::new(pid, paths, &def, &launch, row.state == ServerState::Running.as_str());
         if let Ok(mut map) = self.0.live.lock() {
             map.insert(row.id, live.clone());
         }
