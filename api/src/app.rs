@@ -150,7 +150,12 @@ impl App {
             res = server => res?,
             () = deadline => tracing::warn!("requests still open after the shutdown timeout; closing them"),
         }
-        // Game servers go on running (they are adopted at the next start); their watchers stop.
+        // Game servers go on running (they are adopted at the next start) unless asked otherwise;
+        // their watchers stop.
+        if self.services.settings.stop_servers_on_shutdown {
+            tracing::info!("stopping the game servers (KUTANGA_STOP_SERVERS_ON_SHUTDOWN)");
+            self.services.supervisor.stop_all().await;
+        }
         self.services.supervisor.detach();
         let tasks = &self.services.tasks;
         tasks.close();

@@ -150,6 +150,11 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_CONSOLE_LOG_BYTES", global = true, default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824))]
     pub console_log_bytes: u64,
 
+    /// Stop every game server (console command, signal, kill) when the hub shuts down, instead of
+    /// leaving them running to be adopted at the next start.
+    #[arg(long, env = "KUTANGA_STOP_SERVERS_ON_SHUTDOWN", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub stop_servers_on_shutdown: bool,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,

@@ -333,7 +333,39 @@ async fn a_hub_restart_kills_nothing(backend: Backend) {
     hub.stop().await;
 }
 
+async fn servers_can_start_with_the_hub_and_stop_with_it(backend: Backend) {
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--stop-servers-on-shutdown", "true"]).await;
+    let admin = hub.admin_token().await;
+    let tpl = template_id(&hub, &admin, "Teeworlds").await;
+    let vars = json!([{ "key": "PORT", "value": port(8700, backend) }]);
+    let res = hub
+        .gql(
+            Some(&admin),
+            CREATE,
+            json!({ "i": { "name": "boot", "templateId": tpl, "variables": vars, "startWithHub": true } }),
+        )
+        .await;
+    let id = res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+    act(&hub, &admin, "startServer", &id).await;
+    let pid = wait_state(&hub, &admin, &id, "RUNNING", 60).await["pid"].as_i64().unwrap();
+    // A graceful shutdown with the option stops the game and records it.
+    let store = hub.stop_keeping_servers().await;
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the game was stopped with the hub");
+
+    // The next start starts it again, as marked.
+    let hub = TestHub::start_with(store, &[]).await;
+    let admin = hub.admin_token().await;
+    let s = wait_state(&hub, &admin, &id, "RUNNING", 60).await;
+    assert_ne!(s["pid"].as_i64().unwrap(), pid);
+    let log = hub
+        .gql(Some(&admin), "{ auditLog(first: 100, filter: { action: \"server.stopped\" }) { id } }", json!({}))
+        .await;
+    assert_eq!(log["data"]["auditLog"].as_array().unwrap().len(), 1, "{log}");
+    hub.stop().await;
+}
+
 on_both!(
+    servers_can_start_with_the_hub_and_stop_with_it,
     freeciv_runs_takes_commands_and_stops_by_command,
     luanti_stops_by_signal_and_restarts_after_a_crash,
     teeworlds_is_killed_at_once,

@@ -104,6 +104,8 @@ pub struct CreateServerInput {
     template_id: ID,
     variables: Option<Vec<ServerVariableInput>>,
     auto_restart: Option<bool>,
+    /// Start it whenever the hub starts.
+    start_with_hub: Option<bool>,
     memory_limit_mb: Option<i32>,
 }
 
@@ -113,6 +115,7 @@ pub struct UpdateServerInput {
     name: Option<String>,
     variables: Option<Vec<ServerVariableInput>>,
     auto_restart: Option<bool>,
+    start_with_hub: Option<bool>,
     memory_limit_mb: Option<i32>,
 }
 
@@ -190,6 +193,10 @@ impl GameServer {
     }
     async fn auto_restart(&self) -> bool {
         self.0.auto_restart
+    }
+    /// Started whenever the hub starts.
+    async fn start_with_hub(&self) -> bool {
+        self.0.start_with_hub
     }
     async fn memory_limit_mb(&self) -> Option<i32> {
         self.0.memory_limit_mb
@@ -394,6 +401,7 @@ impl ServerMutation {
             template_id,
             variables: pairs(input.variables.unwrap_or_default()),
             auto_restart: input.auto_restart,
+            start_with_hub: input.start_with_hub,
             memory_limit_mb: input.memory_limit_mb,
         };
         server_service::create(services(ctx)?, caller(ctx)?, new, client(ctx)).await.map(GameServer).gql()
@@ -407,6 +415,7 @@ impl ServerMutation {
             name: input.name,
             variables: input.variables.map(pairs),
             auto_restart: input.auto_restart,
+            start_with_hub: input.start_with_hub,
             memory_limit_mb: input.memory_limit_mb,
         };
         server_service::update(services(ctx)?, caller(ctx)?, id, change, client(ctx)).await.map(GameServer).gql()

@@ -27,6 +27,7 @@ pub struct NewServer {
     pub template_id: i64,
     pub variables: Vec<(String, String)>,
     pub auto_restart: Option<bool>,
+    pub start_with_hub: Option<bool>,
     pub memory_limit_mb: Option<i32>,
 }
 
@@ -36,6 +37,7 @@ pub struct ServerChange {
     pub name: Option<String>,
     pub variables: Option<Vec<(String, String)>>,
     pub auto_restart: Option<bool>,
+    pub start_with_hub: Option<bool>,
     pub memory_limit_mb: Option<i32>,
 }
 
@@ -156,7 +158,7 @@ pub async fn create(
         pid_start_time: Set(None),
         port: Set(port),
         auto_restart: Set(new.auto_restart.unwrap_or(def.crash.auto_restart)),
-        start_with_hub: Set(false),
+        start_with_hub: Set(new.start_with_hub.unwrap_or(false)),
         memory_limit_mb: Set(memory),
         created_by: Set(Some(caller.user_id)),
         created_at: Set(now),
@@ -253,6 +255,10 @@ pub async fn update(
     if let Some(auto) = change.auto_restart {
         notes.push(format!("auto-restart {auto}"));
         active.auto_restart = Set(auto);
+    }
+    if let Some(with_hub) = change.start_with_hub {
+        notes.push(format!("start with the hub {with_hub}"));
+        active.start_with_hub = Set(with_hub);
     }
     if change.memory_limit_mb.is_some() {
         notes.push(format!("memory limit {memory:?} MB"));

@@ -136,6 +136,31 @@ impl Supervisor {
         }
     }
 
+    /// Stops every running game the usual way and waits (bounded by their stop timeouts) until
+    /// each has exited and been recorded.
+    pub async fn stop_all(&self) {
+        let running: Vec<(i64, Arc<Live>)> =
+            self.0.live.lock().map(|m| m.iter().map(|(id, l)| (*id, l.clone())).collect()).unwrap_or_default();
+        for (id, _) in &running {
+            let asker = Asker { actor: None, ip: None };
+            if let Err(e) = self.stop(*id, asker).await {
+                tracing::warn!(server = id, error = %e, "could not stop on shutdown");
+            }
+        }
+        for (_, live) in running {
+            let limit = live.stop_def.command_timeout + live.stop_def.signal_timeout + 5;
+            let mut exited = live.exited.clone();
+            let _ = tokio::time::timeout(Duration::from_secs(limit), exited.wait_for(|e| *e)).await;
+        }
+        // The exits are recorded by their watchers; wait until each has done so.
+        for _ in 0..100 {
+            if self.0.live.lock().map(|m| m.is_empty()).unwrap_or(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops watching (the hub is stopping); the games go on running and are adopted next start.
     pub fn detach(&self) {
         self.0.detach.cancel();
