@@ -155,6 +155,19 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_STOP_SERVERS_ON_SHUTDOWN", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL")]
     pub stop_servers_on_shutdown: bool,
 
+    /// Open files a game server may hold (RLIMIT_NOFILE).
+    #[arg(long, env = "KUTANGA_GAME_OPEN_FILES", global = true, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(64..=1_048_576))]
+    pub game_open_files: u64,
+
+    /// The disk space each server's folder may use, in MiB (0: no quota). Checked before a start
+    /// and at every status check; a server over its quota is warned on its console and stopped.
+    #[arg(long, env = "KUTANGA_DISK_QUOTA_MB", global = true, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16_777_216))]
+    pub disk_quota_mb: u64,
+
+    /// Seconds between the status checks of each running server (process, port probe, quota).
+    #[arg(long, env = "KUTANGA_STATUS_INTERVAL", global = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub status_interval: u64,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,

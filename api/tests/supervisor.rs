@@ -373,3 +373,98 @@ on_both!(
     a_start_that_never_gets_ready_is_stopped,
     a_hub_restart_kills_nothing,
 );
+
+mod limits {
+    use super::*;
+
+    async fn limits_and_the_quota_hold(backend: Backend) {
+        let hub = TestHub::start_with(
+            common::Store::new(backend).await,
+            &["--disk-quota-mb", "2", "--status-interval", "1", "--game-open-files", "777"],
+        )
+        .await;
+        let admin = hub.admin_token().await;
+        // The open-files limit reaches the game.
+        let id = fx_custom(&hub, &admin, "Ulimit", "/bin/sh", &["-c", "echo nofile=$(ulimit -n); exec sleep 60"], None)
+            .await;
+        act(&hub, &admin, "startServer", &id).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !console_has(&server(&hub, &admin, &id).await, "nofile=777") {
+            assert!(Instant::now() < deadline, "{}", server(&hub, &admin, &id).await);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        act(&hub, &admin, "killServer", &id).await;
+
+        // A memory limit: an allocation past it fails, and the server crashes instead of the host.
+        let id = fx_custom(
+            &hub,
+            &admin,
+            "Hog",
+            "/usr/bin/python3",
+            &["-c", "b = bytearray(400 * 1024 * 1024); print('allocated')"],
+            None,
+        )
+        .await;
+        let res = hub
+            .gql(Some(&admin), "mutation($id: ID!) { updateServer(id: $id, input: { memoryLimitMb: 128, autoRestart: false }) { memoryLimitMb } }", json!({ "id": id }))
+            .await;
+        assert_eq!(res["data"]["updateServer"]["memoryLimitMb"], 128, "{res}");
+        act(&hub, &admin, "startServer", &id).await;
+        let s = wait_state(&hub, &admin, &id, "CRASHED", 20).await;
+        assert!(console_has(&s, "MemoryError"), "{s}");
+        assert!(!console_has(&s, "allocated"), "{s}");
+
+        // Writing past the disk quota: warned on the console, then stopped.
+        let id = fx_custom(
+            &hub,
+            &admin,
+            "Filler",
+            "/bin/sh",
+            &["-c", "head -c 3000000 /dev/urandom > big.bin; echo filled; exec sleep 60"],
+            None,
+        )
+        .await;
+        act(&hub, &admin, "startServer", &id).await;
+        let s = wait_state(&hub, &admin, &id, "OFFLINE", 20).await;
+        assert!(console_has(&s, "over its disk quota"), "{s}");
+        // And it cannot start again while over.
+        let res =
+            hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
+        assert_eq!(code(&res), "CONFLICT");
+        assert!(res["errors"][0]["message"].as_str().unwrap().contains("quota"), "{res}");
+        hub.stop().await;
+    }
+
+    async fn a_server_that_stops_answering_is_restarted(backend: Backend) {
+        let hub = TestHub::start_with(common::Store::new(backend).await, &["--status-interval", "1"]).await;
+        let admin = hub.admin_token().await;
+        // Ready at once, listening on nothing: its TCP probe fails.
+        let def = format!(
+            "name = \"Deaf\"\nexecutable = \"/bin/sleep\"\nargs = [\"120\"]\nport_variable = \"PORT\"\n\
+             [[variables]]\nkey = \"PORT\"\ndefault = \"{}\"\nrule = \"port\"\n[probe]\nkind = \"tcp\"\n\
+             [crash]\nmax_restarts = 0\n",
+            port(9300, backend)
+        );
+        let res = hub
+            .gql(Some(&admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
+            .await;
+        let tpl = res["data"]["createTemplate"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+        let res = hub.gql(Some(&admin), CREATE, json!({ "i": { "name": "deaf", "templateId": tpl } })).await;
+        let id = res["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+        act(&hub, &admin, "startServer", &id).await;
+        let s = wait_state(&hub, &admin, &id, "CRASHED", 20).await;
+        assert!(console_has(&s, "not answering on its port"), "{s}");
+        // Teeworlds answers its UDP probe and stays up.
+        let tee =
+            create(&hub, &admin, "Teeworlds", "tee", json!([{ "key": "PORT", "value": port(8800, backend) }])).await;
+        act(&hub, &admin, "startServer", &tee).await;
+        wait_state(&hub, &admin, &tee, "RUNNING", 60).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let s = server(&hub, &admin, &tee).await;
+        assert_eq!(s["state"], "RUNNING", "{s}");
+        assert!(!console_has(&s, "no answer on port"), "{s}");
+        hub.stop().await;
+    }
+
+    on_both!(limits_and_the_quota_hold, a_server_that_stops_answering_is_restarted);
+}

@@ -36,7 +36,7 @@ use crate::{
     error::ApiError,
     events::{EventBus, HubEvent, ServerStateEvent},
     servers::service::{folder, values_of},
-    templates::{Definition, Launch, ServerContext, StopDef, render, service::definition_of},
+    templates::{Definition, Launch, ProbeKind, ServerContext, StopDef, render, service::definition_of},
 };
 
 /// Who asked, for the audit log.
@@ -241,8 +241,27 @@ impl Supervisor {
         if let Some(user) = &self.0.user {
             process::hand_over(&dir, user).map_err(ApiError::internal)?;
         }
+        let quota = self.0.settings.disk_quota_mb * 1024 * 1024;
+        if quota > 0 {
+            let used = tokio::task::spawn_blocking({
+                let dir = dir.clone();
+                move || process::disk_usage(&dir)
+            })
+            .await?;
+            if used > quota {
+                return Err(conflict(format!(
+                    "the server's folder uses {} MiB, over its quota of {} MiB; free some space first",
+                    used / 1_048_576,
+                    self.0.settings.disk_quota_mb
+                )));
+            }
+        }
         let paths = ConsolePaths::new(&self.0.settings.data_dir, server_id);
-        let spawned = process::spawn(&launch, &dir, &paths, self.0.user.as_ref())?;
+        let limits = process::Limits {
+            memory_bytes: row.memory_limit_mb.map(|mb| u64::try_from(mb).unwrap_or(0) * 1024 * 1024),
+            open_files: self.0.settings.game_open_files,
+        };
+        let spawned = process::spawn(&launch, &dir, &paths, self.0.user.as_ref(), limits)?;
         let (pid, start_time) = (spawned.pid, spawned.start_time);
         let ready_def = def.ready.clone();
         let needs_ready = ready_def.as_ref().is_some_and(|r| !launch.ready_patterns.is_empty() || !r.regex.is_empty());
@@ -269,6 +288,7 @@ impl Supervisor {
             launch.ready_patterns,
             regexes,
         );
+        self.check_periodically(server_id, live.clone(), &def, row.port, dir);
         if needs_ready {
             let timeout = ready_def.map_or(60, |r| r.timeout);
             self.ready_timer(server_id, live, timeout);
@@ -333,6 +353,72 @@ impl Supervisor {
                 let _ = f.await;
             }
             sup.exited(server_id, live, status).await;
+        });
+    }
+
+    /// The periodic status check of a running server: its disk quota, and its port probe once it
+    /// is ready (three failed probes in a row: it hangs, so it is killed and handled as a crash).
+    fn check_periodically(
+        &self,
+        server_id: i64,
+        live: Arc<Live>,
+        def: &Definition,
+        port: Option<i32>,
+        dir: std::path::PathBuf,
+    ) {
+        let probe = def.probe.as_ref().map(|p| p.kind).zip(port.and_then(|p| u16::try_from(p).ok()));
+        let quota = self.0.settings.disk_quota_mb * 1024 * 1024;
+        if probe.is_none() && quota == 0 {
+            return;
+        }
+        let interval = Duration::from_secs(self.0.settings.status_interval);
+        let (sup, detach) = (self.clone(), self.0.detach.clone());
+        self.0.tasks.spawn(async move {
+            let mut exited = live.exited.clone();
+            let mut failures = 0;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = exited.wait_for(|e| *e) => return,
+                    () = detach.cancelled() => return,
+                }
+                if live.reason.lock().map(|r| r.is_some()).unwrap_or(true) {
+                    return; // stopping already
+                }
+                if quota > 0 {
+                    let d = dir.clone();
+                    let used = tokio::task::spawn_blocking(move || process::disk_usage(&d)).await.unwrap_or(0);
+                    if used > quota {
+                        let message = format!(
+                            "over its disk quota ({} of {} MiB); stopping it",
+                            used / 1_048_576,
+                            quota / 1_048_576
+                        );
+                        sup.console(server_id).push("system", message.clone());
+                        let asker = Asker { actor: None, ip: None };
+                        if let Err(e) = sup.begin_stop(server_id, asker, StopReason::Asked, "server.quota_stop").await {
+                            tracing::warn!(server = server_id, error = %e, "could not stop a server over quota");
+                        }
+                        return;
+                    }
+                }
+                if let Some((kind, port)) = probe
+                    && live.ready.load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    if probe_port(kind, port).await {
+                        failures = 0;
+                    } else {
+                        failures += 1;
+                        sup.console(server_id)
+                            .push("system", format!("no answer on port {port} ({failures} of 3 checks)"));
+                        if failures >= 3 {
+                            sup.console(server_id).push("system", "not answering on its port; killing it".into());
+                            process::signal_group(live.pid, "SIGKILL");
+                            return;
+                        }
+                    }
+                }
+            }
         });
     }
 
@@ -646,6 +732,7 @@ impl Supervisor {
             def.ready.as_ref().map(|r| r.regex.iter().filter_map(|x| Regex::new(x).ok()).collect()).unwrap_or_default();
         let waiter = Waiter::Adopted { pid, start_time: row.pid_start_time };
         self.watch(row.id, live.clone(), waiter, exited_tx, from, launch.ready_patterns, regexes);
+        self.check_periodically(row.id, live.clone(), &def, row.port, dir);
         if row.state == ServerState::Stopping.as_str() {
             if let Ok(mut r) = live.reason.lock() {
                 *r = Some(StopReason::Asked);
@@ -654,6 +741,29 @@ impl Supervisor {
             self.0.tasks.spawn(async move { sup.stop_sequence(live).await });
         }
         Ok(())
+    }
+}
+
+/// Whether something listens on the port on this host: a TCP connect, or for UDP a datagram on
+/// a connected socket (a closed port answers with ICMP "port unreachable", seen as refused).
+async fn probe_port(kind: ProbeKind, port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match kind {
+        ProbeKind::Tcp => matches!(
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
+            Ok(Ok(_))
+        ),
+        ProbeKind::Udp => {
+            let Ok(socket) = tokio::net::UdpSocket::bind("127.0.0.1:0").await else { return true };
+            if socket.connect(addr).await.is_err() || socket.send(&[0xff, 0xff, 0xff, 0xff]).await.is_err() {
+                return false;
+            }
+            let mut buf = [0u8; 64];
+            match tokio::time::timeout(Duration::from_millis(500), socket.recv(&mut buf)).await {
+                Ok(Err(e)) => e.kind() != std::io::ErrorKind::ConnectionRefused,
+                _ => true,
+            }
+        }
     }
 }
 

@@ -118,10 +118,28 @@ pub struct Spawned {
     pub stderr_from: u64,
 }
 
+/// Resource limits of a game.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// RLIMIT_AS (virtual memory), when the server has a memory limit.
+    pub memory_bytes: Option<u64>,
+    /// RLIMIT_NOFILE.
+    pub open_files: u64,
+}
+
+/// util-linux's prlimit sets the limits and then execs the game: no window without them.
+const PRLIMIT: &str = "/usr/bin/prlimit";
+
 /// Starts the game in its folder, as the game user, in a process group of its own, with stdin
 /// from the FIFO (held open read-write by the game itself, so it never sees end-of-file when the
-/// hub goes away) and stdout/stderr appended to the console files.
-pub fn spawn(launch: &Launch, dir: &Path, paths: &ConsolePaths, user: Option<&GameUser>) -> Result<Spawned, ApiError> {
+/// hub goes away), stdout/stderr appended to the console files, and its limits.
+pub fn spawn(
+    launch: &Launch,
+    dir: &Path,
+    paths: &ConsolePaths,
+    user: Option<&GameUser>,
+    limits: Limits,
+) -> Result<Spawned, ApiError> {
     paths.prepare().map_err(ApiError::internal)?;
     let stdout = ConsolePaths::append(&paths.stdout).map_err(ApiError::internal)?;
     let stderr = ConsolePaths::append(&paths.stderr).map_err(ApiError::internal)?;
@@ -129,7 +147,20 @@ pub fn spawn(launch: &Launch, dir: &Path, paths: &ConsolePaths, user: Option<&Ga
     let stderr_from = stderr.metadata().map(|m| m.len()).unwrap_or(0);
     let stdin = OpenOptions::new().read(true).write(true).open(&paths.stdin).map_err(ApiError::internal)?;
 
-    let mut cmd = tokio::process::Command::new(&launch.program);
+    let wrapped = Path::new(PRLIMIT).exists();
+    let mut cmd = if wrapped {
+        let mut c = tokio::process::Command::new(PRLIMIT);
+        let n = limits.open_files;
+        c.arg(format!("--nofile={n}:{n}"));
+        if let Some(bytes) = limits.memory_bytes {
+            c.arg(format!("--as={bytes}:{bytes}"));
+        }
+        // `--`: the program and its arguments are never read as prlimit's options.
+        c.arg("--").arg(&launch.program);
+        c
+    } else {
+        tokio::process::Command::new(&launch.program)
+    };
     cmd.args(&launch.args)
         .current_dir(dir)
         .env_clear()
@@ -155,7 +186,36 @@ pub fn spawn(launch: &Launch, dir: &Path, paths: &ConsolePaths, user: Option<&Ga
     })?;
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| ApiError::internal(anyhow::anyhow!("the game exited at once")))?;
+    if !wrapped {
+        apply_limits(pid, limits);
+    }
     Ok(Spawned { child, pid, start_time: start_time(pid), stdout_from, stderr_from })
+}
+
+/// Without prlimit(1): sets the limits on the running process (a short window without them).
+fn apply_limits(pid: i32, limits: Limits) {
+    use rustix::process::{Resource, Rlimit, prlimit};
+    let pid = Pid::from_raw(pid);
+    let n = Some(limits.open_files);
+    let _ = prlimit(pid, Resource::Nofile, Rlimit { current: n, maximum: n });
+    if let Some(bytes) = limits.memory_bytes {
+        let _ = prlimit(pid, Resource::As, Rlimit { current: Some(bytes), maximum: Some(bytes) });
+    }
+}
+
+/// The disk space a folder uses (allocated blocks), without following symlinks.
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        total += meta.blocks() * 512;
+        if meta.is_dir() {
+            total += disk_usage(&entry.path());
+        }
+    }
+    total
 }
 
 /// The process's start time (clock ticks since boot, field 22 of /proc/PID/stat).
