@@ -468,3 +468,163 @@ mod limits {
 
     on_both!(limits_and_the_quota_hold, a_server_that_stops_answering_is_restarted);
 }
+
+mod floods_and_hard_kills {
+    use super::*;
+
+    /// The resident memory of this test process (the hub runs in it), in KiB.
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    async fn a_flood_of_output_costs_bounded_memory_and_starves_nobody(backend: Backend) {
+        let hub = TestHub::start_with(common::Store::new(backend).await, &["--console-log-bytes", "1048576"]).await;
+        let admin = hub.admin_token().await;
+        let civ =
+            create(&hub, &admin, "Freeciv", "civ", json!([{ "key": "PORT", "value": port(5800, backend) }])).await;
+        act(&hub, &admin, "startServer", &civ).await;
+        wait_state(&hub, &admin, &civ, "RUNNING", 60).await;
+        let before = rss_kib();
+        // About 100k lines a second, without end.
+        let flood = fx_custom(
+            &hub,
+            &admin,
+            "Flood",
+            "/bin/sh",
+            &["-c", "while :; do yes a flood of console output | head -n 1000; sleep 0.01; done"],
+            None,
+        )
+        .await;
+        act(&hub, &admin, "startServer", &flood).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Freeciv still answers promptly.
+        let asked = Instant::now();
+        hub.gql(
+            Some(&admin),
+            "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\") }",
+            json!({ "id": civ }),
+        )
+        .await;
+        while !console_has(&server(&hub, &admin, &civ).await, "List of players") {
+            assert!(asked.elapsed() < Duration::from_secs(10), "freeciv's console starved behind the flood");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let grown = rss_kib().saturating_sub(before);
+        assert!(grown < 200 * 1024, "the hub grew by {grown} KiB during the flood");
+        // The tail holds the flood's last lines; the log file is rotated, not unbounded.
+        let s = server(&hub, &admin, &flood).await;
+        assert!(console_has(&s, "a flood of console output"));
+        let log = hub.data_dir().join("console").join(&flood).join("stdout.log");
+        let size = std::fs::metadata(&log).unwrap().len();
+        assert!(size < 64 * 1024 * 1024, "stdout.log is {size} bytes");
+        assert!(log.with_extension("log.1").exists(), "the log was rotated");
+        act(&hub, &admin, "killServer", &flood).await;
+        hub.stop().await;
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// `kutanga serve` as a process, so that it can be killed with -9.
+    fn serve(dir: &std::path::Path, bind: &str, pg: Option<&str>) -> std::process::Child {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kutanga"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KUTANGA_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", bind, "--web-dir", "/nonexistent"])
+            .args(["--admin-email", common::ADMIN_EMAIL, "--admin-password", common::ADMIN_PASSWORD])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = pg {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    async fn gql(bind: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let mut req =
+                client.post(format!("http://{bind}/graphql")).json(&json!({ "query": query, "variables": vars }));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Ok(res) = req.send().await {
+                return res.json().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the hub at {bind} does not answer");
+    }
+
+    async fn a_hub_killed_with_sigkill_kills_nothing(backend: Backend) {
+        let store = common::Store::new(backend).await;
+        let dir = store.dir.path().to_owned();
+        let pg = store.pg.as_ref().map(|p| p.url.clone());
+        let bind = format!("127.0.0.1:{}", free_port());
+        let mut hub = serve(&dir, &bind, pg.as_deref());
+        let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+        let creds = json!({ "e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD });
+        let token =
+            gql(&bind, None, login, creds.clone()).await["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+        let templates = gql(&bind, Some(&token), "{ templates { id name } }", json!({})).await;
+        let tpl =
+            templates["data"]["templates"].as_array().unwrap().iter().find(|t| t["name"] == "Freeciv").unwrap()["id"]
+                .clone();
+        let vars = json!({ "i": { "name": "civ", "templateId": tpl, "variables": [{ "key": "PORT", "value": port(5900, backend) }] } });
+        let id =
+            gql(&bind, Some(&token), CREATE, vars).await["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+        gql(&bind, Some(&token), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
+        let q = "query($id: ID!) { server(id: $id) { state pid consoleTail(lines: 300) { line } } }";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let pid = loop {
+            let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+            if s["state"] == "RUNNING" {
+                break s["pid"].clone();
+            }
+            assert!(Instant::now() < deadline, "{s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        hub.kill().unwrap(); // SIGKILL
+        hub.wait().unwrap();
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the game outlived the hub");
+
+        let mut hub = serve(&dir, &bind, pg.as_deref());
+        let token = gql(&bind, None, login, creds).await["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+        let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+        assert_eq!((&s["state"], &s["pid"]), (&json!("RUNNING"), &pid), "adopted, not started again: {s}");
+        gql(
+            &bind,
+            Some(&token),
+            "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\") }",
+            json!({ "id": id }),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+            if s["consoleTail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["line"].as_str().unwrap().contains("List of players"))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no answer from the adopted game: {s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let res =
+            gql(&bind, Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
+        assert!(res["errors"].is_null(), "{res}");
+        let _ = hub.kill();
+        let _ = hub.wait();
+        drop(store);
+    }
+
+    on_both!(a_flood_of_output_costs_bounded_memory_and_starves_nobody, a_hub_killed_with_sigkill_kills_nothing);
+}

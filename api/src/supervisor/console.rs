@@ -99,6 +99,15 @@ pub async fn follow(
             if len < offset {
                 offset = 0; // truncated (rotated) under us
             }
+            // Far behind a flood: skip to the newest output rather than replay a backlog.
+            if len - offset > 4 * MAX_READ as u64 {
+                let skipped = len - MAX_READ as u64 - offset;
+                on_line(format!(
+                    "[{skipped} bytes of output skipped: the server writes faster than its console is read]"
+                ));
+                offset = len - MAX_READ as u64;
+                partial.clear();
+            }
             if file.seek(SeekFrom::Start(offset)).is_ok() {
                 while got < MAX_READ {
                     let n = match file.read(&mut buf) {
@@ -120,7 +129,7 @@ pub async fn follow(
                 }
             }
             if offset >= rotate_at {
-                rotate(&path);
+                rotate(&path, rotate_at);
                 offset = 0;
             }
         }
@@ -143,10 +152,17 @@ fn decode(bytes: &[u8]) -> String {
     strip_ansi(&String::from_utf8_lossy(bytes))
 }
 
-/// Copy-then-truncate: the writer keeps its O_APPEND handle and goes on at the new end.
-fn rotate(path: &std::path::Path) {
+/// Copy-then-truncate: the writer keeps its O_APPEND handle and goes on at the new end. Only the
+/// newest `keep` bytes are copied, so a flood never makes a rotation expensive.
+fn rotate(path: &std::path::Path, keep: u64) {
     let old = path.with_extension("log.1");
-    if std::fs::copy(path, &old).is_ok()
+    let Ok(mut src) = std::fs::File::open(path) else { return };
+    let len = src.metadata().map(|m| m.len()).unwrap_or(0);
+    if src.seek(SeekFrom::Start(len.saturating_sub(keep))).is_err() {
+        return;
+    }
+    let copied = std::fs::File::create(&old).and_then(|mut dst| std::io::copy(&mut (&mut src).take(keep), &mut dst));
+    if copied.is_ok()
         && let Ok(f) = std::fs::OpenOptions::new().write(true).open(path)
     {
         let _ = f.set_len(0);
