@@ -443,7 +443,7 @@ mod limits {
             "name = \"Deaf\"\nexecutable = \"/bin/sleep\"\nargs = [\"120\"]\nport_variable = \"PORT\"\n\
              [[variables]]\nkey = \"PORT\"\ndefault = \"{}\"\nrule = \"port\"\n[probe]\nkind = \"tcp\"\n\
              [crash]\nmax_restarts = 0\n",
-            port(9300, backend)
+            port(9400, backend)
         );
         let res = hub
             .gql(Some(&admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
