@@ -6,6 +6,7 @@
 //! folder and process group; its console goes to files the hub tails, and its stdin is a FIFO,
 //! so a game outlives a restart of the hub and is adopted again (pid plus start time) on start.
 
+pub mod cgroup;
 pub mod console;
 pub mod process;
 
@@ -88,6 +89,7 @@ impl Live {
 }
 
 struct Inner {
+    cgroups: cgroup::Cgroups,
     db: Db,
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
@@ -114,7 +116,10 @@ impl Supervisor {
         if let Some(u) = &user {
             tracing::info!(user = %u.name, uid = u.uid, "game servers run as the game user");
         }
+        let cgroups = cgroup::Cgroups::detect(&settings.data_dir);
+        tracing::info!(cgroups = ?cgroups, "memory limits");
         Ok(Self(Arc::new(Inner {
+            cgroups,
             db,
             bus,
             settings,
@@ -164,6 +169,7 @@ impl Supervisor {
     /// Stops watching (the hub is stopping); the games go on running and are adopted next start.
     pub fn detach(&self) {
         self.0.detach.cancel();
+        self.0.cgroups.tidy();
     }
 
     /// The console of a server (its in-memory tail survives restarts of the game).
@@ -257,11 +263,21 @@ impl Supervisor {
             }
         }
         let paths = ConsolePaths::new(&self.0.settings.data_dir, server_id);
+        let memory = row.memory_limit_mb.map(|mb| u64::try_from(mb).unwrap_or(0) * 1024 * 1024);
+        let cgroups = &self.0.cgroups;
         let limits = process::Limits {
-            memory_bytes: row.memory_limit_mb.map(|mb| u64::try_from(mb).unwrap_or(0) * 1024 * 1024),
+            // With cgroups the limit is on resident memory; RLIMIT_AS (virtual) is the fallback.
+            memory_bytes: memory.filter(|_| !cgroups.available()),
             open_files: self.0.settings.game_open_files,
         };
+        cgroups.remove(server_id);
         let spawned = process::spawn(&launch, &dir, &paths, self.0.user.as_ref(), limits)?;
+        if let Some(bytes) = memory
+            && let Err(e) = cgroups.place(server_id, spawned.pid, bytes)
+        {
+            process::signal_group(spawned.pid, "SIGKILL");
+            return Err(ApiError::internal(anyhow::anyhow!("cannot apply the memory limit: {e}")));
+        }
         let (pid, start_time) = (spawned.pid, spawned.start_time);
         let ready_def = def.ready.clone();
         let needs_ready = ready_def.as_ref().is_some_and(|r| !launch.ready_patterns.is_empty() || !r.regex.is_empty());
@@ -461,7 +477,9 @@ impl Supervisor {
         }
         let reason = live.reason.lock().ok().and_then(|r| *r);
         let code = status.and_then(|s| s.code());
-        let how = match status {
+        let oom = self.0.cgroups.oom_kills(server_id) > 0;
+        self.0.cgroups.remove(server_id);
+        let mut how = match status {
             Some(s) => match (s.code(), s.signal()) {
                 (Some(c), _) => format!("exited with code {c}"),
                 (None, Some(sig)) => format!("killed by signal {sig}"),
@@ -469,6 +487,9 @@ impl Supervisor {
             },
             None => "exited (status unknown: it was adopted after a hub restart)".into(),
         };
+        if oom {
+            how.push_str(", out of memory (over its memory limit)");
+        }
         let clear = move |a: &mut game_server::ActiveModel| {
             a.pid = Set(None);
             a.pid_start_time = Set(None);
