@@ -441,6 +441,26 @@ mod limits {
         hub.stop().await;
     }
 
+    async fn a_template_sets_the_working_folder(backend: Backend) {
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let def = "name = \"Where\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"echo cwd=$(pwd); exec sleep 60\"]\nworking_dir = \"game/bin\"\n";
+        let res = hub
+            .gql(Some(&admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
+            .await;
+        let tpl = res["data"]["createTemplate"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+        let res = hub.gql(Some(&admin), CREATE, json!({ "i": { "name": "where", "templateId": tpl } })).await;
+        let id = res["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+        act(&hub, &admin, "startServer", &id).await;
+        let want = format!("cwd={}", hub.data_dir().join("servers").join(&id).join("game/bin").display());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !console_has(&server(&hub, &admin, &id).await, &want) {
+            assert!(Instant::now() < deadline, "{want}: {}", server(&hub, &admin, &id).await);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        hub.stop().await;
+    }
+
     async fn a_server_that_stops_answering_is_restarted(backend: Backend) {
         let hub = TestHub::start_with(common::Store::new(backend).await, &["--status-interval", "1"]).await;
         let admin = hub.admin_token().await;
@@ -472,7 +492,7 @@ mod limits {
         hub.stop().await;
     }
 
-    on_both!(limits_and_the_quota_hold, a_server_that_stops_answering_is_restarted);
+    on_both!(limits_and_the_quota_hold, a_server_that_stops_answering_is_restarted, a_template_sets_the_working_folder);
 }
 
 mod floods_and_hard_kills {

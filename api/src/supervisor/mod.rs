@@ -244,6 +244,11 @@ impl Supervisor {
         let dir = folder(&self.0.settings.data_dir, server_id);
         let launch = render(&def, &values, &ServerContext { dir: &dir, id: server_id, name: &row.name });
         std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        if let Some(wd) = &launch.working_dir {
+            use cap_std::{ambient_authority, fs::Dir};
+            let root = Dir::open_ambient_dir(&dir, ambient_authority()).map_err(ApiError::internal)?;
+            root.create_dir_all(wd).map_err(|e| conflict(format!("cannot make the working folder `{wd}`: {e}")))?;
+        }
         if let Some(user) = &self.0.user {
             process::hand_over(&dir, user).map_err(ApiError::internal)?;
         }

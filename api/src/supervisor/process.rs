@@ -59,19 +59,41 @@ fn lookup(name: &str) -> anyhow::Result<Option<GameUser>> {
     }))
 }
 
-/// Gives a folder (recursively, without following symlinks) to the game user.
+/// Gives a folder (recursively) to the game user. The walk goes through directory handles opened
+/// with O_NOFOLLOW and changes owners relative to them without following links, so a game that
+/// swaps a folder for a symlink mid-walk cannot make the hub touch anything outside.
 pub fn hand_over(dir: &Path, user: &GameUser) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(dir, Some(user.uid), Some(user.gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            hand_over(&path, user)?;
-        } else {
-            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))?;
+    use rustix::fs::{AtFlags, Mode, OFlags, chownat, openat};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let root = openat(rustix::fs::CWD, dir, flags, Mode::empty())?;
+    let (uid, gid) = (rustix::fs::Uid::from_raw(user.uid), rustix::fs::Gid::from_raw(user.gid));
+    rustix::fs::fchown(&root, Some(uid), Some(gid))?;
+    fn walk(
+        fd: &rustix::fd::OwnedFd,
+        uid: rustix::fs::Uid,
+        gid: rustix::fs::Gid,
+        flags: OFlags,
+        depth: u32,
+    ) -> std::io::Result<()> {
+        if depth > 64 {
+            return Ok(());
         }
+        for entry in rustix::fs::Dir::read_from(fd)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            chownat(fd, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+            if entry.file_type() == rustix::fs::FileType::Directory
+                && let Ok(child) = openat(fd, name, flags, Mode::empty())
+            {
+                walk(&child, uid, gid, flags, depth + 1)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
+    walk(&root, uid, gid, flags, 0)
 }
 
 /// Where the hub keeps a server's console files: beside, not inside, its folder.
@@ -162,7 +184,7 @@ pub fn spawn(
         tokio::process::Command::new(&launch.program)
     };
     cmd.args(&launch.args)
-        .current_dir(dir)
+        .current_dir(launch.working_dir.as_ref().map_or_else(|| dir.to_owned(), |wd| dir.join(wd)))
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/games")
         .env("LANG", "C.UTF-8")
@@ -260,5 +282,31 @@ mod tests {
         assert!(alive(me, t));
         assert!(!alive(me, t.map(|t| t + 1)), "same pid, other start time: a reused pid");
         assert!(!alive(i32::MAX - 1, None));
+    }
+}
+
+#[cfg(test)]
+mod hand_over_tests {
+    use super::*;
+
+    #[test]
+    fn handing_over_never_follows_links_out_of_the_folder() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return; // changing owners needs root; CI runs as root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/file"), "y").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link-to-file")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub/link-to-dir")).unwrap();
+        let nobody = GameUser { name: "nobody".into(), uid: 65534, gid: 65534 };
+        hand_over(dir.path(), &nobody).unwrap();
+        assert_eq!(std::fs::metadata(dir.path().join("sub/file")).unwrap().uid(), 65534);
+        assert_eq!(std::fs::symlink_metadata(dir.path().join("link-to-file")).unwrap().uid(), 65534);
+        assert_eq!(std::fs::metadata(outside.path().join("secret")).unwrap().uid(), 0, "the target is untouched");
+        assert_eq!(std::fs::metadata(outside.path()).unwrap().uid(), 0);
     }
 }

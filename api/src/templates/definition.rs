@@ -29,6 +29,8 @@ pub struct Definition {
     /// Files written into the server's folder on install, with placeholders in their content.
     #[serde(default)]
     pub files: Vec<FileDef>,
+    /// Where the game runs, relative to the server's folder (default: the folder itself).
+    pub working_dir: Option<String>,
     #[serde(default)]
     pub stop: StopDef,
     pub ready: Option<ReadyDef>,
@@ -328,6 +330,9 @@ impl Definition {
         for f in &self.files {
             safe_relative(&f.path).map_err(|e| bad(format!("files: `{}` {e}", f.path)))?;
         }
+        if let Some(wd) = &self.working_dir {
+            safe_relative(wd).map_err(|e| bad(format!("working_dir: `{wd}` {e}")))?;
+        }
         for key in self.env.keys() {
             if key.is_empty() || key.contains(['=', '\0']) {
                 return Err(bad(format!("env: `{key}` is not a variable name")));
@@ -396,6 +401,7 @@ mod tests {
             (minimal("[[variables]]\nkey = \"P\"\ndefault = \"80\"\nrule = \"port\""), "default is not"),
             (minimal("[[variables]]\nkey = \"lower\""), "upper-case"),
             (minimal("[stop]\nsignal = \"SIGKILL\""), "stop.signal"),
+            (minimal("working_dir = \"../..\""), "working_dir"),
             ("name = \"T\"\nexecutable = \"true\"".into(), "absolute path"),
             (minimal("[[variables]]\nkey = \"A\"\nargs_x = 1"), "unknown field"),
             (minimal("args = [\"x{{A...}}\"]\n[[variables]]\nkey = \"A\"\nrule = \"args\""), "whole argument"),

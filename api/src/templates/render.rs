@@ -23,6 +23,8 @@ pub struct Launch {
     pub files: Vec<(String, String)>,
     pub stop_command: Option<String>,
     pub ready_patterns: Vec<String>,
+    /// Relative to the server's folder.
+    pub working_dir: Option<String>,
 }
 
 /// Merges the values given with the stored ones and the defaults, and checks them all.
@@ -134,6 +136,7 @@ pub fn render(def: &Definition, values: &Values, ctx: &ServerContext<'_>) -> Lau
             .as_ref()
             .map(|r| r.patterns.iter().map(|p| substitute(p, values, ctx)).filter(|p| !p.is_empty()).collect())
             .unwrap_or_default(),
+        working_dir: def.working_dir.clone(),
     }
 }
 
