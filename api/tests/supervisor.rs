@@ -536,7 +536,9 @@ mod floods_and_hard_kills {
             assert!(asked.elapsed() < Duration::from_secs(10), "freeciv's console starved behind the flood");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let answered = asked.elapsed();
         let grown = rss_kib().saturating_sub(before);
+        eprintln!("flood: the hub's RSS grew by {grown} KiB; freeciv answered /list in {answered:?}");
         assert!(grown < 200 * 1024, "the hub grew by {grown} KiB during the flood");
         // The tail holds the flood's last lines; the log file is rotated, not unbounded.
         let s = server(&hub, &admin, &flood).await;
