@@ -31,8 +31,7 @@ pub async fn migrate(db: &Db, bus: &dyn EventBus) -> anyhow::Result<Vec<String>>
         let mut audit = AuditBatch::default();
         let txn = db.write().await?;
         audit.record(&*txn, Entry::new("hub.migrate", None).detail(format!("applied {}", applied.join(", ")))).await?;
-        txn.commit().await?;
-        audit.publish(bus);
+        audit.finish(txn, bus).await?;
     }
     Ok(applied)
 }
@@ -54,8 +53,7 @@ pub async fn seed(db: &Db, bus: &dyn EventBus) -> anyhow::Result<Vec<SeedChange>
         };
         audit.record(&*txn, entry).await?;
     }
-    txn.commit().await?;
-    audit.publish(bus);
+    audit.finish(txn, bus).await?;
     Ok(changes)
 }
 

@@ -3,7 +3,7 @@
 //! console lines on the subscription, commands on stdin, stop by command, by signal, kill,
 //! crashes with auto-restart, a crash loop, a start that never gets ready, and a hub restart
 //! that kills nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 

@@ -107,6 +107,13 @@ impl AuditBatch {
         Ok(())
     }
 
+    /// Commits the transaction, then publishes the entries: the usual end of a change.
+    pub async fn finish(self, txn: crate::db::WriteTxn, bus: &dyn EventBus) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.publish(bus);
+        Ok(())
+    }
+
     /// Publishes the written entries. Call it after the commit.
     pub fn publish(self, bus: &dyn EventBus) {
         for model in self.written {

@@ -45,8 +45,7 @@ async fn issue(s: &Services, email: &str, client: &ClientInfo) -> Result<(), Api
                     .ip(client.ip.clone()),
             )
             .await?;
-        txn.commit().await?;
-        audit.publish(s.bus.as_ref());
+        audit.finish(txn, s.bus.as_ref()).await?;
         return Ok(());
     };
     let token = random_secret();
@@ -70,8 +69,7 @@ async fn issue(s: &Services, email: &str, client: &ClientInfo) -> Result<(), Api
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
 
     let link = format!("{}/reset-password?token={token}", s.settings.public_url());
     let body = format!(
@@ -121,8 +119,7 @@ pub async fn reset(s: &Services, token: &str, new_password: String, client: &Cli
     if spent.rows_affected == 0 {
         return Err(ApiError::bad_input("token", BAD_TOKEN));
     }
-    let account = set_password(&*txn, account, hash).await?;
-    let ended = sessions::revoke(&*txn, entity::session::Column::UserId.eq(account.id)).await?;
+    let (account, ended) = replace_password(&*txn, account, hash).await?;
     audit
         .record(
             &*txn,
@@ -132,8 +129,7 @@ pub async fn reset(s: &Services, token: &str, new_password: String, client: &Cli
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(account.id));
     Ok(true)
 }
@@ -157,8 +153,7 @@ pub async fn change(
     let hash = password::hash(new_password).await?;
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
-    let account = set_password(&*txn, account, hash).await?;
-    let ended = sessions::revoke(&*txn, entity::session::Column::UserId.eq(account.id)).await?;
+    let (account, ended) = replace_password(&*txn, account, hash).await?;
     audit
         .record(
             &*txn,
@@ -168,22 +163,24 @@ pub async fn change(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(account.id));
     Ok(true)
 }
 
-/// Stores a new password hash.
-pub async fn set_password<C: sea_orm::ConnectionTrait>(
+/// Stores a new password hash and ends every session of the account; returns the account and how
+/// many sessions ended.
+pub async fn replace_password<C: sea_orm::ConnectionTrait>(
     db: &C,
     account: user::Model,
     hash: String,
-) -> Result<user::Model, ApiError> {
+) -> Result<(user::Model, u64), ApiError> {
     let now = Utc::now();
     let mut active = account.into_active_model();
     active.password_hash = Set(hash);
     active.password_changed_at = Set(now);
     active.updated_at = Set(now);
-    Ok(active.update(db).await?)
+    let account = active.update(db).await?;
+    let ended = sessions::revoke(db, entity::session::Column::UserId.eq(account.id)).await?;
+    Ok((account, ended))
 }

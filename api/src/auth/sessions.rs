@@ -98,8 +98,7 @@ pub async fn login(
             Err(BAD_CREDENTIALS)
         }
     };
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     result
 }
 
@@ -175,8 +174,7 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
                     .ip(client.ip.clone()),
             )
             .await?;
-        txn.commit().await?;
-        audit.publish(s.bus.as_ref());
+        audit.finish(txn, s.bus.as_ref()).await?;
         s.access_changed(owner.map(|u| u.id));
         return Err(BAD_REFRESH);
     };
@@ -226,8 +224,7 @@ pub async fn logout(
             )
             .await?;
     }
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(caller.user_id));
     Ok(n > 0)
 }
@@ -246,8 +243,7 @@ pub async fn logout_all(s: &Services, caller: &super::Caller, client: &ClientInf
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(caller.user_id));
     Ok(true)
 }

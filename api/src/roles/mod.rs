@@ -81,8 +81,7 @@ pub async fn create(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(created)
 }
 
@@ -147,8 +146,7 @@ pub async fn update(
             )
             .await?;
     }
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(None);
     Ok(updated)
 }
@@ -179,8 +177,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(None);
     Ok(true)
 }

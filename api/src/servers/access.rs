@@ -129,8 +129,7 @@ pub async fn grant(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(user_id));
     Ok(true)
 }
@@ -161,8 +160,7 @@ pub async fn revoke(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(user_id));
     Ok(gone > 0)
 }

@@ -206,11 +206,10 @@ pub async fn create(
                 .ip(client.ip.clone()),
         )
         .await?;
-    if let Err(e) = txn.commit().await {
+    if let Err(e) = audit.finish(txn, s.bus.as_ref()).await {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e.into());
     }
-    audit.publish(s.bus.as_ref());
     s.access_changed(Some(caller.user_id));
     Ok(row)
 }
@@ -274,8 +273,7 @@ pub async fn update(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
 
@@ -301,8 +299,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     let dir = folder(&s.settings.data_dir, id);
     // remove_dir_all does not follow symlinks: a link inside the folder is removed, not its target.
     if let Err(e) = std::fs::remove_dir_all(&dir)

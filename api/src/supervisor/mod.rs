@@ -218,8 +218,7 @@ impl Supervisor {
         change(&mut active);
         active.update(&*txn).await?;
         audit.record(&*txn, entry.target("server", server_id)).await?;
-        txn.commit().await?;
-        audit.publish(self.0.bus.as_ref());
+        audit.finish(txn, self.0.bus.as_ref()).await?;
         if let Some(m) = &message {
             self.console(server_id).push("system", m.clone());
         }
@@ -670,8 +669,7 @@ impl Supervisor {
         let mut audit = AuditBatch::default();
         let txn = self.0.db.write().await?;
         audit.record(&*txn, entry).await?;
-        txn.commit().await?;
-        audit.publish(self.0.bus.as_ref());
+        audit.finish(txn, self.0.bus.as_ref()).await?;
         process::signal_group(live.pid, "SIGKILL");
         let mut exited = live.exited.clone();
         let _ = tokio::time::timeout(Duration::from_secs(5), exited.wait_for(|e| *e)).await;
@@ -692,8 +690,7 @@ impl Supervisor {
                 Entry::new("server.command", asker.actor).ip(asker.ip).target("server", server_id).detail(line),
             )
             .await?;
-        txn.commit().await?;
-        audit.publish(self.0.bus.as_ref());
+        audit.finish(txn, self.0.bus.as_ref()).await?;
         let mut writer =
             live.paths.stdin_writer().map_err(|e| conflict(format!("the console does not take input: {e}")))?;
         writer

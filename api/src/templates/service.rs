@@ -63,8 +63,7 @@ pub async fn seed_built_in(db: &Db, bus: &dyn EventBus) -> Result<(), ApiError> 
             }
         }
     }
-    txn.commit().await?;
-    audit.publish(bus);
+    audit.finish(txn, bus).await?;
     Ok(())
 }
 
@@ -127,8 +126,7 @@ pub async fn create(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
 
@@ -178,8 +176,7 @@ pub async fn update(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
 
@@ -208,8 +205,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(true)
 }
 

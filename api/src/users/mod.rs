@@ -17,7 +17,7 @@ use shared::Permission;
 use crate::{
     app::Services,
     audit::{Actor, AuditBatch, Entry},
-    auth::{Caller, ClientInfo, digest, password, random_secret, reset::set_password, sessions},
+    auth::{Caller, ClientInfo, digest, password, random_secret, reset::replace_password, sessions},
     config::Registration,
     error::ApiError,
 };
@@ -93,8 +93,7 @@ pub async fn create(
                 .ip(origin.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(account)
 }
 
@@ -163,8 +162,7 @@ pub async fn register(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     sessions::tokens(s, account, session.id, refresh_token)
 }
 
@@ -215,8 +213,7 @@ pub async fn invite(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     Ok(NewInvitation { token, model })
 }
 
@@ -295,8 +292,7 @@ pub async fn update(
             )
             .await?;
     }
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(id));
     Ok(updated)
 }
@@ -320,8 +316,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(id));
     Ok(true)
 }
@@ -365,8 +360,7 @@ pub async fn set_roles(
                 .ip(client.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(user_id));
     Ok(account)
 }
@@ -388,8 +382,7 @@ pub async fn reset_password(
     let hash = password::hash(new_password).await?;
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
-    let account = set_password(&*txn, account, hash).await?;
-    sessions::revoke(&*txn, entity::session::Column::UserId.eq(account.id)).await?;
+    let (account, _) = replace_password(&*txn, account, hash).await?;
     audit
         .record(
             &*txn,
@@ -399,8 +392,7 @@ pub async fn reset_password(
                 .ip(origin.ip.clone()),
         )
         .await?;
-    txn.commit().await?;
-    audit.publish(s.bus.as_ref());
+    audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(account.id));
     Ok(account)
 }
