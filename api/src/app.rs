@@ -138,6 +138,14 @@ impl App {
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let grace = self.services.settings.shutdown_timeout();
         self.spawn_housekeeping();
+        let s = &self.services;
+        crate::monitor::Collector::spawn(
+            std::time::Duration::from_secs(s.settings.metrics_interval),
+            s.settings.data_dir.clone(),
+            s.bus.clone(),
+            s.supervisor.clone(),
+            self.shutdown.clone(),
+        );
         let router = self.router();
         let token = self.shutdown.clone();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -168,6 +168,10 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_STATUS_INTERVAL", global = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub status_interval: u64,
 
+    /// Seconds between resource samples of the host and the running servers (at least 1).
+    #[arg(long, env = "KUTANGA_METRICS_INTERVAL", global = true, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub metrics_interval: u64,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,

@@ -20,6 +20,10 @@ pub enum HubEvent {
     ServerState(Arc<ServerStateEvent>),
     /// A game server printed a line (or was sent one).
     Console(Arc<ConsoleLine>),
+    /// A sample of the host's resources.
+    HostSample(Arc<crate::monitor::HostSample>),
+    /// A sample of one running game server's resources.
+    ServerSample(Arc<crate::monitor::ServerSample>),
 }
 
 /// A change of a game server's state.

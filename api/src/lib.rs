@@ -15,6 +15,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod mail;
+pub mod monitor;
 pub mod roles;
 pub mod run;
 pub mod servers;

@@ -95,7 +95,11 @@ async fn every_non_public_operation_needs_a_token(backend: Backend) {
     // so that a new one is not forgotten in the role table below.
     let subs: Vec<&str> =
         schema["subscriptionType"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(subs, ["serverState", "serverConsole", "auditEvents"], "a new subscription: add it to the role table");
+    assert_eq!(
+        subs,
+        ["serverState", "serverConsole", "hostMetrics", "serverMetrics", "auditEvents"],
+        "a new subscription: add a test of its permission (metrics.rs, supervisor.rs, websocket.rs)"
+    );
     hub.stop().await;
 }
 

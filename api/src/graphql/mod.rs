@@ -9,6 +9,7 @@ mod errors;
 mod guard;
 mod hub;
 mod live;
+mod metrics;
 mod roles;
 mod servers;
 mod users;
@@ -34,7 +35,7 @@ pub struct Query(
 pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation, servers::ServerMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(servers::ServerSubscription, audit::AuditSubscription);
+pub struct Subscription(servers::ServerSubscription, metrics::MetricsSubscription, audit::AuditSubscription);
 
 pub type HubSchema = Schema<Query, Mutation, Subscription>;
 

@@ -132,6 +132,11 @@ impl Supervisor {
         })))
     }
 
+    /// The running games: (server id, pid).
+    pub fn live_pids(&self) -> Vec<(i64, i32)> {
+        self.0.live.lock().map(|m| m.iter().map(|(id, l)| (*id, l.pid)).collect()).unwrap_or_default()
+    }
+
     /// Kills every game this hub runs, at once (for tests and emergencies).
     pub fn kill_all_now(&self) {
         if let Ok(map) = self.0.live.lock() {

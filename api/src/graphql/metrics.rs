@@ -1,0 +1,170 @@
+//! Live resource samples of the host and of each running server.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, future, stream::BoxStream};
+use shared::Permission as Key;
+
+use super::{
+    guard::{Need, SignedIn, caller, services},
+    live,
+    users::parse_arg,
+};
+use crate::{
+    error::{ApiError, GqlResult, IntoGql},
+    events::HubEvent,
+    monitor,
+    servers::access,
+};
+
+/// One disk.
+#[derive(SimpleObject)]
+pub struct DiskSample {
+    mount_point: String,
+    used_bytes: f64,
+    total_bytes: f64,
+}
+
+/// The host at one instant.
+#[derive(SimpleObject)]
+pub struct HostSample {
+    at: DateTime<Utc>,
+    /// All cores together, 0-100.
+    cpu_percent: f64,
+    cpu_per_core: Vec<f64>,
+    memory_used_bytes: f64,
+    memory_total_bytes: f64,
+    swap_used_bytes: f64,
+    swap_total_bytes: f64,
+    /// The filesystem that holds the hub's data (and its game servers).
+    disk_used_bytes: f64,
+    disk_total_bytes: f64,
+    disks: Vec<DiskSample>,
+    net_rx_bytes_per_second: f64,
+    net_tx_bytes_per_second: f64,
+    load1: f64,
+    load5: f64,
+    load15: f64,
+}
+
+impl From<&monitor::HostSample> for HostSample {
+    fn from(h: &monitor::HostSample) -> Self {
+        Self {
+            at: h.at,
+            cpu_percent: h.cpu_percent,
+            cpu_per_core: h.cpu_per_core.clone(),
+            memory_used_bytes: h.memory_used_bytes,
+            memory_total_bytes: h.memory_total_bytes,
+            swap_used_bytes: h.swap_used_bytes,
+            swap_total_bytes: h.swap_total_bytes,
+            disk_used_bytes: h.disk_used_bytes,
+            disk_total_bytes: h.disk_total_bytes,
+            disks: h
+                .disks
+                .iter()
+                .map(|d| DiskSample {
+                    mount_point: d.mount_point.clone(),
+                    used_bytes: d.used_bytes,
+                    total_bytes: d.total_bytes,
+                })
+                .collect(),
+            net_rx_bytes_per_second: h.net_rx_bytes_per_second,
+            net_tx_bytes_per_second: h.net_tx_bytes_per_second,
+            load1: h.load[0],
+            load5: h.load[1],
+            load15: h.load[2],
+        }
+    }
+}
+
+/// A running server's whole process tree at one instant.
+#[derive(SimpleObject)]
+pub struct ServerSample {
+    server_id: ID,
+    at: DateTime<Utc>,
+    /// Of one core: 200 means two cores busy.
+    cpu_percent: f64,
+    memory_bytes: f64,
+}
+
+#[derive(Default)]
+pub struct MetricsSubscription;
+
+#[Subscription]
+impl MetricsSubscription {
+    /// The host's samples, at most one per `intervalSeconds` (never faster than the collector);
+    /// a subscriber that falls behind skips samples. Needs `metrics.read`.
+    #[graphql(guard = "Need(Key::MetricsRead)")]
+    async fn host_metrics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 1)] interval_seconds: i32,
+    ) -> async_graphql::Result<BoxStream<'static, GqlResult<HostSample>>> {
+        let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
+        if !(1..=3600).contains(&interval_seconds) {
+            return Err(ApiError::bad_input("intervalSeconds", "intervalSeconds is 1 to 3600")).gql();
+        }
+        // Allow a little early: samples come on the collector's clock, not exactly on ours.
+        let every = Duration::from_secs(interval_seconds as u64).saturating_sub(Duration::from_millis(200));
+        let last: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let samples = s
+            .bus
+            .subscribe()
+            .filter_map(move |e| {
+                let last = last.clone();
+                future::ready(match e {
+                    HubEvent::HostSample(h) => {
+                        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                        if last.is_none_or(|t| t.elapsed() >= every) {
+                            *last = Some(Instant::now());
+                            Some(HostSample::from(h.as_ref()))
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                })
+            })
+            .boxed();
+        let check: live::Check = Box::new(|_, me| Box::pin(async move { me.require(Key::MetricsRead) }));
+        Ok(live::while_allowed(&s, &me, check, samples).boxed())
+    }
+
+    /// One running server's samples (CPU and memory of its process tree). Needs `server.read`.
+    #[graphql(guard = "SignedIn")]
+    async fn server_metrics(
+        &self,
+        ctx: &Context<'_>,
+        server_id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, GqlResult<ServerSample>>> {
+        let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
+        let id = parse_arg("serverId", &server_id).gql()?;
+        if let Err(e) = access::require(s.db.conn(), &me, id, Key::ServerRead).await {
+            return Ok(futures_util::stream::once(future::ready(Err(e.extend()))).boxed());
+        }
+        let samples = s
+            .bus
+            .subscribe()
+            .filter_map(move |e| {
+                future::ready(match e {
+                    HubEvent::ServerSample(x) if x.server_id == id => Some(ServerSample {
+                        server_id: ID(id.to_string()),
+                        at: x.at,
+                        cpu_percent: x.cpu_percent,
+                        memory_bytes: x.memory_bytes,
+                    }),
+                    _ => None,
+                })
+            })
+            .boxed();
+        let check: live::Check = Box::new(move |s, me| {
+            Box::pin(async move { access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()) })
+        });
+        Ok(live::while_allowed(&s, &me, check, samples).boxed())
+    }
+}
