@@ -6,22 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Store, TestHub};
+use common::{Backend, Store, TestHub, Ws, ws_as};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_as(hub: &TestHub, token: &str) -> Ws {
-    let mut req = hub.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
-    ws.send(Message::Text(init.to_string().into())).await.unwrap();
-    ws.next().await.unwrap().unwrap();
-    ws
-}
+use tokio_tungstenite::tungstenite::Message;
 
 async fn subscribe(ws: &mut Ws, query: &str) {
     let msg = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });

@@ -9,10 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestHub, code};
+use common::{Backend, TestHub, code, ws_as};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::Message;
 
 const CREATE: &str = "mutation($i: CreateServerInput!) { createServer(input: $i) { id } }";
 
@@ -64,19 +64,6 @@ async fn act(hub: &TestHub, token: &str, what: &str, id: &str) -> Value {
 
 fn console_has(s: &Value, needle: &str) -> bool {
     s["consoleTail"].as_array().unwrap().iter().any(|l| l["line"].as_str().unwrap().contains(needle))
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A graphql-transport-ws connection, initialised with the token.
-async fn ws_as(hub: &TestHub, token: &str) -> Ws {
-    let mut req = hub.ws_url().into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
-    ws.send(Message::Text(init.to_string().into())).await.unwrap();
-    ws.next().await.unwrap().unwrap();
-    ws
 }
 
 async fn freeciv_runs_takes_commands_and_stops_by_command(backend: Backend) {

@@ -316,3 +316,19 @@ pub async fn sql(hub: &TestHub, statement: &str) {
     let db = &hub.app.services.db;
     db.conn().execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
+
+/// A WebSocket to the hub.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws connection, initialised with the token (its ack read).
+pub async fn ws_as(hub: &TestHub, token: &str) -> Ws {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut req = hub.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws
+}
