@@ -157,7 +157,15 @@ async fn bad_requests_get_clear_coded_errors(backend: Backend) {
     assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
 
     let huge = json!({ "query": format!("{{ hubInfo {{ name }} }} #{}", "x".repeat(2 * 1024 * 1024)) }).to_string();
-    let res = post(huge, "application/json").await.unwrap();
+    // On a connection of its own: the hub answers 413 without reading the rest and closes it, so
+    // the shared client's pool must not reuse it for the next request.
+    let res = reqwest::Client::new()
+        .post(hub.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(code(&res.json().await.unwrap()), "BAD_USER_INPUT");
 
