@@ -23,16 +23,12 @@ pub async fn seed_built_in(db: &Db, bus: &dyn EventBus) -> Result<(), ApiError> 
     let txn = db.write().await?;
     for (slug, text) in BUILT_IN {
         let def = Definition::parse(text)?;
-        let now = Utc::now();
         match template::Entity::find().filter(template::Column::Slug.eq(slug)).one(&*txn).await? {
             Some(row) if row.definition == text && row.name == def.name => {}
             Some(row) => {
                 let mut active = row.into_active_model();
-                active.name = Set(def.name.clone());
-                active.description = Set(def.description.clone());
-                active.definition = Set(text.to_owned());
+                set_definition(&mut active, &def, text);
                 active.built_in = Set(true);
-                active.updated_at = Set(now);
                 let row = active.update(&*txn).await?;
                 audit
                     .record(
@@ -42,18 +38,7 @@ pub async fn seed_built_in(db: &Db, bus: &dyn EventBus) -> Result<(), ApiError> 
                     .await?;
             }
             None => {
-                let row = template::ActiveModel {
-                    slug: Set(slug.to_owned()),
-                    name: Set(def.name.clone()),
-                    description: Set(def.description.clone()),
-                    definition: Set(text.to_owned()),
-                    built_in: Set(true),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&*txn)
-                .await?;
+                let row = insert(&*txn, slug.to_owned(), &def, text, true).await?;
                 audit
                     .record(
                         &*txn,
@@ -104,19 +89,7 @@ pub async fn create(
             message: format!("a template named `{}` exists", def.name),
         });
     }
-    let now = Utc::now();
-    let row = template::ActiveModel {
-        slug: Set(slug),
-        name: Set(def.name.clone()),
-        description: Set(def.description.clone()),
-        definition: Set(text.to_owned()),
-        built_in: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await?;
+    let row = insert(&*txn, slug, &def, text, false).await?;
     audit
         .record(
             &*txn,
@@ -162,10 +135,7 @@ pub async fn update(
         });
     }
     let mut active = row.into_active_model();
-    active.name = Set(def.name.clone());
-    active.description = Set(def.description.clone());
-    active.definition = Set(text.to_owned());
-    active.updated_at = Set(Utc::now());
+    set_definition(&mut active, &def, text);
     let row = active.update(&*txn).await?;
     audit
         .record(
@@ -207,6 +177,38 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     Ok(true)
+}
+
+/// Puts a checked definition into a template row.
+fn set_definition(active: &mut template::ActiveModel, def: &Definition, text: &str) {
+    active.name = Set(def.name.clone());
+    active.description = Set(def.description.clone());
+    active.definition = Set(text.to_owned());
+    active.updated_at = Set(Utc::now());
+}
+
+/// Stores a new template row for a checked definition.
+async fn insert<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    slug: String,
+    def: &Definition,
+    text: &str,
+    built_in: bool,
+) -> Result<template::Model, ApiError> {
+    let now = Utc::now();
+    let row = template::ActiveModel {
+        slug: Set(slug),
+        name: Set(def.name.clone()),
+        description: Set(def.description.clone()),
+        definition: Set(text.to_owned()),
+        built_in: Set(built_in),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row)
 }
 
 /// The parsed definition of a stored template.
