@@ -14,6 +14,7 @@ use crate::{
     graphql::{self, HubSchema, Limits},
     http,
     mail::Mailer,
+    monitor::History,
     supervisor::Supervisor,
 };
 
@@ -31,6 +32,8 @@ pub struct Services {
     pub mailer: Mailer,
     /// Runs the game servers.
     pub supervisor: Supervisor,
+    /// The resource history (raw samples and rollups).
+    pub history: History,
     /// Tracks background work (mail, WebSocket sessions, watchers) that shutdown waits for.
     pub tasks: TaskTracker,
 }
@@ -78,6 +81,7 @@ impl Services {
         let settings = Arc::new(settings);
         let tasks = TaskTracker::new();
         let supervisor = Supervisor::new(db.clone(), bus.clone(), settings.clone(), tasks.clone())?;
+        let history = History::from_settings(db.clone(), &settings);
         Ok(Self {
             db,
             bus,
@@ -89,6 +93,7 @@ impl Services {
             limits: Arc::new(limits),
             mailer,
             supervisor,
+            history,
             tasks,
         })
     }
@@ -139,13 +144,7 @@ impl App {
         let grace = self.services.settings.shutdown_timeout();
         self.spawn_housekeeping();
         let s = &self.services;
-        crate::monitor::Collector::spawn(
-            std::time::Duration::from_secs(s.settings.metrics_interval),
-            s.settings.data_dir.clone(),
-            s.bus.clone(),
-            s.supervisor.clone(),
-            self.shutdown.clone(),
-        );
+        crate::monitor::start(s, self.shutdown.clone());
         let router = self.router();
         let token = self.shutdown.clone();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -172,6 +172,18 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_METRICS_INTERVAL", global = true, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub metrics_interval: u64,
 
+    /// Hours of raw samples (one per interval) kept in the history.
+    #[arg(long, env = "KUTANGA_METRICS_RAW_HOURS", global = true, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub metrics_raw_hours: u32,
+
+    /// Days of 1-minute rollups (average, minimum, maximum) kept in the history.
+    #[arg(long, env = "KUTANGA_METRICS_MINUTE_DAYS", global = true, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub metrics_minute_days: u32,
+
+    /// Days of 1-hour rollups kept in the history.
+    #[arg(long, env = "KUTANGA_METRICS_HOUR_DAYS", global = true, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub metrics_hour_days: u32,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,
@@ -279,6 +291,18 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::invalid("KUTANGA_PUBLIC_URL", "http://... or https://..."));
+        }
+        if u64::from(self.metrics_minute_days) * 24 < u64::from(self.metrics_raw_hours) {
+            return Err(ConfigError::invalid(
+                "KUTANGA_METRICS_MINUTE_DAYS",
+                "at least as long as KUTANGA_METRICS_RAW_HOURS (rollups outlive raw samples)",
+            ));
+        }
+        if self.metrics_hour_days < self.metrics_minute_days {
+            return Err(ConfigError::invalid(
+                "KUTANGA_METRICS_HOUR_DAYS",
+                "at least KUTANGA_METRICS_MINUTE_DAYS (hourly rollups outlive minute rollups)",
+            ));
         }
         if self.mode == Mode::Production && self.playground == Some(true) && self.introspection == Some(false) {
             return Err(ConfigError::invalid(
@@ -444,6 +468,10 @@ mod tests {
         assert!(err.contains("KUTANGA_DATABASE_URL") && err.contains("postgres://"), "{err}");
         let err = parse(&["--jwt-secret", "short"]).unwrap().validate().unwrap_err().to_string();
         assert!(err.contains("KUTANGA_JWT_SECRET"), "{err}");
+        let err = parse(&["--metrics-hour-days", "7"]).unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_METRICS_HOUR_DAYS"), "{err}");
+        let err = parse(&["--metrics-raw-hours", "48", "--metrics-minute-days", "1"]).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("KUTANGA_METRICS_MINUTE_DAYS"), "{err}");
     }
 
     #[test]

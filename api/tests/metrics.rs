@@ -64,19 +64,7 @@ async fn host_samples_are_real(backend: Backend) {
 async fn a_cpu_burner_shows_up(backend: Backend) {
     let hub = TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1"]).await;
     let admin = hub.admin_token().await;
-    let def = "name = \"Burner\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"while :; do :; done\"]\n";
-    let res = hub
-        .gql(Some(&admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
-        .await;
-    let tpl = res["data"]["createTemplate"]["id"].clone();
-    let res = hub
-        .gql(
-            Some(&admin),
-            "mutation($t: ID!) { createServer(input: { name: \"burn\", templateId: $t }) { id } }",
-            json!({ "t": tpl }),
-        )
-        .await;
-    let id = res["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+    let id = hub.create_burner(&admin).await;
     hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
     let mut ws = ws_as(&hub, &admin).await;
     subscribe(&mut ws, &format!("subscription {{ serverMetrics(serverId: \"{id}\") {{ cpuPercent memoryBytes }} }}"))

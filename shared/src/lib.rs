@@ -5,11 +5,13 @@
 
 pub mod error;
 pub mod ids;
+pub mod metric;
 pub mod permission;
 pub mod server;
 pub mod validation;
 
 pub use error::ErrorCode;
+pub use metric::Metric;
 pub use permission::Permission;
 pub use server::ServerState;
 

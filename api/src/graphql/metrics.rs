@@ -1,11 +1,11 @@
-//! Live resource samples of the host and of each running server.
+//! Resource history (queries) and live samples (subscriptions) of the host and of each server.
 
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
+use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, future, stream::BoxStream};
 use shared::Permission as Key;
@@ -21,6 +21,100 @@ use crate::{
     monitor,
     servers::access,
 };
+
+/// A span of time.
+#[derive(InputObject)]
+pub struct TimeRangeInput {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// One point of a history: the average over its bucket (`stepSeconds` wide, starting at `at`),
+/// with the bucket's extremes when it holds several samples.
+#[derive(SimpleObject)]
+pub struct MetricPoint {
+    at: DateTime<Utc>,
+    value: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+/// A metric over a range. Buckets without data (the hub was down, the server was not running)
+/// have no point: where two points are more than two steps apart, draw a gap, not a line.
+#[derive(SimpleObject)]
+pub struct MetricSeries {
+    /// cpu.percent, memory.used_bytes, memory.percent, swap.used_bytes, disk.used_bytes,
+    /// disk.percent, net.rx_bytes_per_s, net.tx_bytes_per_s, load.1 (a server: the first two).
+    metric: String,
+    /// The resolution actually served.
+    step_seconds: i32,
+    points: Vec<MetricPoint>,
+}
+
+impl From<monitor::Series> for MetricSeries {
+    fn from(s: monitor::Series) -> Self {
+        Self {
+            metric: s.metric.as_str().to_owned(),
+            step_seconds: i32::try_from(s.step_seconds).unwrap_or(i32::MAX),
+            points: s
+                .points
+                .into_iter()
+                .map(|p| MetricPoint {
+                    at: DateTime::from_timestamp_millis(p.at_ms).unwrap_or_default(),
+                    value: p.value,
+                    min: p.min,
+                    max: p.max,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct MetricsQuery;
+
+#[Object]
+impl MetricsQuery {
+    /// The host's history of one metric over `range`, in at most `maxPoints` points, read from
+    /// the finest stored tier that fits (raw, 1-minute or 1-hour). Needs `metrics.read`.
+    #[graphql(guard = "Need(Key::MetricsRead)")]
+    async fn host_metrics(
+        &self,
+        ctx: &Context<'_>,
+        metric: String,
+        range: TimeRangeInput,
+        #[graphql(default = 500)] max_points: Option<i32>,
+    ) -> GqlResult<MetricSeries> {
+        let (s, me) = (services(ctx)?, caller(ctx)?);
+        monitor::series(s, me, monitor::Target::Host, &metric, range.from, range.to, points(max_points))
+            .await
+            .map(MetricSeries::from)
+            .gql()
+    }
+
+    /// A server's history of one metric (its whole process tree). Needs `server.read` on it.
+    #[graphql(guard = "SignedIn")]
+    async fn server_metrics(
+        &self,
+        ctx: &Context<'_>,
+        server_id: ID,
+        metric: String,
+        range: TimeRangeInput,
+        #[graphql(default = 500)] max_points: Option<i32>,
+    ) -> GqlResult<MetricSeries> {
+        let (s, me) = (services(ctx)?, caller(ctx)?);
+        let id = parse_arg("serverId", &server_id).gql()?;
+        monitor::series(s, me, monitor::Target::Server(id), &metric, range.from, range.to, points(max_points))
+            .await
+            .map(MetricSeries::from)
+            .gql()
+    }
+}
+
+/// `maxPoints`: an explicit null means the default.
+fn points(max_points: Option<i32>) -> i64 {
+    i64::from(max_points.unwrap_or(500))
+}
 
 /// One disk.
 #[derive(SimpleObject)]

@@ -28,6 +28,7 @@ pub struct Query(
     users::UserQuery,
     roles::RoleQuery,
     servers::ServerQuery,
+    metrics::MetricsQuery,
     audit::AuditQuery,
 );
 

@@ -10,8 +10,10 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::Tick;
 use crate::{
     events::{EventBus, HubEvent},
     supervisor::Supervisor,
@@ -57,12 +59,15 @@ pub struct ServerSample {
 pub struct Collector;
 
 impl Collector {
-    /// Starts sampling on a thread of its own until `stop` is cancelled.
+    /// Starts sampling on a thread of its own until `stop` is cancelled. Each tick goes to the
+    /// bus (live subscribers) and to `ticks` (history, alerts); when `ticks` is full the tick is
+    /// dropped there rather than waited for: the collector never blocks on the database.
     pub fn spawn(
         interval: Duration,
         data_dir: PathBuf,
         bus: Arc<dyn EventBus>,
         supervisor: Supervisor,
+        ticks: mpsc::Sender<Tick>,
         stop: CancellationToken,
     ) {
         let result = std::thread::Builder::new().name("kutanga-collector".into()).spawn(move || {
@@ -76,9 +81,13 @@ impl Collector {
             while !stop.is_cancelled() {
                 let started = Instant::now();
                 let (host, servers) = state.sample(&supervisor.live_pids());
-                bus.publish(HubEvent::HostSample(Arc::new(host)));
-                for s in servers {
-                    bus.publish(HubEvent::ServerSample(Arc::new(s)));
+                let tick = Tick { host: Arc::new(host), servers: servers.into_iter().map(Arc::new).collect() };
+                bus.publish(HubEvent::HostSample(tick.host.clone()));
+                for s in &tick.servers {
+                    bus.publish(HubEvent::ServerSample(s.clone()));
+                }
+                if let Err(mpsc::error::TrySendError::Full(_)) = ticks.try_send(tick) {
+                    tracing::warn!("the history falls behind the collector; a sample was not recorded");
                 }
                 let rest = interval.saturating_sub(started.elapsed());
                 // Sleep in short steps so that shutdown is quick.

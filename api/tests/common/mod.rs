@@ -218,6 +218,24 @@ impl TestHub {
         self.store.take().expect("the store is taken once")
     }
 
+    /// Creates (without starting it) a server that keeps one core busy, from a template made for
+    /// it; returns its id.
+    pub async fn create_burner(&self, admin: &str) -> String {
+        let def = "name = \"Burner\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"while :; do :; done\"]\n";
+        let res = self
+            .gql(Some(admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
+            .await;
+        let tpl = res["data"]["createTemplate"]["id"].clone();
+        let res = self
+            .gql(
+                Some(admin),
+                "mutation($t: ID!) { createServer(input: { name: \"burn\", templateId: $t }) { id } }",
+                json!({ "t": tpl }),
+            )
+            .await;
+        res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("no server: {res}")).to_owned()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.store.as_ref().expect("running hub has a store").dir.path().to_owned()
     }
