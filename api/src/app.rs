@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    alerts::AlertEngine,
     auth::{SessionPolicy, TokenKeys, cache::CallerCache, limits::AttemptLimits, policy::PasswordPolicy},
     bootstrap::{self, FirstAdmin},
     config::Settings,
@@ -34,6 +35,8 @@ pub struct Services {
     pub supervisor: Supervisor,
     /// The resource history (raw samples and rollups).
     pub history: History,
+    /// Evaluates the alert rules.
+    pub alerts: AlertEngine,
     /// Tracks background work (mail, WebSocket sessions, watchers) that shutdown waits for.
     pub tasks: TaskTracker,
 }
@@ -82,6 +85,7 @@ impl Services {
         let tasks = TaskTracker::new();
         let supervisor = Supervisor::new(db.clone(), bus.clone(), settings.clone(), tasks.clone())?;
         let history = History::from_settings(db.clone(), &settings);
+        let alerts = AlertEngine::new(&settings)?;
         Ok(Self {
             db,
             bus,
@@ -94,6 +98,7 @@ impl Services {
             mailer,
             supervisor,
             history,
+            alerts,
             tasks,
         })
     }
@@ -145,6 +150,7 @@ impl App {
         self.spawn_housekeeping();
         let s = &self.services;
         crate::monitor::start(s, self.shutdown.clone());
+        crate::alerts::engine::watch_crashes(s, self.shutdown.clone());
         let router = self.router();
         let token = self.shutdown.clone();
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -184,6 +184,18 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_METRICS_HOUR_DAYS", global = true, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub metrics_hour_days: u32,
 
+    /// Seconds an alert webhook request may take (connecting included).
+    #[arg(long, env = "KUTANGA_WEBHOOK_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout: u64,
+
+    /// Times a failed alert webhook is retried.
+    #[arg(long, env = "KUTANGA_WEBHOOK_RETRIES", global = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub webhook_retries: u32,
+
+    /// Milliseconds before the first webhook retry; each next retry waits twice as long.
+    #[arg(long, env = "KUTANGA_WEBHOOK_BACKOFF_MS", global = true, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub webhook_backoff_ms: u64,
+
     /// How long shutdown waits for requests and WebSockets to finish, in seconds.
     #[arg(long, env = "KUTANGA_SHUTDOWN_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub shutdown_timeout: u64,

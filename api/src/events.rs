@@ -24,6 +24,8 @@ pub enum HubEvent {
     HostSample(Arc<crate::monitor::HostSample>),
     /// A sample of one running game server's resources.
     ServerSample(Arc<crate::monitor::ServerSample>),
+    /// An alert fired, resolved, was acknowledged, or its webhook delivery changed.
+    Alert(Arc<entity::alert::Model>),
 }
 
 /// A change of a game server's state.

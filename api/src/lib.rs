@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and calls in here; tests build the whole hub in-process
 //! with [`App::build`] and serve it with [`App::serve`].
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

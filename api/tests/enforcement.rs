@@ -97,8 +97,8 @@ async fn every_non_public_operation_needs_a_token(backend: Backend) {
         schema["subscriptionType"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(
         subs,
-        ["serverState", "serverConsole", "hostMetrics", "serverMetrics", "auditEvents"],
-        "a new subscription: add a test of its permission (metrics.rs, supervisor.rs, websocket.rs)"
+        ["serverState", "serverConsole", "hostMetrics", "serverMetrics", "alerts", "auditEvents"],
+        "a new subscription: add a test of its permission (metrics.rs, supervisor.rs, alerts.rs, websocket.rs)"
     );
     hub.stop().await;
 }
@@ -125,6 +125,14 @@ async fn the_role_table_holds(backend: Backend) {
         ("users", "{ users { id } }".into(), [Allow, Allow, Deny]),
         ("user (self)", format!("{{ user(id: \"{user_id}\") {{ id }} }}"), [Allow, Allow, Allow]),
         ("auditLog", "{ auditLog { id } }".into(), [Allow, Allow, Deny]),
+        ("alertRules", "{ alertRules { id } }".into(), [Allow, Allow, Deny]),
+        ("alerts", "{ alerts { id } }".into(), [Allow, Allow, Deny]),
+        (
+            "createAlertRule",
+            "mutation { createAlertRule(input: { name: \"r\", metric: \"load.1\", threshold: 99, forSeconds: 60 }) { id } }"
+                .into(),
+            [Allow, Deny, Deny],
+        ),
         ("servers", "{ servers { id } }".into(), [Allow, Allow, Allow]),
         ("templates", "{ templates { id } }".into(), [Allow, Allow, Allow]),
         ("createRole", "mutation { createRole(name: \"T-ROLE\", permissions: []) { id } }".into(), [Allow, Deny, Deny]),

@@ -20,12 +20,18 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
     let db = Db::connect(&target(&store)).await.unwrap();
     let bus = LocalBus::new(8);
     let applied = kutanga::bootstrap::migrate(&db, &bus).await.unwrap();
-    assert_eq!(applied, ["m20261128_000001_initial", "m20261128_000002_accounts"]);
+    assert_eq!(applied, ["m20261128_000001_initial", "m20261128_000002_accounts", "m20261129_000003_alerts"]);
     assert!(kutanga::bootstrap::migrate(&db, &bus).await.unwrap().is_empty(), "a second run applies nothing");
     let entries = entity::audit_log::Entity::find().all(db.conn()).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, "hub.migrate");
-    assert!(entries[0].detail.as_deref().unwrap().contains("m20261128_000001_initial, m20261128_000002_accounts"));
+    assert!(
+        entries[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("m20261128_000001_initial, m20261128_000002_accounts, m20261129_000003_alerts")
+    );
     // Every table of the design exists.
     for table in [
         "users",

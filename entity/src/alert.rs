@@ -8,6 +8,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub rule_id: i64,
+    /// The server the alert is about (None: the host).
+    pub server_id: Option<i64>,
     /// FIRING or RESOLVED.
     pub state: String,
     pub value: f64,

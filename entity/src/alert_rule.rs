@@ -16,6 +16,8 @@ pub struct Model {
     pub threshold: f64,
     pub for_seconds: i32,
     pub webhook_url: Option<String>,
+    /// generic, discord or slack; None: generic.
+    pub webhook_format: Option<String>,
     pub enabled: bool,
     pub created_by: Option<i64>,
     pub created_at: DateTimeUtc,

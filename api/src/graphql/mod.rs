@@ -3,6 +3,7 @@
 //! Resolvers stay thin: read the caller from the context, check the permission with a guard,
 //! call one service function, map the error with [`IntoGql`](crate::error::IntoGql).
 
+mod alerts;
 mod audit;
 mod auth;
 mod errors;
@@ -29,14 +30,26 @@ pub struct Query(
     roles::RoleQuery,
     servers::ServerQuery,
     metrics::MetricsQuery,
+    alerts::AlertQuery,
     audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, users::UserMutation, roles::RoleMutation, servers::ServerMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    users::UserMutation,
+    roles::RoleMutation,
+    servers::ServerMutation,
+    alerts::AlertMutation,
+);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(servers::ServerSubscription, metrics::MetricsSubscription, audit::AuditSubscription);
+pub struct Subscription(
+    servers::ServerSubscription,
+    metrics::MetricsSubscription,
+    alerts::AlertSubscription,
+    audit::AuditSubscription,
+);
 
 pub type HubSchema = Schema<Query, Mutation, Subscription>;
 

@@ -29,7 +29,7 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 const ROLLUP_GRACE_MS: i64 = 10_000;
 
 /// One series: a metric of the host (`server_id` None) or of one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SeriesKey {
     pub server_id: Option<i64>,
     pub metric: Metric,

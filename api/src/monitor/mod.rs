@@ -110,7 +110,8 @@ fn percent(part: f64, total: f64) -> f64 {
 /// How often the history is rolled up and expired.
 const UPKEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts the collector, the task that records its ticks, and the history's upkeep.
+/// Starts the collector, the task that records its ticks (and evaluates the alert rules on
+/// them), and the history's upkeep.
 pub fn start(services: &Services, stop: CancellationToken) {
     let settings = &services.settings;
     let history = services.history.clone();
@@ -123,14 +124,18 @@ pub fn start(services: &Services, stop: CancellationToken) {
         ticks,
         stop.clone(),
     );
-    let (recorder, token) = (history.clone(), stop.clone());
+    let (s, token) = (services.clone(), stop.clone());
     services.tasks.spawn(async move {
+        let history = &s.history;
         loop {
             tokio::select! {
                 tick = received.recv() => match tick {
                     Some(tick) => {
-                        if let Err(e) = recorder.record(tick.host.at, &tick.values()).await {
+                        if let Err(e) = history.record(tick.host.at, &tick.values()).await {
                             tracing::warn!(error = %e, "cannot record a resource sample");
+                        }
+                        if let Err(e) = s.alerts.observe(&s, &tick).await {
+                            tracing::warn!(error = %e, "cannot evaluate the alert rules");
                         }
                     }
                     None => break,

@@ -222,15 +222,25 @@ impl TestHub {
     /// it; returns its id.
     pub async fn create_burner(&self, admin: &str) -> String {
         let def = "name = \"Burner\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"while :; do :; done\"]\n";
-        let res = self
-            .gql(Some(admin), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
-            .await;
-        let tpl = res["data"]["createTemplate"]["id"].clone();
+        self.create_server_from(admin, "burn", def).await
+    }
+
+    /// Creates a template from `definition` and a server named `name` from it; returns its id.
+    pub async fn create_server_from(&self, admin: &str, name: &str, definition: &str) -> String {
         let res = self
             .gql(
                 Some(admin),
-                "mutation($t: ID!) { createServer(input: { name: \"burn\", templateId: $t }) { id } }",
-                json!({ "t": tpl }),
+                "mutation($d: String!) { createTemplate(definition: $d) { id } }",
+                json!({ "d": definition }),
+            )
+            .await;
+        let tpl = res["data"]["createTemplate"]["id"].clone();
+        assert!(tpl.is_string(), "no template: {res}");
+        let res = self
+            .gql(
+                Some(admin),
+                "mutation($t: ID!, $n: String!) { createServer(input: { name: $n, templateId: $t }) { id } }",
+                json!({ "t": tpl, "n": name }),
             )
             .await;
         res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("no server: {res}")).to_owned()

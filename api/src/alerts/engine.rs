@@ -1,0 +1,250 @@
+//! Evaluates the rules: on every collector tick (thresholds held for a while) and on every server
+//! state change (crashes). A change of an alert is written with its audit entry in one
+//! transaction, published for the `alerts` subscription, then delivered to the rule's webhook in
+//! the background: a slow or broken webhook never holds up the collector or the next tick.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use entity::{alert, alert_rule, game_server};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use shared::ServerState;
+use tokio::sync::Mutex;
+
+use super::{
+    FIRING, RESOLVED, Watch, describe, watch_of,
+    webhook::{Delivery, Notice, WebhookFormat},
+};
+use crate::{
+    app::Services,
+    audit::{AuditBatch, Entry},
+    config::Settings,
+    error::ApiError,
+    events::{HubEvent, ServerStateEvent},
+    monitor::{SeriesKey, Tick},
+};
+
+/// One rule's condition on one series (a crash rule has one per server).
+#[derive(Debug, Default, Clone, Copy)]
+struct Track {
+    /// Since when the condition holds.
+    since: Option<DateTime<Utc>>,
+    /// The open alert.
+    firing: Option<i64>,
+}
+
+/// (rule id, server id).
+type Key = (i64, Option<i64>);
+
+/// The alert evaluator. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertEngine {
+    tracks: Arc<Mutex<Option<HashMap<Key, Track>>>>,
+    delivery: Delivery,
+}
+
+impl AlertEngine {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let delivery = Delivery::new(
+            Duration::from_secs(settings.webhook_timeout),
+            settings.webhook_retries,
+            Duration::from_millis(settings.webhook_backoff_ms),
+        )?;
+        Ok(Self { tracks: Arc::default(), delivery })
+    }
+
+    /// The tracks, with the alerts left FIRING by an earlier run of the hub on the first use.
+    async fn tracks<'a>(
+        &'a self,
+        s: &Services,
+    ) -> Result<tokio::sync::MappedMutexGuard<'a, HashMap<Key, Track>>, ApiError> {
+        let mut guard = self.tracks.lock().await;
+        if guard.is_none() {
+            let open = alert::Entity::find().filter(alert::Column::State.eq(FIRING)).all(s.db.conn()).await?;
+            let tracks = open
+                .into_iter()
+                .map(|a| ((a.rule_id, a.server_id), Track { since: Some(a.started_at), firing: Some(a.id) }))
+                .collect();
+            *guard = Some(tracks);
+        }
+        Ok(tokio::sync::MutexGuard::map(guard, |t| t.get_or_insert_default()))
+    }
+
+    /// Evaluates the threshold rules against one tick.
+    pub async fn observe(&self, s: &Services, tick: &Tick) -> Result<(), ApiError> {
+        let rules = alert_rule::Entity::find().filter(alert_rule::Column::Enabled.eq(true)).all(s.db.conn()).await?;
+        let values: HashMap<SeriesKey, f64> = tick.values().into_iter().collect();
+        let now = tick.host.at;
+        let mut tracks = self.tracks(s).await?;
+        // Forget the tracks of rules deleted or disabled since.
+        tracks.retain(|(rule_id, _), _| rules.iter().any(|r| r.id == *rule_id));
+        for rule in &rules {
+            let Some(Watch::Threshold { metric, comparison, threshold, for_seconds }) = watch_of(rule) else {
+                continue;
+            };
+            let key = (rule.id, rule.server_id);
+            let value = values.get(&SeriesKey { server_id: rule.server_id, metric }).copied();
+            let track = tracks.entry(key).or_default();
+            match value {
+                Some(v) if comparison.breached(v, threshold) => {
+                    let since = *track.since.get_or_insert(now);
+                    if track.firing.is_none() && (now - since).num_seconds() >= for_seconds {
+                        track.firing = Some(self.fire(s, rule, rule.server_id, v).await?);
+                    }
+                }
+                // Back within bounds, or no value any more (the server stopped).
+                _ => {
+                    track.since = None;
+                    if let Some(id) = track.firing.take() {
+                        self.resolve(s, rule, id).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the crash rules that cover a server that crashed; resolves them when it runs again
+    /// or is stopped.
+    pub async fn server_state(&self, s: &Services, event: &ServerStateEvent) -> Result<(), ApiError> {
+        if !matches!(event.state, ServerState::Crashed | ServerState::Running | ServerState::Offline) {
+            return Ok(());
+        }
+        let rules = alert_rule::Entity::find()
+            .filter(alert_rule::Column::Enabled.eq(true))
+            .filter(alert_rule::Column::Metric.eq(super::SERVER_CRASHED))
+            .all(s.db.conn())
+            .await?;
+        let mut tracks = self.tracks(s).await?;
+        for rule in rules.iter().filter(|r| r.server_id.is_none_or(|id| id == event.server_id)) {
+            let track = tracks.entry((rule.id, Some(event.server_id))).or_default();
+            match (event.state, track.firing) {
+                (ServerState::Crashed, None) => {
+                    track.since = Some(event.at);
+                    track.firing = Some(self.fire(s, rule, Some(event.server_id), 1.0).await?);
+                }
+                (ServerState::Running | ServerState::Offline, Some(id)) => {
+                    *track = Track::default();
+                    self.resolve(s, rule, id).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn fire(
+        &self,
+        s: &Services,
+        rule: &alert_rule::Model,
+        server_id: Option<i64>,
+        value: f64,
+    ) -> Result<i64, ApiError> {
+        let mut audit = AuditBatch::default();
+        let txn = s.db.write().await?;
+        let fired = alert::ActiveModel {
+            rule_id: Set(rule.id),
+            server_id: Set(server_id),
+            state: Set(FIRING.to_owned()),
+            value: Set(value),
+            started_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        let detail = format!("{} (value {value})", describe(rule));
+        audit.record(&*txn, Entry::new("alert.fire", None).target("alert", fired.id).detail(detail)).await?;
+        audit.finish(txn, s.bus.as_ref()).await?;
+        tracing::warn!(alert = fired.id, rule = %rule.name, value, "alert firing");
+        self.changed(s, rule, fired.clone());
+        Ok(fired.id)
+    }
+
+    async fn resolve(&self, s: &Services, rule: &alert_rule::Model, id: i64) -> Result<(), ApiError> {
+        let mut audit = AuditBatch::default();
+        let txn = s.db.write().await?;
+        let Some(open) = alert::Entity::find_by_id(id).one(&*txn).await? else { return Ok(()) };
+        let mut active = open.into_active_model();
+        active.state = Set(RESOLVED.to_owned());
+        active.resolved_at = Set(Some(Utc::now()));
+        let resolved = active.update(&*txn).await?;
+        audit.record(&*txn, Entry::new("alert.resolve", None).target("alert", id).detail(describe(rule))).await?;
+        audit.finish(txn, s.bus.as_ref()).await?;
+        tracing::info!(alert = id, rule = %rule.name, "alert resolved");
+        self.changed(s, rule, resolved);
+        Ok(())
+    }
+
+    /// Publishes an alert's change and delivers it to the rule's webhook in the background.
+    fn changed(&self, s: &Services, rule: &alert_rule::Model, alert: alert::Model) {
+        s.bus.publish(HubEvent::Alert(Arc::new(alert.clone())));
+        let Some(url) = rule.webhook_url.clone() else { return };
+        let format = rule.webhook_format.as_deref().and_then(|f| f.parse().ok()).unwrap_or(WebhookFormat::Generic);
+        let (s, rule, delivery) = (s.clone(), rule.clone(), self.delivery.clone());
+        s.tasks.clone().spawn(async move {
+            let server = match alert.server_id {
+                Some(id) => game_server::Entity::find_by_id(id).one(s.db.conn()).await.ok().flatten().map(|g| g.name),
+                None => None,
+            };
+            let notice = Notice {
+                hub: &s.settings.hub_name,
+                rule: &rule,
+                alert: &alert,
+                server: server.as_deref(),
+                chart_url: None,
+            };
+            let outcome = delivery.post(&url, &notice.body(format)).await;
+            if let Err(e) = record_delivery(&s, alert.id, outcome).await {
+                tracing::warn!(alert = alert.id, error = %e, "cannot record a webhook delivery");
+            }
+        });
+    }
+}
+
+/// Writes a delivery's outcome on the alert (an error stays visible until a delivery succeeds).
+async fn record_delivery(s: &Services, id: i64, outcome: Result<u32, String>) -> Result<(), ApiError> {
+    let error = match outcome {
+        Ok(attempts) => {
+            tracing::debug!(alert = id, attempts, "webhook delivered");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(alert = id, error = %e, "webhook delivery failed");
+            Some(e)
+        }
+    };
+    let txn = s.db.write().await?;
+    let Some(found) = alert::Entity::find_by_id(id).one(&*txn).await? else { return Ok(()) };
+    if found.webhook_error == error {
+        return Ok(());
+    }
+    let mut active = found.into_active_model();
+    active.webhook_error = Set(error);
+    let updated = active.update(&*txn).await?;
+    txn.commit().await?;
+    s.bus.publish(HubEvent::Alert(Arc::new(updated)));
+    Ok(())
+}
+
+/// Feeds every server state change to the crash rules until `stop`.
+pub fn watch_crashes(s: &Services, stop: tokio_util::sync::CancellationToken) {
+    use futures_util::StreamExt;
+    let s = s.clone();
+    let mut events = s.bus.subscribe();
+    s.tasks.clone().spawn(async move {
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(HubEvent::ServerState(change)) => {
+                        if let Err(e) = s.alerts.server_state(&s, &change).await {
+                            tracing::warn!(error = %e, "cannot evaluate the crash rules");
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                () = stop.cancelled() => break,
+            }
+        }
+    });
+}

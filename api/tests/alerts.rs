@@ -1,0 +1,322 @@
+//! Alerts on real samples and real crashes: a threshold held for a while fires and resolves
+//! (audited, live on the `alerts` subscription, acknowledged), crash rules, and webhook delivery
+//! to a local HTTP server: retries, a timeout, no redirect to another host, Discord and Slack
+//! bodies, and failures shown on the alert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    routing::post,
+};
+use common::{Backend, Store, TestHub, Ws, code, ws_as};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A webhook receiver: records every body by path and answers as the path says.
+#[derive(Clone, Default)]
+struct Sink {
+    got: Arc<Mutex<Vec<(String, Value)>>>,
+    flaky: Arc<AtomicU32>,
+    port: u16,
+}
+
+impl Sink {
+    async fn start() -> (SocketAddr, Sink) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sink = Sink { port: addr.port(), ..Default::default() };
+        let app = Router::new().route("/{path}", post(receive)).with_state(sink.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, sink)
+    }
+
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.got.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, b)| b.clone()).collect()
+    }
+
+    /// Waits until `path` has received `n` bodies.
+    async fn wait(&self, path: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.bodies(path);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{path} got {} of {n} bodies", got.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(sink): State<Sink>,
+    Path(path): Path<String>,
+    Json(body): Json<Value>,
+) -> (StatusCode, HeaderMap) {
+    sink.got.lock().unwrap().push((path.clone(), body));
+    let mut headers = HeaderMap::new();
+    let status = match path.as_str() {
+        "flaky" if sink.flaky.fetch_add(1, Ordering::SeqCst) < 2 => StatusCode::INTERNAL_SERVER_ERROR,
+        "fail" => StatusCode::INTERNAL_SERVER_ERROR,
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            StatusCode::NO_CONTENT
+        }
+        // Same place, another host name: must not be followed.
+        "redirect" => {
+            headers.insert(header::LOCATION, format!("http://localhost:{}/hook", sink.port).parse().unwrap());
+            StatusCode::TEMPORARY_REDIRECT
+        }
+        _ => StatusCode::NO_CONTENT,
+    };
+    (status, headers)
+}
+
+const CREATE_RULE: &str = "mutation($i: AlertRuleInput!) { createAlertRule(input: $i) { id name metric serverId comparison threshold forSeconds enabled webhookHost webhookFormat } }";
+const ALERTS: &str = "query($s: AlertState) { alerts(state: $s) { id state value serverId startedAt resolvedAt webhookError acknowledgedBy { email } rule { id name } } }";
+
+async fn create_rule(hub: &TestHub, token: &str, input: Value) -> Value {
+    let res = hub.gql(Some(token), CREATE_RULE, json!({ "i": input })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    res["data"]["createAlertRule"].clone()
+}
+
+/// The alerts of a rule, once `done` holds for them.
+async fn wait_alerts(hub: &TestHub, token: &str, rule: &Value, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let res = hub.gql(Some(token), ALERTS, json!({})).await;
+        let mine: Vec<Value> = res["data"]["alerts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{res}"))
+            .iter()
+            .filter(|a| a["rule"]["id"] == rule["id"])
+            .cloned()
+            .collect();
+        if done(&mine) {
+            return mine;
+        }
+        assert!(Instant::now() < deadline, "alerts of rule {} never got there: {mine:?}", rule["name"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The next alert event on the subscription.
+async fn next_alert(ws: &mut Ws) -> Value {
+    loop {
+        let msg =
+            tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("an alert event").unwrap().unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "next" {
+                return v["payload"]["data"]["alerts"].clone();
+            }
+            assert_ne!(v["type"], "error", "{v}");
+        }
+    }
+}
+
+async fn a_held_threshold_fires_resolves_and_is_acknowledged(backend: Backend) {
+    let (sink_addr, sink) = Sink::start().await;
+    let hub = TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1"]).await;
+    let admin = hub.admin_token().await;
+    let server = hub.create_burner(&admin).await;
+    let rule = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "hot", "metric": "cpu.percent", "serverId": server, "threshold": 20.0, "forSeconds": 2,
+                "webhookUrl": format!("http://{sink_addr}/hook?token=secret") }),
+    )
+    .await;
+    assert_eq!(rule["comparison"], "ABOVE");
+    assert_eq!(rule["webhookHost"], "127.0.0.1", "the URL itself (with its token) is never shown");
+    assert_eq!(rule["webhookFormat"], "GENERIC");
+
+    let mut ws = ws_as(&hub, &admin).await;
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { alerts { id state serverId acknowledgedBy { email } } }" } });
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": server })).await;
+    let fired = next_alert(&mut ws).await;
+    assert_eq!((fired["state"].as_str(), fired["serverId"].as_str()), (Some("FIRING"), Some(server.as_str())));
+    assert!(started.elapsed() >= Duration::from_secs(2), "the condition must hold for forSeconds first");
+    let body = &sink.wait("hook", 1).await[0];
+    assert_eq!(body["event"], "alert.firing");
+    assert_eq!(body["rule"]["name"], "hot");
+    assert!(body["alert"]["value"].as_f64().unwrap() > 20.0, "{body}");
+    assert!(body["text"].as_str().unwrap().contains("[FIRING] hot on burn"), "{body}");
+
+    // Moderators see alerts but may not acknowledge them; the admin does, once.
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let firing = wait_alerts(&hub, &moderator, &rule, |a| a.len() == 1).await;
+    let ack = "mutation($id: ID!) { acknowledgeAlert(id: $id) { id acknowledgedBy { email } } }";
+    let res = hub.gql(Some(&moderator), ack, json!({ "id": firing[0]["id"] })).await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    let res = hub.gql(Some(&admin), ack, json!({ "id": firing[0]["id"] })).await;
+    assert_eq!(res["data"]["acknowledgeAlert"]["acknowledgedBy"]["email"], common::ADMIN_EMAIL, "{res}");
+    assert_eq!(next_alert(&mut ws).await["acknowledgedBy"]["email"], common::ADMIN_EMAIL);
+    let res = hub.gql(Some(&admin), ack, json!({ "id": firing[0]["id"] })).await;
+    assert_eq!(code(&res), "CONFLICT");
+
+    // Stopped, the server has no CPU any more: the alert resolves, once.
+    hub.gql(Some(&admin), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": server })).await;
+    let resolved = next_alert(&mut ws).await;
+    assert_eq!(resolved["state"], "RESOLVED");
+    assert_eq!(sink.wait("hook", 2).await[1]["event"], "alert.resolved");
+    let all = wait_alerts(&hub, &admin, &rule, |a| a.len() == 1 && a[0]["state"] == "RESOLVED").await;
+    assert!(all[0]["resolvedAt"].is_string() && all[0]["webhookError"].is_null(), "{all:?}");
+
+    // Both changes are in the audit log, made by the hub itself.
+    let log =
+        hub.gql(Some(&admin), "{ auditLog(first: 100) { action actor { email } targetId detail } }", json!({})).await;
+    let entries = log["data"]["auditLog"].as_array().unwrap();
+    for action in ["alert.fire", "alert.resolve", "alert.acknowledge", "alert_rule.create"] {
+        assert!(entries.iter().any(|e| e["action"] == action), "{action} missing: {log}");
+    }
+    assert!(entries.iter().filter(|e| e["action"] == "alert.fire").all(|e| e["actor"].is_null()));
+    assert!(!log.to_string().contains("secret"), "the webhook token never reaches the audit log");
+
+    // Deleting the rule deletes its alerts.
+    let res =
+        hub.gql(Some(&admin), "mutation($id: ID!) { deleteAlertRule(id: $id) }", json!({ "id": rule["id"] })).await;
+    assert_eq!(res["data"]["deleteAlertRule"], true, "{res}");
+    let res = hub.gql(Some(&admin), ALERTS, json!({})).await;
+    assert_eq!(res["data"]["alerts"], json!([]));
+    hub.stop().await;
+}
+
+async fn webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_slack(backend: Backend) {
+    let (addr, sink) = Sink::start().await;
+    let hub = TestHub::start_with(
+        Store::new(backend).await,
+        &["--metrics-interval", "1", "--webhook-timeout", "1", "--webhook-retries", "2", "--webhook-backoff-ms", "50"],
+    )
+    .await;
+    let admin = hub.admin_token().await;
+    // Every rule fires on the first sample: the host always uses some memory.
+    let rule = |name: &str, path: &str, format: Option<&str>| {
+        json!({ "name": name, "metric": "memory.used_bytes", "threshold": 0.0, "forSeconds": 0,
+                "webhookUrl": format!("http://{addr}/{path}"), "webhookFormat": format })
+    };
+    let flaky = create_rule(&hub, &admin, rule("flaky", "flaky", None)).await;
+    let failing = create_rule(&hub, &admin, rule("failing", "fail", None)).await;
+    let slow = create_rule(&hub, &admin, rule("slow", "slow", None)).await;
+    let redirected = create_rule(&hub, &admin, rule("redirected", "redirect", None)).await;
+    let discord = create_rule(&hub, &admin, rule("discord", "discord", Some("DISCORD"))).await;
+    let slack = create_rule(&hub, &admin, rule("slack", "slack", Some("SLACK"))).await;
+
+    // Two failures, then delivered: no error stays on the alert.
+    assert_eq!(sink.wait("flaky", 3).await.len(), 3);
+    let a = wait_alerts(&hub, &admin, &flaky, |a| a.len() == 1).await;
+    assert!(a[0]["webhookError"].is_null(), "{a:?}");
+    let a = wait_alerts(&hub, &admin, &failing, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
+    assert_eq!(a[0]["webhookError"], "HTTP 500 (after 3 attempts)");
+    assert_eq!(sink.bodies("fail").len(), 3);
+    let a = wait_alerts(&hub, &admin, &slow, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
+    assert_eq!(a[0]["webhookError"], "timed out (after 3 attempts)");
+    let a = wait_alerts(&hub, &admin, &redirected, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
+    assert!(a[0]["webhookError"].as_str().unwrap().contains("redirect to another host is not followed"), "{a:?}");
+    assert!(sink.bodies("hook").is_empty(), "the redirect was not followed");
+
+    let d = &sink.wait("discord", 1).await[0];
+    assert!(d["embeds"][0]["title"].as_str().unwrap().starts_with("[FIRING] discord"), "{d}");
+    assert!(d["embeds"][0]["description"].as_str().unwrap().contains("memory.used_bytes"), "{d}");
+    assert_eq!(d["embeds"][0]["color"], 0xD9_3025);
+    let s = &sink.wait("slack", 1).await[0];
+    assert!(s["text"].as_str().unwrap().starts_with("[FIRING] slack"), "{s}");
+    assert_eq!(s["blocks"][0]["type"], "section");
+    let _ = (discord, slack);
+
+    // The collector went on all along: live samples still come.
+    let res = hub
+        .gql(
+            Some(&admin),
+            "query($f: DateTime!, $t: DateTime!) { hostMetrics(metric: \"cpu.percent\", range: {from: $f, to: $t}) { points { at } } }",
+            json!({ "f": (chrono::Utc::now() - chrono::Duration::seconds(10)).to_rfc3339(), "t": chrono::Utc::now().to_rfc3339() }),
+        )
+        .await;
+    assert!(res["data"]["hostMetrics"]["points"].as_array().unwrap().len() >= 5, "{res}");
+    hub.stop().await;
+}
+
+async fn a_crash_rule_fires_for_any_server(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let rule = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "crashes", "metric": "server.crashed", "threshold": 0.0, "forSeconds": 0 }),
+    )
+    .await;
+    let def = "name = \"Quitter\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"sleep 1; exit 3\"]\n[crash]\nauto_restart = false\n";
+    let server = hub.create_server_from(&admin, "quitter", def).await;
+    hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": server })).await;
+    let a = wait_alerts(&hub, &admin, &rule, |a| a.len() == 1).await;
+    assert_eq!((a[0]["state"].as_str(), a[0]["serverId"].as_str()), (Some("FIRING"), Some(server.as_str())));
+    // Started again, it runs: the alert resolves.
+    hub.gql(Some(&admin), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": server })).await;
+    wait_alerts(&hub, &admin, &rule, |a| a.len() == 1 && a[0]["state"] == "RESOLVED").await;
+    hub.stop().await;
+}
+
+async fn rules_are_checked_and_guarded(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let bad = |field: &str, input: Value| (field.to_owned(), input);
+    let base = json!({ "name": "r", "metric": "cpu.percent", "threshold": 90.0, "forSeconds": 60 });
+    let with = |k: &str, v: Value| {
+        let mut i = base.clone();
+        i[k] = v;
+        i
+    };
+    for (field, input) in [
+        bad("metric", with("metric", json!("cpu"))),
+        bad("name", with("name", json!("  "))),
+        bad("forSeconds", with("forSeconds", json!(-1))),
+        bad("webhookUrl", with("webhookUrl", json!("ftp://example.com/hook"))),
+        bad("webhookUrl", with("webhookUrl", json!("file:///etc/passwd"))),
+        bad("serverId", with("serverId", json!("999"))),
+    ] {
+        let res = hub.gql(Some(&admin), CREATE_RULE, json!({ "i": input })).await;
+        assert_eq!(code(&res), "BAD_USER_INPUT", "{input}: {res}");
+        assert_eq!(res["errors"][0]["extensions"]["field"], field.as_str(), "{res}");
+    }
+    let res = hub.gql(Some(&admin), "{ alertRules { id } }", json!({})).await;
+    assert_eq!(res["data"]["alertRules"], json!([]), "nothing half-made is left");
+    // A Moderator reads rules but cannot make them; a User sees nothing.
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    assert!(hub.gql(Some(&moderator), "{ alertRules { id } }", json!({})).await["errors"].is_null());
+    assert_eq!(code(&hub.gql(Some(&moderator), CREATE_RULE, json!({ "i": base })).await), "FORBIDDEN");
+    let user = hub.user_with_roles("user@hub.test", &["User"]).await;
+    assert_eq!(code(&hub.gql(Some(&user), "{ alerts { id } }", json!({})).await), "FORBIDDEN");
+    let mut ws = ws_as(&hub, &user).await;
+    let sub = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { alerts { id } }" } });
+    ws.send(Message::Text(sub.to_string().into())).await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+    let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    hub.stop().await;
+}
+
+on_both!(
+    a_held_threshold_fires_resolves_and_is_acknowledged,
+    webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_slack,
+    a_crash_rule_fires_for_any_server,
+    rules_are_checked_and_guarded,
+);
