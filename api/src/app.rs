@@ -16,6 +16,7 @@ use crate::{
     http,
     mail::Mailer,
     monitor::History,
+    stats::Stats,
     supervisor::Supervisor,
 };
 
@@ -37,6 +38,8 @@ pub struct Services {
     pub history: History,
     /// Evaluates the alert rules.
     pub alerts: AlertEngine,
+    /// The hub's metrics for Prometheus.
+    pub stats: Stats,
     /// Tracks background work (mail, WebSocket sessions, watchers) that shutdown waits for.
     pub tasks: TaskTracker,
 }
@@ -86,6 +89,7 @@ impl Services {
         let supervisor = Supervisor::new(db.clone(), bus.clone(), settings.clone(), tasks.clone())?;
         let history = History::from_settings(db.clone(), &settings);
         let alerts = AlertEngine::new(&settings)?;
+        let stats = Stats::new()?;
         Ok(Self {
             db,
             bus,
@@ -99,6 +103,7 @@ impl Services {
             supervisor,
             history,
             alerts,
+            stats,
             tasks,
         })
     }

@@ -184,6 +184,21 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_METRICS_HOUR_DAYS", global = true, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub metrics_hour_days: u32,
 
+    /// Addresses allowed to read GET /metrics: IPs or CIDR ranges, separated by commas
+    /// (`0.0.0.0/0,::/0` for everyone).
+    #[arg(
+        long,
+        env = "KUTANGA_METRICS_ALLOW",
+        global = true,
+        default_value = "127.0.0.1/32,::1/128",
+        value_name = "CIDRS"
+    )]
+    pub metrics_allow: String,
+
+    /// A bearer token GET /metrics asks for (Prometheus: `authorization: { credentials: ... }`).
+    #[arg(long, env = "KUTANGA_METRICS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
+
     /// Seconds an alert webhook request may take (connecting included).
     #[arg(long, env = "KUTANGA_WEBHOOK_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub webhook_timeout: u64,
@@ -280,8 +295,28 @@ impl Settings {
         Duration::from_secs(self.shutdown_timeout)
     }
 
+    /// The addresses allowed to read /metrics.
+    pub fn metrics_allow_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.metrics_allow
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(
+                    |_| {
+                        ConfigError::invalid("KUTANGA_METRICS_ALLOW", "IP addresses or CIDR ranges separated by commas")
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// Checks what the parser cannot: relations between options and production rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.metrics_allow_list()?;
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::invalid("KUTANGA_METRICS_TOKEN", "a token of at least 16 characters"));
+        }
         if let Some(secret) = &self.jwt_secret
             && secret.len() < 32
         {

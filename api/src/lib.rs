@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod roles;
 pub mod run;
 pub mod servers;
+pub mod stats;
 pub mod supervisor;
 pub mod telemetry;
 pub mod templates;

@@ -145,7 +145,7 @@ fn run(args: &[String]) -> Result {
 fn test(args: &[String]) -> Result {
     setup()?;
     chromium()?;
-    game_servers()?;
+    test_programs()?;
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
     web()?;
@@ -187,14 +187,17 @@ fn chromium() -> Result {
     ))
 }
 
-/// The Debian game servers the supervisor's tests run.
-fn game_servers() -> Result {
-    const GAMES: [(&str, &str); 3] = [
+/// The Debian programs the tests run: the game servers (supervisor tests), promtool (checks
+/// /metrics) and Prometheus' node exporter (the collector benchmark's baseline).
+fn test_programs() -> Result {
+    const PROGRAMS: [(&str, &str); 5] = [
         ("/usr/games/minetestserver", "minetest-server"),
         ("/usr/games/teeworlds-server", "teeworlds-server"),
         ("/usr/games/freeciv-server", "freeciv-server"),
+        ("/usr/bin/promtool", "prometheus"),
+        ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
     ];
-    let missing: Vec<&str> = GAMES.iter().filter(|(bin, _)| !Path::new(bin).exists()).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = PROGRAMS.iter().filter(|(bin, _)| !Path::new(bin).exists()).map(|(_, pkg)| *pkg).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -205,7 +208,7 @@ fn game_servers() -> Result {
         args.extend(&missing);
         return sh("apt-get", &args);
     }
-    Err(format!("the supervisor tests need Debian's game servers: `sudo apt-get install {}`", missing.join(" ")))
+    Err(format!("the tests need these Debian packages: `sudo apt-get install {}`", missing.join(" ")))
 }
 
 fn postgres_reachable(url: &str) -> Result {

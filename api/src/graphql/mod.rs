@@ -11,6 +11,7 @@ mod guard;
 mod hub;
 mod live;
 mod metrics;
+mod observe;
 mod roles;
 mod servers;
 mod users;
@@ -78,6 +79,7 @@ pub fn build_schema(services: Services, limits: Limits) -> HubSchema {
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(limits.recursion)
+        .extension(observe::OperationStats(services.stats.clone()))
         .data(DataLoader::new(users::Loader(services.db.clone()), tokio::spawn))
         .data(services);
     if !limits.introspection {

@@ -57,7 +57,7 @@ impl HttpState {
     }
 }
 
-fn bearer(value: Option<&str>) -> Option<&str> {
+pub(super) fn bearer(value: Option<&str>) -> Option<&str> {
     let value = value?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

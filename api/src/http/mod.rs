@@ -2,6 +2,7 @@
 
 mod graphql;
 mod health;
+mod metrics;
 mod web;
 
 use std::time::Duration;
@@ -32,9 +33,14 @@ pub fn router(app: &App) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .with_state(app.services.db.clone());
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::get))
+        .with_state(metrics::MetricsAccess::new(&app.services.settings, app.services.stats.clone()));
 
     api.merge(health)
+        .merge(metrics)
         .fallback_service(web::service(&app.services.settings.web_dir))
+        .layer(axum::middleware::from_fn_with_state(app.services.stats.clone(), metrics::count))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -13,7 +13,7 @@ use sysinfo::{Disks, Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, Syste
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Tick;
+use super::{Cost, Tick};
 use crate::{
     events::{EventBus, HubEvent},
     supervisor::Supervisor,
@@ -79,9 +79,10 @@ impl Collector {
                 }
             };
             while !stop.is_cancelled() {
-                let started = Instant::now();
+                let (started, cpu_before) = (Instant::now(), thread_cpu_time());
                 let (host, servers) = state.sample(&supervisor.live_pids());
-                let tick = Tick { host: Arc::new(host), servers: servers.into_iter().map(Arc::new).collect() };
+                let cost = Cost { cpu: thread_cpu_time().saturating_sub(cpu_before), wall: started.elapsed() };
+                let tick = Tick { host: Arc::new(host), servers: servers.into_iter().map(Arc::new).collect(), cost };
                 bus.publish(HubEvent::HostSample(tick.host.clone()));
                 for s in &tick.servers {
                     bus.publish(HubEvent::ServerSample(s.clone()));
@@ -190,6 +191,12 @@ impl State {
         }
         (host, samples)
     }
+}
+
+/// The CPU time this thread has used so far.
+pub fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
 /// The disk whose mount point is the longest prefix of `path`.

@@ -75,6 +75,16 @@ pub fn parse_metric(name: &str, scope: Scope) -> Result<Metric, ApiError> {
 pub struct Tick {
     pub host: Arc<HostSample>,
     pub servers: Vec<Arc<ServerSample>>,
+    /// What taking it cost.
+    pub cost: Cost,
+}
+
+/// The collector's cost for one tick.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cost {
+    /// CPU time of the collector's thread.
+    pub cpu: Duration,
+    pub wall: Duration,
 }
 
 impl Tick {
@@ -131,6 +141,7 @@ pub fn start(services: &Services, stop: CancellationToken) {
             tokio::select! {
                 tick = received.recv() => match tick {
                     Some(tick) => {
+                        s.stats.observe_tick(&tick);
                         if let Err(e) = history.record(tick.host.at, &tick.values()).await {
                             tracing::warn!(error = %e, "cannot record a resource sample");
                         }
