@@ -205,7 +205,18 @@ async fn webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_
     let (addr, sink) = Sink::start().await;
     let hub = TestHub::start_with(
         Store::new(backend).await,
-        &["--metrics-interval", "1", "--webhook-timeout", "1", "--webhook-retries", "2", "--webhook-backoff-ms", "50"],
+        &[
+            "--metrics-interval",
+            "1",
+            "--webhook-timeout",
+            "1",
+            "--webhook-retries",
+            "2",
+            "--webhook-backoff-ms",
+            "50",
+            "--public-url",
+            "https://hub.example",
+        ],
     )
     .await;
     let admin = hub.admin_token().await;
@@ -242,6 +253,21 @@ async fn webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_
     assert!(s["text"].as_str().unwrap().starts_with("[FIRING] slack"), "{s}");
     assert_eq!(s["blocks"][0]["type"], "section");
     let _ = (discord, slack);
+
+    // The image is a signed link to the chart of the metric: it works without a token, for
+    // exactly what it signs.
+    let image = d["embeds"][0]["image"]["url"].as_str().expect("a chart in the embed").to_owned();
+    let path = image.strip_prefix("https://hub.example").expect("the public address");
+    assert!(path.starts_with("/charts/host/memory.used_bytes.png?"), "{path}");
+    let res = hub.http.get(hub.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert!(res.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    let tampered = path.replace("width=800", "width=801");
+    assert_eq!(hub.http.get(hub.url(&tampered)).send().await.unwrap().status(), 401);
+    let slack_image = s["blocks"][1]["image_url"].as_str().expect("Slack shows a chart too");
+    assert!(slack_image.starts_with("https://hub.example/charts/host/memory.used_bytes.png?"), "{slack_image}");
+    assert!(sink.bodies("flaky")[0]["chartUrl"].as_str().unwrap().starts_with("https://hub.example/charts/"));
 
     // The collector went on all along: live samples still come.
     let res = hub

@@ -21,7 +21,10 @@ use crate::{
     config::Settings,
     error::ApiError,
     events::{HubEvent, ServerStateEvent},
-    monitor::{SeriesKey, Tick},
+    monitor::{
+        SeriesKey, Target, Tick,
+        chart::{self, ChartFormat, ChartSpec},
+    },
 };
 
 /// One rule's condition on one series (a crash rule has one per server).
@@ -191,7 +194,7 @@ impl AlertEngine {
                 rule: &rule,
                 alert: &alert,
                 server: server.as_deref(),
-                chart_url: None,
+                chart_url: chart_link(&s, &rule, &alert),
             };
             let outcome = delivery.post(&url, &notice.body(format)).await;
             if let Err(e) = record_delivery(&s, alert.id, outcome).await {
@@ -199,6 +202,27 @@ impl AlertEngine {
             }
         });
     }
+}
+
+/// How long a chart link in a webhook works.
+const CHART_LINK_DAYS: i64 = 7;
+
+/// A signed link to a PNG of the rule's metric around the alert, when the hub knows the address
+/// the webhook's target can reach it at (KUTANGA_PUBLIC_URL); crash alerts have no metric.
+fn chart_link(s: &Services, rule: &alert_rule::Model, alert: &alert::Model) -> Option<String> {
+    let base = s.settings.public_url.as_deref()?;
+    let Some(Watch::Threshold { .. }) = watch_of(rule) else { return None };
+    let target = alert.server_id.map_or(Target::Host, Target::Server);
+    let spec = ChartSpec {
+        title: String::new(),
+        from: alert.started_at - chrono::Duration::hours(1),
+        to: alert.resolved_at.unwrap_or_else(Utc::now) + chrono::Duration::minutes(5),
+        width: 800,
+        height: 400,
+    };
+    let expires = (Utc::now() + chrono::Duration::days(CHART_LINK_DAYS)).timestamp();
+    let path = chart::path(target, &rule.metric, ChartFormat::Png);
+    Some(chart::signed_link(&s.keys, base, &path, &spec, expires))
 }
 
 /// Writes a delivery's outcome on the alert (an error stays visible until a delivery succeeds).

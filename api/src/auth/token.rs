@@ -8,8 +8,10 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Who issues the tokens and for whom they are meant.
 pub const ISSUER: &str = "kutanga-hub";
@@ -41,6 +43,9 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Signs links that work without a token (charts in alert webhooks); derived from the
+    /// secret so that rotating the secret revokes them too.
+    link_mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -67,6 +72,10 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret)?,
             validation,
             ttl,
+            link_mac: <Hmac<Sha256> as Mac>::new_from_slice(
+                &Sha256::new().chain_update(b"kutanga signed links v1\0").chain_update(secret).finalize(),
+            )
+            .map_err(|_| anyhow::anyhow!("cannot derive the link key"))?,
         })
     }
 
@@ -92,6 +101,22 @@ impl TokenKeys {
             Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
         };
         Self::new(secret.as_bytes(), ttl)
+    }
+
+    /// The signature of a link's canonical text (hex HMAC-SHA256).
+    pub fn sign_link(&self, text: &str) -> String {
+        hex::encode(self.link_mac(text).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is the link's (compared in constant time).
+    pub fn verify_link(&self, text: &str, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|sig| self.link_mac(text).verify_slice(&sig).is_ok())
+    }
+
+    fn link_mac(&self, text: &str) -> Hmac<Sha256> {
+        let mut mac = self.link_mac.clone();
+        mac.update(text.as_bytes());
+        mac
     }
 
     /// Issues an access token for a user's session; returns it with its expiry.
@@ -207,6 +232,18 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn signed_links_verify_only_unchanged() {
+        let k = keys();
+        let sig = k.sign_link("/charts/host/cpu.percent.png|1|2");
+        assert!(k.verify_link("/charts/host/cpu.percent.png|1|2", &sig));
+        assert!(!k.verify_link("/charts/host/cpu.percent.png|1|3", &sig));
+        assert!(!k.verify_link("/charts/host/cpu.percent.png|1|2", "00"));
+        assert!(!k.verify_link("/charts/host/cpu.percent.png|1|2", "not hex"));
+        let other = TokenKeys::new(b"another secret of at least thirty-two bytes!", Duration::from_secs(60)).unwrap();
+        assert!(!other.verify_link("/charts/host/cpu.percent.png|1|2", &sig));
     }
 
     #[test]

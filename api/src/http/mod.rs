@@ -1,5 +1,6 @@
 //! The HTTP surface: GraphQL over POST and GET, the WebSocket, health checks, the web app.
 
+mod charts;
 mod graphql;
 mod health;
 mod metrics;
@@ -37,8 +38,14 @@ pub fn router(app: &App) -> Router {
         .route("/metrics", get(metrics::get))
         .with_state(metrics::MetricsAccess::new(&app.services.settings, app.services.stats.clone()));
 
+    let charts = Router::new()
+        .route("/charts/host/{file}", get(charts::host))
+        .route("/charts/server/{id}/{file}", get(charts::server))
+        .with_state(app.services.clone());
+
     api.merge(health)
         .merge(metrics)
+        .merge(charts)
         .fallback_service(web::service(&app.services.settings.web_dir))
         .layer(axum::middleware::from_fn_with_state(app.services.stats.clone(), metrics::count))
         .layer(

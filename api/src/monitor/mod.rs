@@ -2,6 +2,7 @@
 //! to subscribers (through the bus) and into the tiered history, which upkeep rolls up and
 //! expires every minute.
 
+pub mod chart;
 pub mod collector;
 pub mod history;
 
@@ -40,16 +41,37 @@ pub async fn series(
     to: DateTime<Utc>,
     max_points: i64,
 ) -> Result<Series, ApiError> {
-    let key = match target {
-        Target::Host => {
-            caller.require(Permission::MetricsRead)?;
-            SeriesKey::host(parse_metric(metric, Scope::Host)?)
-        }
+    let key = authorize(s, caller, target, metric).await?;
+    read(s, key, from, to, max_points).await
+}
+
+/// The series the caller asks for, once the caller may read it.
+pub async fn authorize(s: &Services, caller: &Caller, target: Target, metric: &str) -> Result<SeriesKey, ApiError> {
+    match target {
+        Target::Host => caller.require(Permission::MetricsRead)?,
         Target::Server(id) => {
             access::require(s.db.conn(), caller, id, Permission::ServerRead).await?;
-            SeriesKey::server(id, parse_metric(metric, Scope::Server)?)
         }
-    };
+    }
+    key_of(target, metric)
+}
+
+/// The series of a target's metric (no permission check: see [`authorize`]).
+pub fn key_of(target: Target, metric: &str) -> Result<SeriesKey, ApiError> {
+    Ok(match target {
+        Target::Host => SeriesKey::host(parse_metric(metric, Scope::Host)?),
+        Target::Server(id) => SeriesKey::server(id, parse_metric(metric, Scope::Server)?),
+    })
+}
+
+/// Reads a checked series over a range.
+pub async fn read(
+    s: &Services,
+    key: SeriesKey,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    max_points: i64,
+) -> Result<Series, ApiError> {
     if from >= to {
         return Err(ApiError::bad_input("range", "range.from must be before range.to"));
     }
