@@ -74,6 +74,7 @@ async fn metrics_tell_the_host_the_servers_and_the_hub(backend: Backend) {
         let s = parse(&text);
         if value(&s, "kutanga_server_cpu_usage_ratio", &[("server_id", &server)]).is_some_and(|v| v > 0.2)
             && value(&s, "kutanga_graphql_subscriptions_open", &[]) == Some(1.0)
+            && value(&s, "kutanga_graphql_operations_total", &[("type", "subscription")]).is_some()
         {
             break;
         }
@@ -91,6 +92,8 @@ async fn metrics_tell_the_host_the_servers_and_the_hub(backend: Backend) {
     assert_eq!(value(&s, "kutanga_graphql_subscriptions_open", &[]), Some(1.0));
     let ops = [("type", "mutation"), ("operation", "login"), ("outcome", "ok")];
     assert!(value(&s, "kutanga_graphql_operations_total", &ops).unwrap() >= 1.0, "{text}");
+    let live = [("type", "subscription"), ("operation", "hostMetrics"), ("outcome", "ok")];
+    assert_eq!(value(&s, "kutanga_graphql_operations_total", &live), Some(1.0), "{text}");
     let bad = [("operation", "invalid"), ("outcome", "bad_user_input")];
     assert_eq!(value(&s, "kutanga_graphql_operations_total", &bad), Some(1.0), "{text}");
     assert!(value(&s, "kutanga_http_requests_total", &[("route", "/graphql"), ("status", "200")]).unwrap() >= 3.0);

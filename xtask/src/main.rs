@@ -25,6 +25,8 @@ usage: cargo xtask <command>
   test [ARGS...]  install what the tests need, build the web app, run every test on SQLite and
                   PostgreSQL (KUTANGA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres);
                   ARGS go to cargo nextest (or cargo test)
+  bench           the monitoring benchmark (release build; needs PostgreSQL as for the tests and
+                  Debian's prometheus-node-exporter): prints the figures the README quotes
   web             build the web app into web/dist (release)
   schema          write the GraphQL schema to schema.graphql
   setup           install the wasm target, Trunk and wasm-bindgen-cli
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "run" => run(&rest),
         "test" => test(&rest),
+        "bench" => bench(),
         "web" => setup().and_then(|()| web()),
         "schema" => schema(),
         "setup" => setup(),
@@ -169,6 +172,21 @@ fn test(args: &[String]) -> Result {
     // The project has no doc tests (nextest does not run them): add a `cargo test --doc` step
     // here when it gets some.
     Ok(())
+}
+
+/// The monitoring benchmark: a release build that prints its figures.
+fn bench() -> Result {
+    test_programs()?;
+    let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
+    postgres_reachable(&url)?;
+    eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo bench -p kutanga --bench monitoring");
+    let status = Command::new(cargo())
+        .args(["bench", "-p", "kutanga", "--bench", "monitoring"])
+        .current_dir(root())
+        .env("KUTANGA_TEST_DATABASE_URL", &url)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("the benchmark failed ({status})")) }
 }
 
 /// Chromium for the browser tests: present, or installed from Debian's packages when we are root.

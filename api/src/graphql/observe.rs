@@ -2,12 +2,16 @@
 //! the schema's once validation passed; `invalid` otherwise) and by outcome (`ok` or the first
 //! error's code), and keeps the open-subscriptions gauge.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
 
 use async_graphql::{
-    Response, ServerResult, Variables,
+    Response, ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextSubscribe,
+        NextValidation,
     },
     futures_util::stream::BoxStream,
     parser::types::{ExecutableDocument, OperationType, Selection},
@@ -20,17 +24,28 @@ pub struct OperationStats(pub Stats);
 
 impl ExtensionFactory for OperationStats {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationStatsExtension { stats: self.0.clone(), parsed: Mutex::default(), chosen: Mutex::default() })
+        Arc::new(OperationStatsExtension {
+            stats: self.0.clone(),
+            parsed: Arc::default(),
+            valid: Arc::default(),
+            chosen: Mutex::default(),
+        })
     }
 }
 
 /// (type, root fields) of an operation.
 type Label = (&'static str, String);
 
+/// A document's operations: (name, label) each.
+type Parsed = Arc<Mutex<Vec<(Option<String>, Label)>>>;
+
 struct OperationStatsExtension {
     stats: Stats,
-    /// The document's operations by name, as parsed.
-    parsed: Mutex<Vec<(Option<String>, Label)>>,
+    /// The document's operations by name, as parsed (shared with a subscription's stream, which
+    /// parses only once it is polled).
+    parsed: Parsed,
+    /// Whether the document passed validation (so its root fields are the schema's).
+    valid: Arc<AtomicBool>,
     /// The operation that passed validation and runs.
     chosen: Mutex<Option<Label>>,
 }
@@ -73,6 +88,16 @@ impl Extension for OperationStatsExtension {
         Ok(doc)
     }
 
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await;
+        self.valid.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -91,16 +116,16 @@ impl Extension for OperationStatsExtension {
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
         let guard = self.stats.subscription_opened();
-        let stats = self.stats.clone();
+        let (stats, parsed, valid) = (self.stats.clone(), self.parsed.clone(), self.valid.clone());
         let mut first = true;
-        let parsed = std::mem::take(&mut *self.parsed.lock().unwrap_or_else(|p| p.into_inner()));
         next.run(ctx, stream)
             .map(move |response| {
                 let _open = &guard;
                 if std::mem::take(&mut first) {
                     // A subscription document holds one operation (the engine refuses others).
+                    let parsed = parsed.lock().unwrap_or_else(|p| p.into_inner());
                     let (kind, operation) = match parsed.as_slice() {
-                        [(_, label)] if response.errors.is_empty() => label.clone(),
+                        [(_, label)] if valid.load(Ordering::Relaxed) => label.clone(),
                         _ => ("subscription", "invalid".to_owned()),
                     };
                     stats.graphql_operation(kind, &operation, &outcome(&response));

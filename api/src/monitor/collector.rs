@@ -71,7 +71,7 @@ impl Collector {
         stop: CancellationToken,
     ) {
         let result = std::thread::Builder::new().name("kutanga-collector".into()).spawn(move || {
-            let mut state = match State::new(data_dir) {
+            let mut state = match Sampler::new(data_dir) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "the resource collector cannot start");
@@ -104,7 +104,9 @@ impl Collector {
     }
 }
 
-struct State {
+/// Takes samples: one long-lived `System` refreshed with only what a sample reads. The
+/// collector's thread owns one; the benchmark drives one directly.
+pub struct Sampler {
     system: System,
     disks: Disks,
     networks: Networks,
@@ -112,8 +114,9 @@ struct State {
     last: Instant,
 }
 
-impl State {
-    fn new(data_dir: PathBuf) -> Result<Self, sysinfo::Error> {
+impl Sampler {
+    /// A sampler whose "disk" is the one holding `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Result<Self, sysinfo::Error> {
         let mut system = System::new()?;
         system.refresh_cpu_usage();
         Ok(Self {
@@ -125,7 +128,8 @@ impl State {
         })
     }
 
-    fn sample(&mut self, servers: &[(i64, i32)]) -> (HostSample, Vec<ServerSample>) {
+    /// One sample of the host and of each `(server id, pid)`'s process tree.
+    pub fn sample(&mut self, servers: &[(i64, i32)]) -> (HostSample, Vec<ServerSample>) {
         let elapsed = self.last.elapsed().as_secs_f64().max(0.001);
         self.last = Instant::now();
         self.system.refresh_cpu_usage();
