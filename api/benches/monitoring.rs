@@ -194,30 +194,20 @@ fn wave(metric: Metric, t: i64) -> f64 {
     base * (1.0 + 0.5 * phase.sin())
 }
 
-fn minute_rows(server: Option<i64>, metrics: &[Metric], from: i64, to: i64) -> impl Iterator<Item = String> {
-    let server = server.map_or("NULL".to_owned(), |s| s.to_string());
-    let metrics = metrics.to_vec();
-    (from / 60_000..to / 60_000).flat_map(move |m| {
-        let server = server.clone();
-        metrics.clone().into_iter().map(move |metric| {
-            let (t, v) = (m * 60_000, wave(metric, m * 60_000));
-            format!("(60, {server}, '{metric}', {t}, {v}, {}, {}, 30)", v * 0.9, v * 1.1)
-        })
+/// 1-minute rollup rows of one series over [from, to), as the upkeep would have made them.
+fn minute_rows(series: i64, metric: Metric, from: i64, to: i64) -> impl Iterator<Item = String> {
+    (from / 60_000..to / 60_000).map(move |m| {
+        let (t, v) = (m * 60_000, wave(metric, m * 60_000));
+        format!("(60, {series}, {t}, {v}, {}, {}, 30)", v * 0.9, v * 1.1)
     })
 }
 
-fn raw_rows(server: Option<i64>, metrics: &[Metric], from: i64, to: i64, step: i64) -> impl Iterator<Item = String> {
-    let server = server.map_or("NULL".to_owned(), |s| s.to_string());
-    let metrics = metrics.to_vec();
-    (0..(to - from) / step).flat_map(move |i| {
-        let server = server.clone();
-        let t = from + i * step;
-        metrics.clone().into_iter().map(move |metric| format!("({server}, '{metric}', {t}, {})", wave(metric, t)))
-    })
+/// Raw samples of one series every `step` ms over [from, to).
+fn raw_points(metric: Metric, from: i64, to: i64, step: i64) -> Vec<(i64, f64)> {
+    (0..(to - from) / step).map(|i| from + i * step).map(|t| (t, wave(metric, t))).collect()
 }
 
-const ROLLUP_COLUMNS: &str = r#"step_seconds, server_id, metric, bucket_ms, "avg", "min", "max", "count""#;
-const RAW_COLUMNS: &str = "server_id, metric, at_ms, value";
+const BUCKET_COLUMNS: &str = r#"step_seconds, series_id, bucket_ms, "avg", "min", "max", "count""#;
 
 fn p50(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -229,14 +219,18 @@ async fn history_queries(backend: &str, target: DatabaseTarget) {
     db.migrate().await.unwrap();
     let now_ms = Utc::now().timestamp_millis() / 60_000 * 60_000;
     let now = DateTime::from_timestamp_millis(now_ms).unwrap();
+    let history = History::new(db.clone(), 1, Retention { raw_ms: DAY, minute_ms: 30 * DAY, hour_ms: 365 * DAY });
     let started = Instant::now();
-    bulk(&db, "metric_rollups", ROLLUP_COLUMNS, minute_rows(None, &HOST_METRICS, now_ms - 30 * DAY, now_ms)).await;
-    bulk(&db, "metric_samples", RAW_COLUMNS, raw_rows(None, &HOST_METRICS, now_ms - DAY, now_ms, 1000)).await;
+    for metric in HOST_METRICS {
+        let key = SeriesKey::host(metric);
+        let id = history.series_id(key, true).await.unwrap().unwrap();
+        bulk(&db, "metric_buckets", BUCKET_COLUMNS, minute_rows(id, metric, now_ms - 30 * DAY, now_ms)).await;
+        history.record_series(key, &raw_points(metric, now_ms - DAY, now_ms, 1000)).await.unwrap();
+    }
     let load = started.elapsed();
     if backend == "PostgreSQL" {
         db.conn().execute_unprepared("ANALYZE").await.unwrap();
     }
-    let history = History::new(db.clone(), 1, Retention { raw_ms: DAY, minute_ms: 30 * DAY, hour_ms: 365 * DAY });
     let started = Instant::now();
     history.upkeep(now).await.unwrap();
     let catch_up = started.elapsed();
@@ -255,8 +249,9 @@ async fn history_queries(backend: &str, target: DatabaseTarget) {
     }
     // The baseline: the same 30 days read as they are stored, one row per minute.
     let mut times = Vec::new();
+    let id = history.series_id(key, false).await.unwrap().unwrap();
     let sql = format!(
-        r#"SELECT bucket_ms, "avg" FROM metric_rollups WHERE step_seconds = 60 AND metric = 'cpu.percent' AND server_id IS NULL AND bucket_ms >= {} ORDER BY bucket_ms"#,
+        r#"SELECT bucket_ms, "avg" FROM metric_buckets WHERE step_seconds = 60 AND series_id = {id} AND bucket_ms >= {} ORDER BY bucket_ms"#,
         now_ms - 30 * DAY
     );
     for _ in 0..20 {
@@ -295,28 +290,32 @@ async fn a_simulated_year() {
     let start = Utc::now().timestamp_millis() / DAY * DAY - 365 * DAY;
     let servers: Vec<Option<i64>> = (1..=10).map(Some).collect();
     let started = Instant::now();
+    let mut series = Vec::new();
+    for (server, metrics) in
+        std::iter::once((None, &HOST_METRICS[..])).chain(servers.iter().map(|s| (*s, &Metric::SERVER[..])))
+    {
+        for metric in metrics {
+            let key = SeriesKey { server_id: server, metric: *metric };
+            series.push((key, history.series_id(key, true).await.unwrap().unwrap()));
+        }
+    }
     for day in 0..365 {
         let (from, to) = (start + day * DAY, start + (day + 1) * DAY);
-        let mut rows: Vec<String> = Vec::new();
-        for (server, metrics) in
-            std::iter::once((None, &HOST_METRICS[..])).chain(servers.iter().map(|s| (*s, &Metric::SERVER[..])))
-        {
-            let server_sql = server.map_or("NULL".to_owned(), |s| s.to_string());
+        let mut hours: Vec<String> = Vec::new();
+        for (key, id) in &series {
             for h in 0..24 {
-                for metric in metrics {
-                    let t = from + h * HOUR;
-                    let v = wave(*metric, t);
-                    rows.push(format!("(3600, {server_sql}, '{metric}', {t}, {v}, {}, {}, 1800)", v * 0.8, v * 1.2));
-                }
+                let t = from + h * HOUR;
+                let v = wave(key.metric, t);
+                hours.push(format!("(3600, {id}, {t}, {v}, {}, {}, 1800)", v * 0.8, v * 1.2));
             }
             if day >= 365 - 32 {
-                bulk(&db, "metric_rollups", ROLLUP_COLUMNS, minute_rows(server, metrics, from, to)).await;
+                bulk(&db, "metric_buckets", BUCKET_COLUMNS, minute_rows(*id, key.metric, from, to)).await;
             }
             if day >= 365 - 2 {
-                bulk(&db, "metric_samples", RAW_COLUMNS, raw_rows(server, metrics, from, to, 2000)).await;
+                history.record_series(*key, &raw_points(key.metric, from, to, 2000)).await.unwrap();
             }
         }
-        bulk(&db, "metric_rollups", ROLLUP_COLUMNS, rows.into_iter()).await;
+        bulk(&db, "metric_buckets", BUCKET_COLUMNS, hours.into_iter()).await;
         history.upkeep(DateTime::from_timestamp_millis(to + 15_000).unwrap()).await.unwrap();
     }
     let count = |sql: &'static str| {
@@ -327,9 +326,9 @@ async fn a_simulated_year() {
             row.try_get_by_index::<i64>(0).unwrap()
         }
     };
-    let raw = count("SELECT COUNT(*) FROM metric_samples").await;
-    let minutes = count("SELECT COUNT(*) FROM metric_rollups WHERE step_seconds = 60").await;
-    let hours = count("SELECT COUNT(*) FROM metric_rollups WHERE step_seconds = 3600").await;
+    let raw = count("SELECT COUNT(*) FROM metric_points").await;
+    let minutes = count("SELECT COUNT(*) FROM metric_buckets WHERE step_seconds = 60").await;
+    let hours = count("SELECT COUNT(*) FROM metric_buckets WHERE step_seconds = 3600").await;
     db.conn().execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
     db.conn().execute_unprepared("VACUUM").await.unwrap();
     db.close().await;

@@ -51,16 +51,10 @@ async fn count(db: &Db, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
-/// Stores raw samples of one series as the recorder would, many rows per statement (a simulated
-/// month must not take a month of transactions).
-async fn insert_raw(db: &Db, key: SeriesKey, rows: &[(i64, f64)]) {
-    let server = key.server_id.map_or("NULL".to_owned(), |id| id.to_string());
-    for chunk in rows.chunks(500) {
-        let values: Vec<String> =
-            chunk.iter().map(|(t, v)| format!("({server}, '{}', {t}, {v:?})", key.metric)).collect();
-        let sql = format!("INSERT INTO metric_samples (server_id, metric, at_ms, value) VALUES {}", values.join(", "));
-        db.conn().execute_unprepared(&sql).await.unwrap();
-    }
+/// Stores raw samples of one series, many rows per statement (a simulated month must not take a
+/// month of transactions).
+async fn insert_raw(h: &History, key: SeriesKey, rows: &[(i64, f64)]) {
+    h.record_series(key, rows).await.unwrap();
 }
 
 async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
@@ -74,19 +68,19 @@ async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
         for _hour in 0..24 {
             let rows: Vec<(i64, f64)> =
                 (0..60).map(|m| now + m * 60_000).map(|t| (t, ((t - T0) / HOUR % 24) as f64)).collect();
-            insert_raw(&db, SeriesKey::host(Metric::CpuPercent), &rows).await;
+            insert_raw(&h, SeriesKey::host(Metric::CpuPercent), &rows).await;
             now += HOUR;
             h.upkeep(at(now + 15_000)).await.unwrap();
         }
     }
-    let raw = count(&db, "SELECT COUNT(*) FROM metric_samples").await;
-    let minutes = count(&db, "SELECT COUNT(*) FROM metric_rollups WHERE step_seconds = 60").await;
-    let hours = count(&db, "SELECT COUNT(*) FROM metric_rollups WHERE step_seconds = 3600").await;
+    let raw = count(&db, "SELECT COUNT(*) FROM metric_points").await;
+    let minutes = count(&db, "SELECT COUNT(*) FROM metric_buckets WHERE step_seconds = 60").await;
+    let hours = count(&db, "SELECT COUNT(*) FROM metric_buckets WHERE step_seconds = 3600").await;
     // Each tier holds its retention (give or take the slice being written), nothing older.
     assert_eq!(raw, 119, "raw rows");
     assert_eq!(minutes, 3 * 24 * 60 - 1, "minute rows");
     assert_eq!(hours, 20 * 24 - 1, "hour rows");
-    let oldest_hour = count(&db, "SELECT MIN(bucket_ms) FROM metric_rollups WHERE step_seconds = 3600").await;
+    let oldest_hour = count(&db, "SELECT MIN(bucket_ms) FROM metric_buckets WHERE step_seconds = 3600").await;
     assert!(oldest_hour >= now - 20 * DAY, "an hour rollup outlived its retention");
     // Rollups are exact: an hour bucket of constant samples has that value, 60 minutes' count.
     let row = db
@@ -94,7 +88,7 @@ async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
         .query_one_raw(Statement::from_string(
             db.backend(),
             format!(
-                r#"SELECT "avg", "min", "max", "count" FROM metric_rollups WHERE step_seconds = 3600 AND bucket_ms = {}"#,
+                r#"SELECT "avg", "min", "max", "count" FROM metric_buckets WHERE step_seconds = 3600 AND bucket_ms = {}"#,
                 now - 5 * DAY + 7 * HOUR
             ),
         ))
@@ -132,7 +126,7 @@ async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
     assert_eq!(weeks.points[7].value, 7.0);
     // Values that are not finite are never stored.
     h.record(at(now), &[(SeriesKey::host(Metric::Load1), f64::NAN)]).await.unwrap();
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM metric_samples WHERE metric = 'load.1'").await, 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM metric_series WHERE metric = 'load.1'").await, 0);
     db.close().await;
 }
 
@@ -152,7 +146,7 @@ async fn downsampling_keeps_peaks_and_gaps_stay_gaps(backend: Backend) {
         }
         t += 1000;
     }
-    insert_raw(&db, key, &rows).await;
+    insert_raw(&h, key, &rows).await;
     // The recorder's own path writes a tick of several series in one statement.
     h.record(
         at(T0 + HOUR - 500),
@@ -255,7 +249,41 @@ async fn history_queries_serve_recorded_samples_with_permissions(backend: Backen
     hub.stop().await;
 }
 
+async fn the_first_layout_is_carried_over(backend: Backend) {
+    use migration::MigratorTrait;
+    let store = Store::new(backend).await;
+    let target = match &store.pg {
+        Some(pg) => DatabaseTarget::Postgres(pg.url.clone()),
+        None => DatabaseTarget::Sqlite(store.dir.path().join("old.db")),
+    };
+    let db = Db::connect(&target).await.unwrap();
+    migration::Migrator::up(db.conn(), Some(3)).await.unwrap();
+    db.conn()
+        .execute_unprepared(&format!(
+            r#"INSERT INTO metric_samples (server_id, metric, at_ms, value) VALUES
+                 (NULL, 'cpu.percent', {T0}, 10), (NULL, 'cpu.percent', {}, 20), (7, 'cpu.percent', {T0}, 150);
+               INSERT INTO metric_rollups (step_seconds, server_id, metric, bucket_ms, "avg", "min", "max", "count") VALUES
+                 (60, NULL, 'memory.used_bytes', {T0}, 5, 4, 6, 30)"#,
+            T0 + 1000
+        ))
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM metric_series").await, 3);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM metric_points").await, 3);
+    let h = History::new(db.clone(), 1, retention());
+    let now = T0 + HOUR;
+    let cpu = h.series(SeriesKey::host(Metric::CpuPercent), at(T0), at(now), 10, at(now)).await.unwrap();
+    assert_eq!(cpu.points.iter().map(|p| p.max.unwrap_or(p.value)).collect::<Vec<_>>(), [20.0]);
+    let server = h.series(SeriesKey::server(7, Metric::CpuPercent), at(T0), at(now), 10, at(now)).await.unwrap();
+    assert_eq!(server.points[0].value, 150.0);
+    let memory = h.series(SeriesKey::host(Metric::MemoryUsedBytes), at(T0), at(now), 10, at(now)).await.unwrap();
+    assert_eq!((memory.points[0].min, memory.points[0].max), (Some(4.0), Some(6.0)));
+    db.close().await;
+}
+
 on_both!(
+    the_first_layout_is_carried_over,
     rollups_and_retention_follow_a_simulated_month,
     downsampling_keeps_peaks_and_gaps_stay_gaps,
     history_queries_serve_recorded_samples_with_permissions,

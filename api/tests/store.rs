@@ -20,18 +20,22 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
     let db = Db::connect(&target(&store)).await.unwrap();
     let bus = LocalBus::new(8);
     let applied = kutanga::bootstrap::migrate(&db, &bus).await.unwrap();
-    assert_eq!(applied, ["m20261128_000001_initial", "m20261128_000002_accounts", "m20261129_000003_alerts"]);
+    assert_eq!(
+        applied,
+        [
+            "m20261128_000001_initial",
+            "m20261128_000002_accounts",
+            "m20261129_000003_alerts",
+            "m20261129_000004_metric_series"
+        ]
+    );
     assert!(kutanga::bootstrap::migrate(&db, &bus).await.unwrap().is_empty(), "a second run applies nothing");
     let entries = entity::audit_log::Entity::find().all(db.conn()).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, "hub.migrate");
-    assert!(
-        entries[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("m20261128_000001_initial, m20261128_000002_accounts, m20261129_000003_alerts")
-    );
+    assert!(entries[0].detail.as_deref().unwrap().contains(
+        "m20261128_000001_initial, m20261128_000002_accounts, m20261129_000003_alerts, m20261129_000004_metric_series"
+    ));
     // Every table of the design exists.
     for table in [
         "users",
@@ -45,8 +49,9 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
         "server_variables",
         "server_grants",
         "audit_log",
-        "metric_samples",
-        "metric_rollups",
+        "metric_series",
+        "metric_points",
+        "metric_buckets",
         "alert_rules",
         "alerts",
         "invitations",

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial;
 mod m20261128_000002_accounts;
 mod m20261129_000003_alerts;
+mod m20261129_000004_metric_series;
 pub mod seed;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial::Migration),
             Box::new(m20261128_000002_accounts::Migration),
             Box::new(m20261129_000003_alerts::Migration),
+            Box::new(m20261129_000004_metric_series::Migration),
         ]
     }
 }

@@ -12,11 +12,13 @@
 //! (so a peak survives as a bucket's maximum) and reads the recent end, which that tier has not
 //! rolled up yet, from the finer tiers. Buckets without data are left out: a gap stays a gap.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, Utc};
-use entity::metric_sample;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use shared::Metric;
 
 use crate::{config::Settings, db::Db};
@@ -99,6 +101,13 @@ struct Tier {
     slice_ms: i64,
 }
 
+/// Which end of a tier.
+#[derive(Debug, Clone, Copy)]
+enum Edge {
+    First,
+    Last,
+}
+
 /// What one round of housekeeping did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Upkeep {
@@ -112,6 +121,8 @@ pub struct History {
     db: Db,
     /// Finest first: raw, minutes, hours.
     tiers: [Tier; 3],
+    /// Series ids by key (a series is never renamed or deleted, so the cache stays true).
+    ids: Arc<Mutex<HashMap<SeriesKey, i64>>>,
 }
 
 impl History {
@@ -130,6 +141,7 @@ impl History {
                     slice_ms: 30 * DAY_MS,
                 },
             ],
+            ids: Arc::default(),
         }
     }
 
@@ -137,25 +149,71 @@ impl History {
         Self::new(db, settings.metrics_interval, Retention::from_settings(settings))
     }
 
+    /// The id of a series; made on first use when `create`, else None for a series never seen.
+    pub async fn series_id(&self, key: SeriesKey, create: bool) -> Result<Option<i64>, DbErr> {
+        if let Some(id) = self.ids.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Some(*id));
+        }
+        let scope = key.server_id.unwrap_or(0);
+        let find = "SELECT id FROM metric_series WHERE scope_id = $1 AND metric = $2";
+        let mut id = self.scalar(find, vec![scope.into(), key.metric.as_str().into()]).await?;
+        if id.is_none() && create {
+            let txn = self.db.write().await?;
+            let insert = "INSERT INTO metric_series (scope_id, metric) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+            txn.execute_raw(statement(self.db.backend(), insert, [scope.into(), key.metric.as_str().into()])).await?;
+            txn.commit().await?;
+            id = self.scalar(find, vec![scope.into(), key.metric.as_str().into()]).await?;
+        }
+        if let Some(id) = id {
+            self.ids.lock().unwrap_or_else(|p| p.into_inner()).insert(key, id);
+        }
+        Ok(id)
+    }
+
     /// Writes one tick's samples in one statement. Values that are not finite are skipped.
     pub async fn record(&self, at: DateTime<Utc>, values: &[(SeriesKey, f64)]) -> Result<(), DbErr> {
         let at_ms = at.timestamp_millis();
-        let rows: Vec<metric_sample::ActiveModel> = values
-            .iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(key, value)| metric_sample::ActiveModel {
-                server_id: Set(key.server_id),
-                metric: Set(key.metric.as_str().to_owned()),
-                at_ms: Set(at_ms),
-                value: Set(*value),
-                ..Default::default()
-            })
-            .collect();
+        let mut rows = Vec::with_capacity(values.len());
+        for (key, value) in values.iter().filter(|(_, v)| v.is_finite()) {
+            if let Some(id) = self.series_id(*key, true).await? {
+                rows.push((id, at_ms, *value));
+            }
+        }
+        self.insert_points(&rows).await
+    }
+
+    /// Writes many samples of one series (an import, a backfill, a benchmark's load).
+    pub async fn record_series(&self, key: SeriesKey, points: &[(i64, f64)]) -> Result<(), DbErr> {
+        let Some(id) = self.series_id(key, true).await? else { return Ok(()) };
+        let rows: Vec<(i64, i64, f64)> =
+            points.iter().filter(|(_, v)| v.is_finite()).map(|(at, v)| (id, *at, *v)).collect();
+        for chunk in rows.chunks(5_000) {
+            self.insert_points(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts (series, time, value) rows; a second sample of a series at the same millisecond
+    /// is ignored.
+    async fn insert_points(&self, rows: &[(i64, i64, f64)]) -> Result<(), DbErr> {
         if rows.is_empty() {
             return Ok(());
         }
         let txn = self.db.write().await?;
-        metric_sample::Entity::insert_many(rows).exec_without_returning(&*txn).await?;
+        // Three values a row stay far below SQLite's limit on bound parameters.
+        for chunk in rows.chunks(1_000) {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for (i, (id, at, v)) in chunk.iter().enumerate() {
+                tuples.push(format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+                values.extend([Value::from(*id), Value::from(*at), Value::from(*v)]);
+            }
+            let sql = format!(
+                "INSERT INTO metric_points (series_id, at_ms, value) VALUES {} ON CONFLICT DO NOTHING",
+                tuples.join(", ")
+            );
+            txn.execute_raw(statement(self.db.backend(), &sql, values)).await?;
+        }
         txn.commit().await
     }
 
@@ -173,19 +231,19 @@ impl History {
         Ok(done)
     }
 
-    /// Fills `into` from `from`'s closed buckets, continuing after `into`'s last bucket.
+    /// Fills `into` from `from`'s closed buckets, continuing after `into`'s last bucket. The
+    /// statements walk the series and each series' rows in key order: no table scan.
     async fn roll_up(&self, from: Tier, into: Tier, now_ms: i64) -> Result<u64, DbErr> {
         let Source::Rollup(step_s) = into.source else { return Ok(0) };
-        let conn = self.db.conn();
         let source_end = match from.source {
             Source::Raw => now_ms - ROLLUP_GRACE_MS,
-            Source::Rollup(s) => match self.max_bucket(s, None).await? {
+            Source::Rollup(s) => match self.edge(Source::Rollup(s), Edge::Last).await? {
                 Some(b) => b + from.step_ms,
                 None => return Ok(0),
             },
         };
-        let Some(oldest) = self.oldest(from).await? else { return Ok(0) };
-        let next = self.max_bucket(step_s, None).await?.map(|b| b + into.step_ms);
+        let Some(oldest) = self.edge(from.source, Edge::First).await? else { return Ok(0) };
+        let next = self.edge(into.source, Edge::Last).await?.map(|b| b + into.step_ms);
         let mut start = floor(next.unwrap_or(i64::MIN).max(oldest), into.step_ms);
         let end = floor(source_end.min(now_ms - ROLLUP_GRACE_MS), into.step_ms);
         let mut written = 0;
@@ -193,23 +251,23 @@ impl History {
             let slice_end = (start + into.slice_ms).min(end);
             let sql = match from.source {
                 Source::Raw => format!(
-                    r#"INSERT INTO metric_rollups (step_seconds, server_id, metric, bucket_ms, "avg", "min", "max", "count")
-                       SELECT {step_s}, server_id, metric, (at_ms / {s}) * {s}, AVG(value), MIN(value), MAX(value), COUNT(*)
-                       FROM metric_samples WHERE at_ms >= $1 AND at_ms < $2 GROUP BY 2, 3, 4"#,
+                    r#"INSERT INTO metric_buckets (step_seconds, series_id, bucket_ms, "avg", "min", "max", "count")
+                       SELECT {step_s}, p.series_id, (p.at_ms / {s}) * {s}, AVG(p.value), MIN(p.value), MAX(p.value), COUNT(*)
+                       FROM metric_series x JOIN metric_points p ON p.series_id = x.id
+                       WHERE p.at_ms >= $1 AND p.at_ms < $2 GROUP BY 2, 3"#,
                     s = into.step_ms
                 ),
                 Source::Rollup(from_s) => format!(
-                    r#"INSERT INTO metric_rollups (step_seconds, server_id, metric, bucket_ms, "avg", "min", "max", "count")
-                       SELECT {step_s}, server_id, metric, (bucket_ms / {s}) * {s},
-                              SUM("avg" * "count") / SUM("count"), MIN("min"), MAX("max"), SUM("count")
-                       FROM metric_rollups WHERE step_seconds = {from_s} AND bucket_ms >= $1 AND bucket_ms < $2
-                       GROUP BY 2, 3, 4"#,
+                    r#"INSERT INTO metric_buckets (step_seconds, series_id, bucket_ms, "avg", "min", "max", "count")
+                       SELECT {step_s}, b.series_id, (b.bucket_ms / {s}) * {s},
+                              SUM(b."avg" * b."count") / SUM(b."count"), MIN(b."min"), MAX(b."max"), SUM(b."count")
+                       FROM metric_series x JOIN metric_buckets b ON b.step_seconds = {from_s} AND b.series_id = x.id
+                       WHERE b.bucket_ms >= $1 AND b.bucket_ms < $2 GROUP BY 2, 3"#,
                     s = into.step_ms
                 ),
             };
             let txn = self.db.write().await?;
-            let res =
-                txn.execute_raw(statement(conn.get_database_backend(), &sql, [start.into(), slice_end.into()])).await?;
+            let res = txn.execute_raw(statement(self.db.backend(), &sql, [start.into(), slice_end.into()])).await?;
             txn.commit().await?;
             written += res.rows_affected();
             start = slice_end;
@@ -222,18 +280,19 @@ impl History {
         let cutoff = now_ms - tier.kept_ms;
         let backend = self.db.backend();
         let mut deleted = 0;
-        while let Some(oldest) = self.oldest(tier).await? {
+        while let Some(oldest) = self.edge(tier.source, Edge::First).await? {
             if oldest >= cutoff {
                 break;
             }
             let upper = (oldest + tier.slice_ms).min(cutoff);
             let sql = match tier.source {
-                Source::Raw => "DELETE FROM metric_samples WHERE at_ms >= $1 AND at_ms < $2".to_owned(),
-                Source::Rollup(s) => {
-                    format!(
-                        "DELETE FROM metric_rollups WHERE step_seconds = {s} AND bucket_ms >= $1 AND bucket_ms < $2"
-                    )
-                }
+                Source::Raw => "DELETE FROM metric_points WHERE series_id IN (SELECT id FROM metric_series)
+                                AND at_ms >= $1 AND at_ms < $2"
+                    .to_owned(),
+                Source::Rollup(s) => format!(
+                    "DELETE FROM metric_buckets WHERE step_seconds = {s} AND series_id IN (SELECT id FROM metric_series)
+                     AND bucket_ms >= $1 AND bucket_ms < $2"
+                ),
             };
             let txn = self.db.write().await?;
             let res = txn.execute_raw(statement(backend, &sql, [oldest.into(), upper.into()])).await?;
@@ -243,29 +302,24 @@ impl History {
         Ok(deleted)
     }
 
-    /// The time of a tier's oldest row.
-    async fn oldest(&self, tier: Tier) -> Result<Option<i64>, DbErr> {
-        let sql = match tier.source {
-            Source::Raw => "SELECT MIN(at_ms) FROM metric_samples".to_owned(),
-            Source::Rollup(s) => format!("SELECT MIN(bucket_ms) FROM metric_rollups WHERE step_seconds = {s}"),
+    /// The time of a tier's oldest (or newest) row over every series: one key lookup a series.
+    async fn edge(&self, source: Source, edge: Edge) -> Result<Option<i64>, DbErr> {
+        let f = match edge {
+            Edge::First => "MIN",
+            Edge::Last => "MAX",
+        };
+        let sql = match source {
+            Source::Raw => {
+                format!(
+                    "SELECT {f}((SELECT {f}(at_ms) FROM metric_points WHERE series_id = x.id)) FROM metric_series x"
+                )
+            }
+            Source::Rollup(s) => format!(
+                "SELECT {f}((SELECT {f}(bucket_ms) FROM metric_buckets WHERE step_seconds = {s} AND series_id = x.id))
+                 FROM metric_series x"
+            ),
         };
         self.scalar(&sql, Vec::new()).await
-    }
-
-    /// The start of a rollup tier's last bucket, of one series or of all.
-    async fn max_bucket(&self, step_s: i64, key: Option<SeriesKey>) -> Result<Option<i64>, DbErr> {
-        match key {
-            None => {
-                self.scalar(&format!("SELECT MAX(bucket_ms) FROM metric_rollups WHERE step_seconds = {step_s}"), vec![])
-                    .await
-            }
-            Some(key) => {
-                let (filter, values) = series_filter(key, 1);
-                let sql =
-                    format!("SELECT MAX(bucket_ms) FROM metric_rollups WHERE step_seconds = {step_s} AND {filter}");
-                self.scalar(&sql, values).await
-            }
-        }
     }
 
     async fn scalar(&self, sql: &str, values: Vec<Value>) -> Result<Option<i64>, DbErr> {
@@ -287,6 +341,9 @@ impl History {
         let max_points = i64::from(max_points.max(1));
         let chosen = self.pick_tier(from_ms, to_ms, max_points, now_ms);
         let step_ms = bucket_width(self.tiers[chosen].step_ms, from_ms, to_ms, max_points);
+        let Some(id) = self.series_id(key, false).await? else {
+            return Ok(Series { metric: key.metric, step_seconds: step_ms / 1000, points: Vec::new() });
+        };
         // Coarse to fine: each tier serves from where the coarser one's rollups end.
         let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
         let mut start = from_ms;
@@ -296,13 +353,18 @@ impl History {
             }
             let end = match tier.source {
                 Source::Raw => to_ms,
-                Source::Rollup(s) => match self.max_bucket(s, Some(key)).await? {
-                    Some(last) => (last + tier.step_ms).min(to_ms),
-                    None => continue,
-                },
+                Source::Rollup(s) => {
+                    let sql = format!(
+                        "SELECT MAX(bucket_ms) FROM metric_buckets WHERE step_seconds = {s} AND series_id = $1"
+                    );
+                    match self.scalar(&sql, vec![id.into()]).await? {
+                        Some(last) => (last + tier.step_ms).min(to_ms),
+                        None => continue,
+                    }
+                }
             };
             if end > start {
-                self.read_buckets(*tier, key, start, end, step_ms, &mut buckets).await?;
+                self.read_buckets(*tier, id, start, end, step_ms, &mut buckets).await?;
                 start = end;
             }
         }
@@ -331,31 +393,28 @@ impl History {
         reaching.into_iter().rev().find(|&i| self.tiers[i].step_ms <= wanted).unwrap_or(finest)
     }
 
-    /// Adds one tier's rows in [start, end) into buckets of `step_ms`.
+    /// Adds one tier's rows of a series in [start, end) into buckets of `step_ms`.
     async fn read_buckets(
         &self,
         tier: Tier,
-        key: SeriesKey,
+        series_id: i64,
         start: i64,
         end: i64,
         step_ms: i64,
         into: &mut BTreeMap<i64, Bucket>,
     ) -> Result<(), DbErr> {
-        let (filter, mut values) = series_filter(key, 1);
-        let n = values.len();
-        let (a, b) = (n + 1, n + 2);
         let sql = match tier.source {
             Source::Raw => format!(
                 "SELECT (at_ms / {step_ms}) * {step_ms}, SUM(value), COUNT(*), MIN(value), MAX(value)
-                 FROM metric_samples WHERE {filter} AND at_ms >= ${a} AND at_ms < ${b} GROUP BY 1 ORDER BY 1"
+                 FROM metric_points WHERE series_id = $1 AND at_ms >= $2 AND at_ms < $3 GROUP BY 1 ORDER BY 1"
             ),
             Source::Rollup(s) => format!(
                 r#"SELECT (bucket_ms / {step_ms}) * {step_ms}, SUM("avg" * "count"), SUM("count"), MIN("min"), MAX("max")
-                   FROM metric_rollups WHERE step_seconds = {s} AND {filter} AND bucket_ms >= ${a} AND bucket_ms < ${b}
+                   FROM metric_buckets WHERE step_seconds = {s} AND series_id = $1 AND bucket_ms >= $2 AND bucket_ms < $3
                    GROUP BY 1 ORDER BY 1"#
             ),
         };
-        values.extend([start.into(), end.into()]);
+        let values: Vec<Value> = vec![series_id.into(), start.into(), end.into()];
         for row in self.db.conn().query_all_raw(statement(self.db.backend(), &sql, values)).await? {
             let at: i64 = row.try_get_by_index(0)?;
             let part = Bucket {
@@ -405,19 +464,6 @@ fn bucket_width(tier_step_ms: i64, from_ms: i64, to_ms: i64, max_points: i64) ->
 
 fn floor(ms: i64, step_ms: i64) -> i64 {
     ms.div_euclid(step_ms) * step_ms
-}
-
-/// `metric = $n AND server_id ...` with its values, placeholders numbered from `first`.
-fn series_filter(key: SeriesKey, first: usize) -> (String, Vec<Value>) {
-    let mut values: Vec<Value> = vec![key.metric.as_str().into()];
-    let server = match key.server_id {
-        None => "server_id IS NULL".to_owned(),
-        Some(id) => {
-            values.push(id.into());
-            format!("server_id = ${}", first + 1)
-        }
-    };
-    (format!("metric = ${first} AND {server}"), values)
 }
 
 /// A statement with `$n` placeholders (SQLite reads `$n` too, numbered by first appearance:

@@ -1,16 +1,14 @@
-//! A raw resource sample: one metric of the host or of one server at one instant.
+//! A raw sample of one series at one instant.
 
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "metric_samples")]
+#[sea_orm(table_name = "metric_points")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
-    /// null: the host.
-    pub server_id: Option<i64>,
-    pub metric: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub series_id: i64,
     /// Unix time in milliseconds.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub at_ms: i64,
     pub value: f64,
 }

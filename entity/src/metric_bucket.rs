@@ -1,18 +1,17 @@
-//! An aggregate of raw samples over one bucket (1 minute or 1 hour).
+//! A rollup of one series over one bucket (1 minute or 1 hour): average, extremes, count.
 
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "metric_rollups")]
+#[sea_orm(table_name = "metric_buckets")]
 pub struct Model {
-    #[sea_orm(primary_key)]
-    pub id: i64,
     /// The bucket width in seconds: 60 or 3600.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub step_seconds: i32,
-    /// null: the host.
-    pub server_id: Option<i64>,
-    pub metric: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub series_id: i64,
     /// Unix time in milliseconds of the bucket's start.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub bucket_ms: i64,
     pub avg: f64,
     pub min: f64,
