@@ -340,7 +340,40 @@ async fn rules_are_checked_and_guarded(backend: Backend) {
     hub.stop().await;
 }
 
+async fn a_paused_rule_resolves_and_stays_quiet(backend: Backend) {
+    let hub = TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1"]).await;
+    let admin = hub.admin_token().await;
+    let rule = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "always", "metric": "memory.used_bytes", "threshold": 0.0, "forSeconds": 0 }),
+    )
+    .await;
+    wait_alerts(&hub, &admin, &rule, |a| a.len() == 1 && a[0]["state"] == "FIRING").await;
+    let pause = "mutation($id: ID!, $on: Boolean!) { setAlertRuleEnabled(id: $id, enabled: $on) { enabled } }";
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let res = hub.gql(Some(&moderator), pause, json!({ "id": rule["id"], "on": false })).await;
+    assert_eq!(code(&res), "FORBIDDEN");
+    let res = hub.gql(Some(&admin), pause, json!({ "id": rule["id"], "on": false })).await;
+    assert_eq!(res["data"]["setAlertRuleEnabled"]["enabled"], false, "{res}");
+    let a = wait_alerts(&hub, &admin, &rule, |a| a.len() == 1 && a[0]["state"] == "RESOLVED").await;
+    assert!(a[0]["resolvedAt"].is_string());
+    // Paused, it raises nothing although its condition still holds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(wait_alerts(&hub, &admin, &rule, |_| true).await.len(), 1);
+    // Resumed, it fires again: a new alert.
+    hub.gql(Some(&admin), pause, json!({ "id": rule["id"], "on": true })).await;
+    let a = wait_alerts(&hub, &admin, &rule, |a| a.len() == 2).await;
+    assert_eq!((a[0]["state"].as_str(), a[1]["state"].as_str()), (Some("FIRING"), Some("RESOLVED")));
+    let log = hub.gql(Some(&admin), "{ auditLog(first: 50) { action } }", json!({})).await.to_string();
+    assert!(log.contains("alert_rule.disable") && log.contains("alert_rule.enable"), "{log}");
+    let res = hub.gql(Some(&admin), pause, json!({ "id": "999", "on": true })).await;
+    assert_eq!(code(&res), "NOT_FOUND");
+    hub.stop().await;
+}
+
 on_both!(
+    a_paused_rule_resolves_and_stays_quiet,
     a_held_threshold_fires_resolves_and_is_acknowledged,
     webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_slack,
     a_crash_rule_fires_for_any_server,

@@ -236,7 +236,7 @@ async fn history_queries_serve_recorded_samples_with_permissions(backend: Backen
         v["to"] = json!(Utc::now().to_rfc3339());
         let res = hub.gql(Some(&admin), sq, v.clone()).await;
         let points = res["data"]["serverMetrics"]["points"].as_array().unwrap().clone();
-        if points.iter().any(|p| p["value"].as_f64().unwrap() > 50.0) {
+        if points.iter().any(|p| p["value"].as_f64().unwrap() > 25.0) {
             busy = true;
             break;
         }

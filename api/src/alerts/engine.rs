@@ -12,7 +12,7 @@ use shared::ServerState;
 use tokio::sync::Mutex;
 
 use super::{
-    FIRING, RESOLVED, Watch, describe, watch_of,
+    FIRING, Watch, describe, watch_of,
     webhook::{Delivery, Notice, WebhookFormat},
 };
 use crate::{
@@ -166,11 +166,11 @@ impl AlertEngine {
     async fn resolve(&self, s: &Services, rule: &alert_rule::Model, id: i64) -> Result<(), ApiError> {
         let mut audit = AuditBatch::default();
         let txn = s.db.write().await?;
-        let Some(open) = alert::Entity::find_by_id(id).one(&*txn).await? else { return Ok(()) };
-        let mut active = open.into_active_model();
-        active.state = Set(RESOLVED.to_owned());
-        active.resolved_at = Set(Some(Utc::now()));
-        let resolved = active.update(&*txn).await?;
+        // Gone with its rule, or resolved already (its rule was disabled).
+        let Some(open) = alert::Entity::find_by_id(id).one(&*txn).await?.filter(|a| a.state == FIRING) else {
+            return Ok(());
+        };
+        let resolved = super::mark_resolved(&*txn, open).await?;
         audit.record(&*txn, Entry::new("alert.resolve", None).target("alert", id).detail(describe(rule))).await?;
         audit.finish(txn, s.bus.as_ref()).await?;
         tracing::info!(alert = id, rule = %rule.name, "alert resolved");

@@ -201,6 +201,53 @@ pub async fn delete_rule(s: &Services, caller: &Caller, id: i64, client: &Client
     Ok(())
 }
 
+/// Pauses or resumes a rule. Pausing resolves its open alerts (audited, published): nothing
+/// stays FIRING for a rule that no longer watches.
+pub async fn set_enabled(
+    s: &Services,
+    caller: &Caller,
+    id: i64,
+    enabled: bool,
+    client: &ClientInfo,
+) -> Result<alert_rule::Model, ApiError> {
+    caller.require(Permission::AlertManage)?;
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let rule = alert_rule::Entity::find_by_id(id).one(&*txn).await?.ok_or(ApiError::NotFound("alert rule"))?;
+    if rule.enabled == enabled {
+        return Ok(rule);
+    }
+    let mut active = rule.into_active_model();
+    active.enabled = Set(enabled);
+    let rule = active.update(&*txn).await?;
+    let action = if enabled { "alert_rule.enable" } else { "alert_rule.disable" };
+    audit
+        .record(&*txn, Entry::new(action, Some(caller.actor())).target("alert_rule", id).ip(client.ip.clone()))
+        .await?;
+    let mut resolved = Vec::new();
+    if !enabled {
+        let open = alert::Entity::find()
+            .filter(alert::Column::RuleId.eq(id))
+            .filter(alert::Column::State.eq(FIRING))
+            .all(&*txn)
+            .await?;
+        for found in open {
+            let done = mark_resolved(&*txn, found).await?;
+            let entry = Entry::new("alert.resolve", Some(caller.actor()))
+                .target("alert", done.id)
+                .detail(format!("{} (the rule was paused)", describe(&rule)))
+                .ip(client.ip.clone());
+            audit.record(&*txn, entry).await?;
+            resolved.push(done);
+        }
+    }
+    audit.finish(txn, s.bus.as_ref()).await?;
+    for done in resolved {
+        s.bus.publish(HubEvent::Alert(std::sync::Arc::new(done)));
+    }
+    Ok(rule)
+}
+
 pub async fn acknowledge(
     s: &Services,
     caller: &Caller,
@@ -241,6 +288,14 @@ pub async fn alerts(s: &Services, caller: &Caller, state: Option<&str>) -> Resul
         q = q.filter(alert::Column::State.eq(state));
     }
     Ok(q.all(s.db.conn()).await?)
+}
+
+/// Sets an open alert RESOLVED now, in the caller's transaction.
+pub async fn mark_resolved<C: sea_orm::ConnectionTrait>(txn: &C, open: alert::Model) -> Result<alert::Model, ApiError> {
+    let mut active = open.into_active_model();
+    active.state = Set(RESOLVED.to_owned());
+    active.resolved_at = Set(Some(Utc::now()));
+    Ok(active.update(txn).await?)
 }
 
 /// A rule in words, for the audit log and webhooks (never its webhook URL: it may hold a token).

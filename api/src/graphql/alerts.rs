@@ -230,6 +230,14 @@ impl AlertMutation {
         Ok(true)
     }
 
+    /// Pauses (false) or resumes (true) a rule; pausing resolves its open alerts. Needs
+    /// `alert.manage`.
+    #[graphql(guard = "Need(Permission::AlertManage)")]
+    async fn set_alert_rule_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> GqlResult<AlertRule> {
+        let id = parse_arg("id", &id).gql()?;
+        alerts::set_enabled(services(ctx)?, caller(ctx)?, id, enabled, client(ctx)).await.map(AlertRule).gql()
+    }
+
     /// Says that someone has seen the alert. Needs `alert.manage`.
     #[graphql(guard = "Need(Permission::AlertManage)")]
     async fn acknowledge_alert(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Alert> {
