@@ -51,12 +51,6 @@ async fn count(db: &Db, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
-/// Stores raw samples of one series, many rows per statement (a simulated month must not take a
-/// month of transactions).
-async fn insert_raw(h: &History, key: SeriesKey, rows: &[(i64, f64)]) {
-    h.record_series(key, rows).await.unwrap();
-}
-
 async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
     let store = Store::new(backend).await;
     let db = database(&store).await;
@@ -68,7 +62,7 @@ async fn rollups_and_retention_follow_a_simulated_month(backend: Backend) {
         for _hour in 0..24 {
             let rows: Vec<(i64, f64)> =
                 (0..60).map(|m| now + m * 60_000).map(|t| (t, ((t - T0) / HOUR % 24) as f64)).collect();
-            insert_raw(&h, SeriesKey::host(Metric::CpuPercent), &rows).await;
+            h.record_series(SeriesKey::host(Metric::CpuPercent), &rows).await.unwrap();
             now += HOUR;
             h.upkeep(at(now + 15_000)).await.unwrap();
         }
@@ -146,7 +140,7 @@ async fn downsampling_keeps_peaks_and_gaps_stay_gaps(backend: Backend) {
         }
         t += 1000;
     }
-    insert_raw(&h, key, &rows).await;
+    h.record_series(key, &rows).await.unwrap();
     // The recorder's own path writes a tick of several series in one statement.
     h.record(
         at(T0 + HOUR - 500),

@@ -3,7 +3,14 @@
 //! transaction, published for the `alerts` subscription, then delivered to the rule's webhook in
 //! the background: a slow or broken webhook never holds up the collector or the next tick.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use entity::{alert, alert_rule, game_server};
@@ -22,7 +29,7 @@ use crate::{
     error::ApiError,
     events::{HubEvent, ServerStateEvent},
     monitor::{
-        SeriesKey, Target, Tick,
+        SeriesKey, Target,
         chart::{self, ChartFormat, ChartSpec},
     },
 };
@@ -39,10 +46,17 @@ struct Track {
 /// (rule id, server id).
 type Key = (i64, Option<i64>);
 
+/// The enabled rules as last read, with the generation they were read at.
+type RuleCache = Option<(u64, Arc<Vec<alert_rule::Model>>)>;
+
 /// The alert evaluator. Cheap to clone.
 #[derive(Clone)]
 pub struct AlertEngine {
     tracks: Arc<Mutex<Option<HashMap<Key, Track>>>>,
+    /// Read from the database again only after a rule changed (see [`AlertEngine::rules_changed`]),
+    /// not on every tick.
+    rules: Arc<Mutex<RuleCache>>,
+    generation: Arc<AtomicU64>,
     delivery: Delivery,
 }
 
@@ -53,7 +67,28 @@ impl AlertEngine {
             settings.webhook_retries,
             Duration::from_millis(settings.webhook_backoff_ms),
         )?;
-        Ok(Self { tracks: Arc::default(), delivery })
+        Ok(Self { tracks: Arc::default(), rules: Arc::default(), generation: Arc::default(), delivery })
+    }
+
+    /// Says that a rule was created, deleted, paused or resumed (after the commit).
+    pub fn rules_changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The enabled rules. The generation is taken before the read, so a change committed while
+    /// reading makes the next call read again.
+    async fn enabled_rules(&self, s: &Services) -> Result<Arc<Vec<alert_rule::Model>>, ApiError> {
+        let mut cache = self.rules.lock().await;
+        let now = self.generation.load(Ordering::SeqCst);
+        if let Some((generation, rules)) = cache.as_ref()
+            && *generation == now
+        {
+            return Ok(rules.clone());
+        }
+        let rules =
+            Arc::new(alert_rule::Entity::find().filter(alert_rule::Column::Enabled.eq(true)).all(s.db.conn()).await?);
+        *cache = Some((now, rules.clone()));
+        Ok(rules)
     }
 
     /// The tracks, with the alerts left FIRING by an earlier run of the hub on the first use.
@@ -73,15 +108,14 @@ impl AlertEngine {
         Ok(tokio::sync::MutexGuard::map(guard, |t| t.get_or_insert_default()))
     }
 
-    /// Evaluates the threshold rules against one tick.
-    pub async fn observe(&self, s: &Services, tick: &Tick) -> Result<(), ApiError> {
-        let rules = alert_rule::Entity::find().filter(alert_rule::Column::Enabled.eq(true)).all(s.db.conn()).await?;
-        let values: HashMap<SeriesKey, f64> = tick.values().into_iter().collect();
-        let now = tick.host.at;
+    /// Evaluates the threshold rules against one tick's values (see [`crate::monitor::Tick::values`]).
+    pub async fn observe(&self, s: &Services, now: DateTime<Utc>, values: &[(SeriesKey, f64)]) -> Result<(), ApiError> {
+        let rules = self.enabled_rules(s).await?;
+        let values: HashMap<SeriesKey, f64> = values.iter().copied().collect();
         let mut tracks = self.tracks(s).await?;
         // Forget the tracks of rules deleted or disabled since.
         tracks.retain(|(rule_id, _), _| rules.iter().any(|r| r.id == *rule_id));
-        for rule in &rules {
+        for rule in rules.iter() {
             let Some(Watch::Threshold { metric, comparison, threshold, for_seconds }) = watch_of(rule) else {
                 continue;
             };
@@ -113,13 +147,10 @@ impl AlertEngine {
         if !matches!(event.state, ServerState::Crashed | ServerState::Running | ServerState::Offline) {
             return Ok(());
         }
-        let rules = alert_rule::Entity::find()
-            .filter(alert_rule::Column::Enabled.eq(true))
-            .filter(alert_rule::Column::Metric.eq(super::SERVER_CRASHED))
-            .all(s.db.conn())
-            .await?;
+        let rules = self.enabled_rules(s).await?;
         let mut tracks = self.tracks(s).await?;
-        for rule in rules.iter().filter(|r| r.server_id.is_none_or(|id| id == event.server_id)) {
+        let covering = rules.iter().filter(|r| watch_of(r) == Some(Watch::Crash));
+        for rule in covering.filter(|r| r.server_id.is_none_or(|id| id == event.server_id)) {
             let track = tracks.entry((rule.id, Some(event.server_id))).or_default();
             match (event.state, track.firing) {
                 (ServerState::Crashed, None) => {

@@ -125,9 +125,10 @@ pub async fn create_rule(
     }
     let scope = match new.server_id {
         Some(id) => {
-            access::require(s.db.conn(), caller, id, Permission::ServerRead)
-                .await
-                .map_err(|_| ApiError::bad_input("serverId", "no such server"))?;
+            access::require(s.db.conn(), caller, id, Permission::ServerRead).await.map_err(|e| match e {
+                ApiError::NotFound(_) | ApiError::Forbidden(_) => ApiError::bad_input("serverId", "no such server"),
+                other => other,
+            })?;
             Scope::Server
         }
         None => Scope::Host,
@@ -178,6 +179,7 @@ pub async fn create_rule(
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
+    s.alerts.rules_changed();
     Ok(rule)
 }
 
@@ -198,6 +200,7 @@ pub async fn delete_rule(s: &Services, caller: &Caller, id: i64, client: &Client
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
+    s.alerts.rules_changed();
     Ok(())
 }
 
@@ -242,6 +245,7 @@ pub async fn set_enabled(
         }
     }
     audit.finish(txn, s.bus.as_ref()).await?;
+    s.alerts.rules_changed();
     for done in resolved {
         s.bus.publish(HubEvent::Alert(std::sync::Arc::new(done)));
     }
@@ -300,9 +304,13 @@ pub async fn mark_resolved<C: sea_orm::ConnectionTrait>(txn: &C, open: alert::Mo
 
 /// A rule in words, for the audit log and webhooks (never its webhook URL: it may hold a token).
 pub fn describe(rule: &alert_rule::Model) -> String {
-    let whose = rule.server_id.map_or("the host".to_owned(), |id| format!("server {id}"));
-    if rule.metric == SERVER_CRASHED {
-        let whose = rule.server_id.map_or("any server".to_owned(), |id| format!("server {id}"));
+    let crash = rule.metric == SERVER_CRASHED;
+    let whose = match rule.server_id {
+        Some(id) => format!("server {id}"),
+        None if crash => "any server".to_owned(),
+        None => "the host".to_owned(),
+    };
+    if crash {
         return format!("{}: {whose} crashed", rule.name);
     }
     format!(

@@ -145,12 +145,10 @@ pub struct Notice<'a> {
 
 impl Notice<'_> {
     fn headline(&self) -> String {
-        let what = match self.server {
-            Some(name) => format!("{} on {name}", self.rule.name),
-            None if self.alert.server_id.is_some() => {
-                format!("{} on server {}", self.rule.name, self.alert.server_id.unwrap_or_default())
-            }
-            None => self.rule.name.clone(),
+        let what = match (self.server, self.alert.server_id) {
+            (Some(name), _) => format!("{} on {name}", self.rule.name),
+            (None, Some(id)) => format!("{} on server {id}", self.rule.name),
+            (None, None) => self.rule.name.clone(),
         };
         let state = if self.alert.state == super::FIRING { "FIRING" } else { "RESOLVED" };
         format!("[{state}] {what}")

@@ -19,10 +19,13 @@ pub enum ChartFormat {
 
 impl ChartFormat {
     pub fn from_extension(ext: &str) -> Option<Self> {
-        match ext {
-            "svg" => Some(Self::Svg),
-            "png" => Some(Self::Png),
-            _ => None,
+        [Self::Svg, Self::Png].into_iter().find(|f| f.extension() == ext)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Svg => "svg",
+            Self::Png => "png",
         }
     }
 
@@ -89,10 +92,7 @@ pub fn render(series: &Series, spec: &ChartSpec, format: ChartFormat) -> Result<
 
 /// The path of a chart: `/charts/host/cpu.percent.png` or `/charts/server/7/memory.used_bytes.svg`.
 pub fn path(target: super::Target, metric: &str, format: ChartFormat) -> String {
-    let ext = match format {
-        ChartFormat::Svg => "svg",
-        ChartFormat::Png => "png",
-    };
+    let ext = format.extension();
     match target {
         super::Target::Host => format!("/charts/host/{metric}.{ext}"),
         super::Target::Server(id) => format!("/charts/server/{id}/{metric}.{ext}"),

@@ -237,7 +237,7 @@ impl History {
         let Source::Rollup(step_s) = into.source else { return Ok(0) };
         let source_end = match from.source {
             Source::Raw => now_ms - ROLLUP_GRACE_MS,
-            Source::Rollup(s) => match self.edge(Source::Rollup(s), Edge::Last).await? {
+            Source::Rollup(_) => match self.edge(from.source, Edge::Last).await? {
                 Some(b) => b + from.step_ms,
                 None => return Ok(0),
             },

@@ -164,10 +164,11 @@ pub fn start(services: &Services, stop: CancellationToken) {
                 tick = received.recv() => match tick {
                     Some(tick) => {
                         s.stats.observe_tick(&tick);
-                        if let Err(e) = history.record(tick.host.at, &tick.values()).await {
+                        let values = tick.values();
+                        if let Err(e) = history.record(tick.host.at, &values).await {
                             tracing::warn!(error = %e, "cannot record a resource sample");
                         }
-                        if let Err(e) = s.alerts.observe(&s, &tick).await {
+                        if let Err(e) = s.alerts.observe(&s, tick.host.at, &values).await {
                             tracing::warn!(error = %e, "cannot evaluate the alert rules");
                         }
                     }

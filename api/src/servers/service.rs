@@ -300,6 +300,8 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
+    // The server's alert rules went with it (the foreign key cascades).
+    s.alerts.rules_changed();
     let dir = folder(&s.settings.data_dir, id);
     // remove_dir_all does not follow symlinks: a link inside the folder is removed, not its target.
     if let Err(e) = std::fs::remove_dir_all(&dir)
