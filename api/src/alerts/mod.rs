@@ -19,7 +19,7 @@ pub use webhook::WebhookFormat;
 
 use crate::{
     app::Services,
-    audit::{AuditBatch, Entry},
+    audit::AuditBatch,
     auth::{Caller, ClientInfo},
     error::ApiError,
     events::HubEvent,
@@ -170,13 +170,7 @@ pub async fn create_rule(
     .insert(&*txn)
     .await?;
     audit
-        .record(
-            &*txn,
-            Entry::new("alert_rule.create", Some(caller.actor()))
-                .target("alert_rule", rule.id)
-                .detail(describe(&rule))
-                .ip(client.ip.clone()),
-        )
+        .record(&*txn, caller.audit("alert_rule.create", client).target("alert_rule", rule.id).detail(describe(&rule)))
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     s.alerts.rules_changed();
@@ -191,13 +185,7 @@ pub async fn delete_rule(s: &Services, caller: &Caller, id: i64, client: &Client
     // Its alerts go with it (the foreign key cascades).
     alert_rule::Entity::delete_by_id(id).exec(&*txn).await?;
     audit
-        .record(
-            &*txn,
-            Entry::new("alert_rule.delete", Some(caller.actor()))
-                .target("alert_rule", id)
-                .detail(describe(&rule))
-                .ip(client.ip.clone()),
-        )
+        .record(&*txn, caller.audit("alert_rule.delete", client).target("alert_rule", id).detail(describe(&rule)))
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     s.alerts.rules_changed();
@@ -224,9 +212,7 @@ pub async fn set_enabled(
     active.enabled = Set(enabled);
     let rule = active.update(&*txn).await?;
     let action = if enabled { "alert_rule.enable" } else { "alert_rule.disable" };
-    audit
-        .record(&*txn, Entry::new(action, Some(caller.actor())).target("alert_rule", id).ip(client.ip.clone()))
-        .await?;
+    audit.record(&*txn, caller.audit(action, client).target("alert_rule", id)).await?;
     let mut resolved = Vec::new();
     if !enabled {
         let open = alert::Entity::find()
@@ -236,10 +222,10 @@ pub async fn set_enabled(
             .await?;
         for found in open {
             let done = mark_resolved(&*txn, found).await?;
-            let entry = Entry::new("alert.resolve", Some(caller.actor()))
+            let entry = caller
+                .audit("alert.resolve", client)
                 .target("alert", done.id)
-                .detail(format!("{} (the rule was paused)", describe(&rule)))
-                .ip(client.ip.clone());
+                .detail(format!("{} (the rule was paused)", describe(&rule)));
             audit.record(&*txn, entry).await?;
             resolved.push(done);
         }
@@ -269,9 +255,7 @@ pub async fn acknowledge(
     active.acknowledged_by = Set(Some(caller.user_id));
     active.acknowledged_at = Set(Some(Utc::now()));
     let updated = active.update(&*txn).await?;
-    audit
-        .record(&*txn, Entry::new("alert.acknowledge", Some(caller.actor())).target("alert", id).ip(client.ip.clone()))
-        .await?;
+    audit.record(&*txn, caller.audit("alert.acknowledge", client).target("alert", id)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     s.bus.publish(HubEvent::Alert(std::sync::Arc::new(updated.clone())));
     Ok(updated)

@@ -7,7 +7,11 @@ use entity::{role_permission, session, user, user_role};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shared::Permission;
 
-use crate::{app::Services, audit::Actor, error::ApiError};
+use crate::{
+    app::Services,
+    audit::{Actor, Entry},
+    error::ApiError,
+};
 
 /// A signed-in user, as resolved for one request or one WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,11 @@ impl Caller {
     /// The caller as an audit actor.
     pub fn actor(&self) -> Actor {
         Actor { id: self.user_id, email: self.email.clone() }
+    }
+
+    /// An audit entry of `action` done by the caller from `client`.
+    pub fn audit(&self, action: &'static str, client: &super::ClientInfo) -> Entry {
+        Entry::new(action, Some(self.actor())).ip(client.ip.clone())
     }
 }
 

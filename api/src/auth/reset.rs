@@ -157,10 +157,10 @@ pub async fn change(
     audit
         .record(
             &*txn,
-            Entry::new("user.password_change", Some(caller.actor()))
+            caller
+                .audit("user.password_change", client)
                 .target("user", account.id)
-                .detail(format!("{ended} session(s) ended"))
-                .ip(client.ip.clone()),
+                .detail(format!("{ended} session(s) ended")),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;

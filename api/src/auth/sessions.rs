@@ -217,12 +217,7 @@ pub async fn logout(
     )
     .await?;
     if n > 0 {
-        audit
-            .record(
-                &*txn,
-                Entry::new("auth.logout", Some(caller.actor())).target("user", caller.user_id).ip(client.ip.clone()),
-            )
-            .await?;
+        audit.record(&*txn, caller.audit("auth.logout", client).target("user", caller.user_id)).await?;
     }
     audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(caller.user_id));
@@ -237,10 +232,10 @@ pub async fn logout_all(s: &Services, caller: &super::Caller, client: &ClientInf
     audit
         .record(
             &*txn,
-            Entry::new("auth.logout_all", Some(caller.actor()))
+            caller
+                .audit("auth.logout_all", client)
                 .target("user", caller.user_id)
-                .detail(format!("{n} session(s) ended"))
-                .ip(client.ip.clone()),
+                .detail(format!("{n} session(s) ended")),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;

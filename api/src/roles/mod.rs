@@ -12,7 +12,7 @@ use shared::Permission;
 
 use crate::{
     app::Services,
-    audit::{AuditBatch, Entry},
+    audit::AuditBatch,
     auth::{Caller, ClientInfo},
     error::ApiError,
     users::{ensure_admin_keys_held, ensure_superset},
@@ -75,10 +75,11 @@ pub async fn create(
     audit
         .record(
             &*txn,
-            Entry::new("role.create", Some(caller.actor()))
-                .target("role", created.id)
-                .detail(format!("{}: [{}]", created.name, join(&keys)))
-                .ip(client.ip.clone()),
+            caller.audit("role.create", client).target("role", created.id).detail(format!(
+                "{}: [{}]",
+                created.name,
+                join(&keys)
+            )),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
@@ -136,15 +137,7 @@ pub async fn update(
     }
     ensure_admin_keys_held(&*txn).await?;
     if !changes.is_empty() {
-        audit
-            .record(
-                &*txn,
-                Entry::new("role.update", Some(caller.actor()))
-                    .target("role", id)
-                    .detail(changes.join("; "))
-                    .ip(client.ip.clone()),
-            )
-            .await?;
+        audit.record(&*txn, caller.audit("role.update", client).target("role", id).detail(changes.join("; "))).await?;
     }
     audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(None);
@@ -171,10 +164,10 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
     audit
         .record(
             &*txn,
-            Entry::new("role.delete", Some(caller.actor()))
+            caller
+                .audit("role.delete", client)
                 .target("role", id)
-                .detail(format!("{} (held by {holders} account(s))", existing.name))
-                .ip(client.ip.clone()),
+                .detail(format!("{} (held by {holders} account(s))", existing.name)),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;

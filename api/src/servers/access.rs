@@ -10,7 +10,7 @@ use shared::Permission;
 
 use crate::{
     app::Services,
-    audit::{AuditBatch, Entry},
+    audit::AuditBatch,
     auth::{Caller, ClientInfo},
     error::ApiError,
     users::ensure_superset,
@@ -123,10 +123,11 @@ pub async fn grant(
     audit
         .record(
             &*txn,
-            Entry::new("server.grant", Some(caller.actor()))
-                .target("server", server_id)
-                .detail(format!("{}: [{}]", target.email, listed.join(", ")))
-                .ip(client.ip.clone()),
+            caller.audit("server.grant", client).target("server", server_id).detail(format!(
+                "{}: [{}]",
+                target.email,
+                listed.join(", ")
+            )),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
@@ -154,10 +155,10 @@ pub async fn revoke(
     audit
         .record(
             &*txn,
-            Entry::new("server.revoke", Some(caller.actor()))
+            caller
+                .audit("server.revoke", client)
                 .target("server", server_id)
-                .detail(format!("user {user_id}: {gone} key(s) removed"))
-                .ip(client.ip.clone()),
+                .detail(format!("user {user_id}: {gone} key(s) removed")),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;

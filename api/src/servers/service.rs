@@ -14,7 +14,7 @@ use shared::{Permission, ServerState};
 use super::access;
 use crate::{
     app::Services,
-    audit::{AuditBatch, Entry},
+    audit::AuditBatch,
     auth::{Caller, ClientInfo},
     error::ApiError,
     templates::{self, Definition, ServerContext, Values, render, resolve_values, service::definition_of},
@@ -200,10 +200,10 @@ pub async fn create(
     audit
         .record(
             &*txn,
-            Entry::new("server.create", Some(caller.actor()))
+            caller
+                .audit("server.create", client)
                 .target("server", row.id)
-                .detail(format!("{} from template {}", row.name, tpl.name))
-                .ip(client.ip.clone()),
+                .detail(format!("{} from template {}", row.name, tpl.name)),
         )
         .await?;
     if let Err(e) = audit.finish(txn, s.bus.as_ref()).await {
@@ -264,15 +264,7 @@ pub async fn update(
         active.memory_limit_mb = Set(memory);
     }
     let row = active.update(&*txn).await.map_err(|e| ApiError::from_db(e, "name"))?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("server.update", Some(caller.actor()))
-                .target("server", id)
-                .detail(notes.join("; "))
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("server.update", client).target("server", id).detail(notes.join("; "))).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
@@ -290,15 +282,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
         });
     }
     game_server::Entity::delete_by_id(id).exec(&*txn).await?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("server.delete", Some(caller.actor()))
-                .target("server", id)
-                .detail(row.name)
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("server.delete", client).target("server", id).detail(row.name)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     // The server's alert rules went with it (the foreign key cascades).
     s.alerts.rules_changed();

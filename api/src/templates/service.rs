@@ -90,15 +90,7 @@ pub async fn create(
         });
     }
     let row = insert(&*txn, slug, &def, text, false).await?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("template.create", Some(caller.actor()))
-                .target("template", row.id)
-                .detail(&def.name)
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("template.create", client).target("template", row.id).detail(&def.name)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
@@ -137,15 +129,7 @@ pub async fn update(
     let mut active = row.into_active_model();
     set_definition(&mut active, &def, text);
     let row = active.update(&*txn).await?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("template.update", Some(caller.actor()))
-                .target("template", id)
-                .detail(&def.name)
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("template.update", client).target("template", id).detail(&def.name)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     Ok(row)
 }
@@ -166,15 +150,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
         });
     }
     template::Entity::delete_by_id(id).exec(&*txn).await?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("template.delete", Some(caller.actor()))
-                .target("template", id)
-                .detail(row.name)
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("template.delete", client).target("template", id).detail(row.name)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     Ok(true)
 }

@@ -207,10 +207,10 @@ pub async fn invite(
     audit
         .record(
             &*txn,
-            Entry::new("user.invite", Some(caller.actor()))
+            caller
+                .audit("user.invite", client)
                 .target("invitation", model.id)
-                .detail(email.unwrap_or_else(|| "any address".into()))
-                .ip(client.ip.clone()),
+                .detail(email.unwrap_or_else(|| "any address".into())),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
@@ -282,15 +282,7 @@ pub async fn update(
     }
     ensure_admin_keys_held(&*txn).await?;
     if !changes.is_empty() {
-        audit
-            .record(
-                &*txn,
-                Entry::new("user.update", Some(caller.actor()))
-                    .target("user", id)
-                    .detail(changes.join("; "))
-                    .ip(client.ip.clone()),
-            )
-            .await?;
+        audit.record(&*txn, caller.audit("user.update", client).target("user", id).detail(changes.join("; "))).await?;
     }
     audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(id));
@@ -307,15 +299,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
     ensure_superset(caller, &target_keys)?;
     user::Entity::delete_by_id(id).exec(&*txn).await?;
     ensure_admin_keys_held(&*txn).await?;
-    audit
-        .record(
-            &*txn,
-            Entry::new("user.delete", Some(caller.actor()))
-                .target("user", id)
-                .detail(account.email)
-                .ip(client.ip.clone()),
-        )
-        .await?;
+    audit.record(&*txn, caller.audit("user.delete", client).target("user", id).detail(account.email)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(id));
     Ok(true)
@@ -354,10 +338,11 @@ pub async fn set_roles(
     audit
         .record(
             &*txn,
-            Entry::new("user.set_roles", Some(caller.actor()))
-                .target("user", user_id)
-                .detail(format!("{}: [{}]", account.email, names.join(", ")))
-                .ip(client.ip.clone()),
+            caller.audit("user.set_roles", client).target("user", user_id).detail(format!(
+                "{}: [{}]",
+                account.email,
+                names.join(", ")
+            )),
         )
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
