@@ -11,7 +11,7 @@ use crate::{
     bootstrap::{self, FirstAdmin},
     config::Settings,
     db::Db,
-    events::{EventBus, HubEvent, LocalBus},
+    events::{EventBus, LocalBus},
     graphql::{self, HubSchema, Limits},
     http,
     mail::Mailer,
@@ -49,7 +49,7 @@ impl Services {
     /// cached callers are forgotten at once and open subscriptions re-check.
     pub fn access_changed(&self, user_id: Option<i64>) {
         self.cache.invalidate_user(user_id);
-        self.bus.publish(HubEvent::AccessChanged { user_id });
+        self.bus.access_changed();
     }
 }
 
@@ -65,8 +65,13 @@ pub struct App {
 impl Services {
     /// Opens the database (migrating and seeding it) and builds every service from the settings.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(1024));
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::default());
         std::fs::create_dir_all(&settings.data_dir)?;
+        // Traversable (games reach their folders inside) but not listable by other users.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o711))?;
+        }
         let keys = TokenKeys::load(settings.jwt_secret.as_deref(), &settings.data_dir, settings.access_token_ttl())?;
         let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
         bootstrap::seed(&db, bus.as_ref()).await?;

@@ -1,21 +1,28 @@
 //! The hub's event bus: producers publish, subscriptions listen.
 //!
-//! A trait with an in-process implementation (tokio broadcast) now, so that several replicas can
-//! later share one bus over a broker. Publishers never wait: a subscriber that falls behind loses
-//! the oldest events (and is told how many) instead of growing the hub's memory.
+//! A trait with an in-process implementation now, so that several replicas can later share one
+//! bus over a broker. Each kind of event travels on a channel of its own (console lines per
+//! server, states, samples, alerts, audit entries), so a flood on one never pushes events out of
+//! another. Publishers never wait: a subscriber that falls behind on a channel loses that
+//! channel's oldest events instead of growing the hub's memory.
+//!
+//! Access changes are not messages at all: they bump a generation counter (a `watch`), which a
+//! subscriber cannot miss however far behind it is, so a revoked caller's open subscriptions
+//! always check again.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Something that happened in the hub.
 #[derive(Debug, Clone)]
 pub enum HubEvent {
     /// An audit entry was committed.
     Audit(Arc<entity::audit_log::Model>),
-    /// A user's roles, grants or account changed: open subscriptions re-check their access.
-    AccessChanged { user_id: Option<i64> },
     /// A game server changed state.
     ServerState(Arc<ServerStateEvent>),
     /// A game server printed a line (or was sent one).
@@ -26,6 +33,33 @@ pub enum HubEvent {
     ServerSample(Arc<crate::monitor::ServerSample>),
     /// An alert fired, resolved, was acknowledged, or its webhook delivery changed.
     Alert(Arc<entity::alert::Model>),
+}
+
+/// The channel an event travels on; a subscription listens to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// The console lines of one server.
+    Console(i64),
+    /// State changes of every server.
+    ServerState,
+    /// Host and server resource samples.
+    Samples,
+    /// Alert changes.
+    Alerts,
+    /// Committed audit entries.
+    Audit,
+}
+
+impl HubEvent {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Self::Audit(_) => Topic::Audit,
+            Self::ServerState(_) => Topic::ServerState,
+            Self::Console(line) => Topic::Console(line.server_id),
+            Self::HostSample(_) | Self::ServerSample(_) => Topic::Samples,
+            Self::Alert(_) => Topic::Alerts,
+        }
+    }
 }
 
 /// A change of a game server's state.
@@ -49,39 +83,90 @@ pub struct ConsoleLine {
 
 /// Carries events from producers to subscribers.
 pub trait EventBus: Send + Sync + 'static {
-    /// Publishes an event to every current subscriber; never blocks.
+    /// Publishes an event to every current subscriber of its topic; never blocks.
     fn publish(&self, event: HubEvent);
-    /// A stream of the events published from now on.
-    fn subscribe(&self) -> BoxStream<'static, HubEvent>;
+    /// A stream of the events of one topic published from now on.
+    fn subscribe(&self, topic: Topic) -> BoxStream<'static, HubEvent>;
+    /// Says that someone's access changed (roles, grants, account, sessions).
+    fn access_changed(&self);
+    /// The access generation: it changes after every access change, and a receiver sees that it
+    /// changed however many changes it missed.
+    fn access_generation(&self) -> watch::Receiver<u64>;
 }
 
+/// How far a subscriber may lag behind on each channel.
+const CONSOLE_CAPACITY: usize = 1024;
+const SHARED_CAPACITY: usize = 256;
+const AUDIT_CAPACITY: usize = 1024;
+
 /// The in-process bus.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalBus {
-    tx: broadcast::Sender<HubEvent>,
+    states: broadcast::Sender<HubEvent>,
+    samples: broadcast::Sender<HubEvent>,
+    alerts: broadcast::Sender<HubEvent>,
+    audit: broadcast::Sender<HubEvent>,
+    /// One channel per server with a console subscriber; dropped when its last one goes.
+    consoles: Mutex<HashMap<i64, broadcast::Sender<HubEvent>>>,
+    access: watch::Sender<u64>,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self {
+            states: broadcast::channel(SHARED_CAPACITY).0,
+            samples: broadcast::channel(SHARED_CAPACITY).0,
+            alerts: broadcast::channel(SHARED_CAPACITY).0,
+            audit: broadcast::channel(AUDIT_CAPACITY).0,
+            consoles: Mutex::default(),
+            access: watch::channel(0).0,
+        }
+    }
 }
 
 impl LocalBus {
-    /// A bus whose slowest subscriber may lag `capacity` events behind.
-    pub fn new(capacity: usize) -> Self {
-        Self { tx: broadcast::channel(capacity).0 }
+    fn channel(&self, topic: Topic) -> broadcast::Sender<HubEvent> {
+        match topic {
+            Topic::ServerState => self.states.clone(),
+            Topic::Samples => self.samples.clone(),
+            Topic::Alerts => self.alerts.clone(),
+            Topic::Audit => self.audit.clone(),
+            Topic::Console(id) => {
+                let mut consoles = self.consoles.lock().unwrap_or_else(|e| e.into_inner());
+                consoles.entry(id).or_insert_with(|| broadcast::channel(CONSOLE_CAPACITY).0).clone()
+            }
+        }
     }
 }
 
 impl EventBus for LocalBus {
     fn publish(&self, event: HubEvent) {
+        let sender = match event.topic() {
+            Topic::Console(id) => {
+                let mut consoles = self.consoles.lock().unwrap_or_else(|e| e.into_inner());
+                match consoles.get(&id) {
+                    Some(tx) if tx.receiver_count() > 0 => tx.clone(),
+                    Some(_) => {
+                        consoles.remove(&id);
+                        return;
+                    }
+                    None => return,
+                }
+            }
+            topic => self.channel(topic),
+        };
         // No subscriber is not an error.
-        let _ = self.tx.send(event);
+        let _ = sender.send(event);
     }
 
-    fn subscribe(&self) -> BoxStream<'static, HubEvent> {
-        let rx = self.tx.subscribe();
-        stream::unfold(rx, |mut rx| async move {
+    fn subscribe(&self, topic: Topic) -> BoxStream<'static, HubEvent> {
+        let rx = self.channel(topic).subscribe();
+        stream::unfold(rx, move |mut rx| async move {
             loop {
                 match rx.recv().await {
                     Ok(event) => return Some((event, rx)),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(skipped = n, "a subscriber fell behind; events skipped");
+                        tracing::debug!(skipped = n, ?topic, "a subscriber fell behind; events skipped");
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
@@ -89,23 +174,82 @@ impl EventBus for LocalBus {
         })
         .boxed()
     }
+
+    fn access_changed(&self) {
+        self.access.send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    fn access_generation(&self) -> watch::Receiver<u64> {
+        self.access.subscribe()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_slow_subscriber_skips_instead_of_growing() {
-        let bus = LocalBus::new(4);
-        let mut sub = bus.subscribe();
-        for i in 0..10 {
-            bus.publish(HubEvent::AccessChanged { user_id: Some(i) });
-        }
-        // The first six were dropped; the stream resumes at the oldest kept event.
-        match sub.next().await {
-            Some(HubEvent::AccessChanged { user_id }) => assert_eq!(user_id, Some(6)),
+    fn line(server_id: i64, n: usize) -> HubEvent {
+        HubEvent::Console(Arc::new(ConsoleLine {
+            server_id,
+            at: chrono::Utc::now(),
+            stream: "stdout",
+            line: n.to_string(),
+        }))
+    }
+
+    fn text(event: Option<HubEvent>) -> String {
+        match event {
+            Some(HubEvent::Console(l)) => l.line.clone(),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_skips_instead_of_growing() {
+        let bus = LocalBus::default();
+        let mut sub = bus.subscribe(Topic::Console(1));
+        for i in 0..CONSOLE_CAPACITY + 10 {
+            bus.publish(line(1, i));
+        }
+        // The first ten were dropped; the stream resumes at the oldest kept event.
+        assert_eq!(text(sub.next().await), "10");
+    }
+
+    #[tokio::test]
+    async fn a_flood_on_one_channel_pushes_nothing_out_of_another() {
+        let bus = LocalBus::default();
+        let mut quiet = bus.subscribe(Topic::Console(2));
+        bus.publish(line(2, 7));
+        for i in 0..10 * CONSOLE_CAPACITY {
+            bus.publish(line(1, i));
+        }
+        assert_eq!(text(quiet.next().await), "7");
+    }
+
+    #[tokio::test]
+    async fn access_changes_are_never_lost() {
+        let bus = LocalBus::default();
+        let mut generation = bus.access_generation();
+        let mut flooded = bus.subscribe(Topic::Console(1));
+        for i in 0..10 * CONSOLE_CAPACITY {
+            bus.publish(line(1, i));
+            if i == 5 {
+                bus.access_changed();
+            }
+        }
+        assert!(generation.has_changed().unwrap(), "the change is seen after the flood");
+        generation.mark_unchanged();
+        assert!(!generation.has_changed().unwrap());
+        assert!(flooded.next().await.is_some());
+    }
+
+    #[test]
+    fn console_channels_go_with_their_last_subscriber() {
+        let bus = LocalBus::default();
+        let sub = bus.subscribe(Topic::Console(3));
+        bus.publish(line(3, 1));
+        drop(sub);
+        bus.publish(line(3, 2));
+        assert!(bus.consoles.lock().unwrap().is_empty());
     }
 }

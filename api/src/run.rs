@@ -18,7 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => {
-            let bus = LocalBus::new(16);
+            let bus = LocalBus::default();
             let db = Db::connect(&cli.settings.database()).await?;
             let applied = bootstrap::migrate(&db, &bus).await?;
             bootstrap::seed(&db, &bus).await?;

@@ -18,7 +18,7 @@ fn target(store: &Store) -> DatabaseTarget {
 async fn migrations_apply_once_and_are_audited(backend: Backend) {
     let store = Store::new(backend).await;
     let db = Db::connect(&target(&store)).await.unwrap();
-    let bus = LocalBus::new(8);
+    let bus = LocalBus::default();
     let applied = kutanga::bootstrap::migrate(&db, &bus).await.unwrap();
     assert_eq!(
         applied,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{role_permission, session, user, user_role};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use shared::Permission;
@@ -21,6 +21,8 @@ pub struct Caller {
     pub email: String,
     /// The union of the keys of the user's roles.
     pub permissions: BTreeSet<Permission>,
+    /// When the session ends at the latest (its absolute lifetime).
+    pub session_expires_at: DateTime<Utc>,
 }
 
 impl Caller {
@@ -50,17 +52,30 @@ const INVALID: ApiError = ApiError::Unauthenticated("the access token is invalid
 /// revoked, not expired) and the account (exists, enabled), then its permissions. The last three
 /// come from a cache that every change of access invalidates.
 pub async fn authenticate(s: &Services, token: &str) -> Result<Caller, ApiError> {
+    authenticate_until(s, token).await.map(|(caller, _)| caller)
+}
+
+/// Like [`authenticate`], with the moment the token expires.
+pub async fn authenticate_until(s: &Services, token: &str) -> Result<(Caller, DateTime<Utc>), ApiError> {
     let claims = s.keys.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         INVALID
     })?;
     let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
-    if let Some(caller) = s.cache.get(claims.sid)
+    let expires = i64::try_from(claims.exp).ok().and_then(|t| DateTime::from_timestamp(t, 0)).ok_or(INVALID)?;
+    Ok((current(s, user_id, claims.sid).await?, expires))
+}
+
+/// The caller of a session as it is now (from the cache, or loaded and cached): fails once the
+/// session has ended or the account is disabled.
+pub async fn current(s: &Services, user_id: i64, session_id: i64) -> Result<Caller, ApiError> {
+    if let Some(caller) = s.cache.get(session_id)
         && caller.user_id == user_id
+        && caller.session_expires_at > Utc::now()
     {
         return Ok(caller);
     }
-    let caller = load(s.db.conn(), user_id, claims.sid).await?;
+    let caller = load(s.db.conn(), user_id, session_id).await?;
     s.cache.insert(caller.clone());
     Ok(caller)
 }
@@ -74,14 +89,20 @@ pub async fn load<C: ConnectionTrait>(db: &C, user_id: i64, session_id: i64) -> 
         .filter(session::Column::ExpiresAt.gt(now))
         .one(db)
         .await?;
-    if live_session.is_none() {
+    let Some(live_session) = live_session else {
         return Err(INVALID);
-    }
+    };
     let account = user::Entity::find_by_id(user_id).one(db).await?.ok_or(INVALID)?;
     if account.disabled {
         return Err(ApiError::Unauthenticated("this account is disabled"));
     }
-    Ok(Caller { user_id, session_id, email: account.email, permissions: permissions_of(db, user_id).await? })
+    Ok(Caller {
+        user_id,
+        session_id,
+        email: account.email,
+        permissions: permissions_of(db, user_id).await?,
+        session_expires_at: live_session.expires_at,
+    })
 }
 
 /// The union of the permission keys of a user's roles.

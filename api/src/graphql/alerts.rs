@@ -16,7 +16,7 @@ use super::{
 use crate::{
     alerts::{self, Comparison, NewRule, WebhookFormat},
     error::{ApiError, GqlResult, IntoGql},
-    events::HubEvent,
+    events::{HubEvent, Topic},
 };
 
 /// How a rule compares the metric with its threshold.
@@ -258,7 +258,7 @@ impl AlertSubscription {
         let s = services(ctx)?;
         let changes = s
             .bus
-            .subscribe()
+            .subscribe(Topic::Alerts)
             .filter_map(|event| {
                 future::ready(match event {
                     HubEvent::Alert(a) => Some(Alert((*a).clone())),
@@ -267,6 +267,6 @@ impl AlertSubscription {
             })
             .boxed();
         let check: live::Check = Box::new(|_, me| Box::pin(async move { me.require(Permission::AlertRead) }));
-        Ok(live::while_allowed(s, caller(ctx)?, check, changes))
+        Ok(live::while_allowed(s, live::LiveCaller::new(caller(ctx)?), check, changes))
     }
 }

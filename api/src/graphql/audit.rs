@@ -15,7 +15,7 @@ use crate::{
     app::Services,
     audit::{self, Filter},
     error::{ApiError, GqlResult, IntoGql},
-    events::HubEvent,
+    events::{HubEvent, Topic},
 };
 
 /// The largest page of `auditLog`.
@@ -139,7 +139,7 @@ impl AuditSubscription {
         let filter = filter.unwrap_or_default().into_filter().gql()?;
         let entries = services
             .bus
-            .subscribe()
+            .subscribe(Topic::Audit)
             .filter_map(move |event| {
                 future::ready(match event {
                     HubEvent::Audit(entry) if filter.matches(&entry) => Some(AuditEntry((*entry).clone())),
@@ -148,6 +148,6 @@ impl AuditSubscription {
             })
             .boxed();
         let check: live::Check = Box::new(|_, me| Box::pin(async move { me.require(Permission::AuditRead) }));
-        Ok(live::while_allowed(services, caller(ctx)?, check, entries))
+        Ok(live::while_allowed(services, live::LiveCaller::new(caller(ctx)?), check, entries))
     }
 }

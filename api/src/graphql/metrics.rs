@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
-    events::HubEvent,
+    events::{HubEvent, Topic},
     monitor,
     servers::access,
 };
@@ -208,7 +208,7 @@ impl MetricsSubscription {
         let last: Arc<Mutex<Option<Instant>>> = Arc::default();
         let samples = s
             .bus
-            .subscribe()
+            .subscribe(Topic::Samples)
             .filter_map(move |e| {
                 let last = last.clone();
                 future::ready(match e {
@@ -226,7 +226,7 @@ impl MetricsSubscription {
             })
             .boxed();
         let check: live::Check = Box::new(|_, me| Box::pin(async move { me.require(Key::MetricsRead) }));
-        Ok(live::while_allowed(&s, &me, check, samples).boxed())
+        Ok(live::while_allowed(&s, live::LiveCaller::new(&me), check, samples).boxed())
     }
 
     /// One running server's samples (CPU and memory of its process tree). Needs `server.read`.
@@ -243,7 +243,7 @@ impl MetricsSubscription {
         }
         let samples = s
             .bus
-            .subscribe()
+            .subscribe(Topic::Samples)
             .filter_map(move |e| {
                 future::ready(match e {
                     HubEvent::ServerSample(x) if x.server_id == id => Some(ServerSample {
@@ -259,6 +259,6 @@ impl MetricsSubscription {
         let check: live::Check = Box::new(move |s, me| {
             Box::pin(async move { access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()) })
         });
-        Ok(live::while_allowed(&s, &me, check, samples).boxed())
+        Ok(live::while_allowed(&s, live::LiveCaller::new(&me), check, samples).boxed())
     }
 }

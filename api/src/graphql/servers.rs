@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
-    events::HubEvent,
+    events::{HubEvent, Topic},
     servers::{access, service as server_service},
     supervisor::{Asker, Supervisor},
     templates::service::{self as template_service, definition_of},
@@ -300,12 +300,13 @@ impl ServerSubscription {
         {
             return Ok(refused(e));
         }
-        let (s2, me2) = (s.clone(), me.clone());
+        let live_me = live::LiveCaller::new(&me);
+        let (s2, me2) = (s.clone(), live_me.clone());
         let events = s
             .bus
-            .subscribe()
+            .subscribe(Topic::ServerState)
             .filter_map(move |e| {
-                let (s, me) = (s2.clone(), me2.clone());
+                let (s, me) = (s2.clone(), me2.get());
                 async move {
                     let HubEvent::ServerState(ev) = e else { return None };
                     if only.is_some_and(|id| id != ev.server_id) {
@@ -329,7 +330,7 @@ impl ServerSubscription {
                 }
             })
         });
-        Ok(live::while_allowed(&s, &me, check, events).boxed())
+        Ok(live::while_allowed(&s, live_me, check, events).boxed())
     }
 
     /// A server's console lines as they come. Needs `server.read` on it; ends when access goes.
@@ -346,7 +347,7 @@ impl ServerSubscription {
         }
         let lines = s
             .bus
-            .subscribe()
+            .subscribe(Topic::Console(id))
             .filter_map(move |e| {
                 futures_util::future::ready(match e {
                     HubEvent::Console(l) if l.server_id == id => Some(ConsoleLine::from(l.as_ref())),
@@ -357,7 +358,7 @@ impl ServerSubscription {
         let check: live::Check = Box::new(move |s, me| {
             Box::pin(async move { access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()) })
         });
-        Ok(live::while_allowed(&s, &me, check, lines).boxed())
+        Ok(live::while_allowed(&s, live::LiveCaller::new(&me), check, lines).boxed())
     }
 }
 

@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_tail_is_bounded() {
-        let bus: Arc<dyn EventBus> = Arc::new(crate::events::LocalBus::new(4));
+        let bus: Arc<dyn EventBus> = Arc::new(crate::events::LocalBus::default());
         let console = Console::new(1, 3, bus);
         for i in 0..10 {
             console.push("stdout", i.to_string());
