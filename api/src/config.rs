@@ -77,9 +77,15 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_GRAPHQL_MAX_COMPLEXITY", global = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub graphql_max_complexity: u32,
 
-    /// The deepest nesting of a GraphQL document (fragments and values) the parser accepts.
-    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_RECURSION", global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(4..=256))]
+    /// The deepest nesting of a GraphQL document the parser accepts: selection sets, fragments,
+    /// and the brackets of values and variables (deeper documents are refused before parsing).
+    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_RECURSION", global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(4..=128))]
     pub graphql_max_recursion: u16,
+
+    /// The most operations one batched POST may hold (the complexity limit holds for the batch
+    /// as a whole).
+    #[arg(long, env = "KUTANGA_GRAPHQL_MAX_BATCH", global = true, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub graphql_max_batch: u16,
 
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "KUTANGA_MAX_BODY_BYTES", global = true, default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
@@ -137,10 +143,11 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_PUBLIC_URL", global = true, value_name = "URL")]
     pub public_url: Option<String>,
 
-    /// The system user game servers run as when the hub runs as root (created when missing).
-    /// When the hub is not root, game servers run as the hub's own user.
-    #[arg(long, env = "KUTANGA_GAME_USER", global = true, default_value = "kutanga-game", value_name = "USER")]
-    pub game_user: String,
+    /// When the hub runs as root, each game server runs as a user of its own: UID and GID
+    /// `KUTANGA_GAME_UID_BASE + server id` (no passwd entry needed). Pick a range no real user or
+    /// container uses. When the hub is not root, game servers run as the hub's own user.
+    #[arg(long, env = "KUTANGA_GAME_UID_BASE", global = true, default_value_t = 1_900_000_000, value_parser = clap::value_parser!(u32).range(10_000..=2_000_000_000))]
+    pub game_uid_base: u32,
 
     /// Lines of each server's console kept in memory for `consoleTail`.
     #[arg(long, env = "KUTANGA_CONSOLE_LINES", global = true, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
@@ -198,6 +205,16 @@ pub struct Settings {
     /// A bearer token GET /metrics asks for (Prometheus: `authorization: { credentials: ... }`).
     #[arg(long, env = "KUTANGA_METRICS_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
     pub metrics_token: Option<String>,
+
+    /// Reverse proxies (IPs or CIDR ranges, comma-separated) whose `Forwarded` or
+    /// `X-Forwarded-For` headers are believed; unset, those headers are ignored.
+    #[arg(long, env = "KUTANGA_TRUSTED_PROXIES", global = true, default_value = "", value_name = "CIDRS")]
+    pub trusted_proxies: String,
+
+    /// Addresses (IPs or CIDR ranges, comma-separated) that alert webhooks may reach although
+    /// they are not public (loopback, private, link-local...), e.g. a chat relay on the LAN.
+    #[arg(long, env = "KUTANGA_WEBHOOK_ALLOW", global = true, default_value = "", value_name = "CIDRS")]
+    pub webhook_allow: String,
 
     /// Seconds an alert webhook request may take (connecting included).
     #[arg(long, env = "KUTANGA_WEBHOOK_TIMEOUT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
@@ -297,23 +314,24 @@ impl Settings {
 
     /// The addresses allowed to read /metrics.
     pub fn metrics_allow_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        self.metrics_allow
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(
-                    |_| {
-                        ConfigError::invalid("KUTANGA_METRICS_ALLOW", "IP addresses or CIDR ranges separated by commas")
-                    },
-                )
-            })
-            .collect()
+        cidr_list("KUTANGA_METRICS_ALLOW", &self.metrics_allow)
+    }
+
+    /// The reverse proxies whose forwarding headers are believed.
+    pub fn trusted_proxy_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        cidr_list("KUTANGA_TRUSTED_PROXIES", &self.trusted_proxies)
+    }
+
+    /// The non-public addresses alert webhooks may reach anyway.
+    pub fn webhook_allow_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        cidr_list("KUTANGA_WEBHOOK_ALLOW", &self.webhook_allow)
     }
 
     /// Checks what the parser cannot: relations between options and production rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.metrics_allow_list()?;
+        self.webhook_allow_list()?;
+        self.trusted_proxy_list()?;
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::invalid("KUTANGA_METRICS_TOKEN", "a token of at least 16 characters"));
         }
@@ -351,6 +369,9 @@ impl Settings {
                 "at least KUTANGA_METRICS_MINUTE_DAYS (hourly rollups outlive minute rollups)",
             ));
         }
+        if self.mode == Mode::Production {
+            self.validate_production()?;
+        }
         if self.mode == Mode::Production && self.playground == Some(true) && self.introspection == Some(false) {
             return Err(ConfigError::invalid(
                 "KUTANGA_PLAYGROUND",
@@ -359,6 +380,64 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+impl Settings {
+    /// What production mode refuses to start with, whatever else allows it.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        const MIN_BITS: f64 = 100.0;
+        if let Some(secret) = &self.jwt_secret
+            && estimated_bits(secret) < MIN_BITS
+        {
+            return Err(ConfigError::invalid(
+                "KUTANGA_JWT_SECRET",
+                "a random secret in production (this one is too predictable: repeated or few distinct \
+                 characters); e.g. `openssl rand -hex 32`, or leave it unset to use a generated key",
+            ));
+        }
+        if let Some(token) = &self.metrics_token
+            && estimated_bits(token) < MIN_BITS
+        {
+            return Err(ConfigError::invalid(
+                "KUTANGA_METRICS_TOKEN",
+                "a random token in production (this one is too predictable); e.g. `openssl rand -hex 32`",
+            ));
+        }
+        let beyond_loopback = self.metrics_allow_list()?.iter().any(|net| !net.network().to_canonical().is_loopback());
+        if beyond_loopback && self.metrics_token.is_none() {
+            return Err(ConfigError::invalid(
+                "KUTANGA_METRICS_TOKEN",
+                "a token in production when KUTANGA_METRICS_ALLOW reaches beyond loopback (or /metrics is open \
+                 to those addresses without any credential)",
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && let Some(rest) = url.strip_prefix("http://")
+        {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_matches(['[', ']']);
+            let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !local {
+                return Err(ConfigError::invalid(
+                    "KUTANGA_PUBLIC_URL",
+                    "an https:// address in production (links in mail and webhooks would send tokens in clear)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rough estimate of the randomness in a secret, in bits: its length times the Shannon entropy
+/// of its characters. Repetition and small alphabets score low; 32 random bytes in hex score ~250.
+pub fn estimated_bits(secret: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for c in secret.chars() {
+        *counts.entry(c).or_insert(0u32) += 1;
+    }
+    let n = secret.chars().count() as f64;
+    let per_char: f64 = counts.values().map(|&c| f64::from(c) / n).map(|p| -p * p.log2()).sum();
+    per_char * n
 }
 
 fn parse_database_url(raw: &str) -> Result<String, String> {
@@ -472,6 +551,19 @@ fn name_the_variable(err: clap::Error) -> ConfigError {
 
 use std::error::Error as _;
 
+/// IP addresses or CIDR ranges separated by commas.
+fn cidr_list(variable: &'static str, text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::invalid(variable, "IP addresses or CIDR ranges separated by commas"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,6 +595,38 @@ mod tests {
         assert!(!s.playground_enabled() && !s.introspection_enabled());
         let s = parse(&["--mode", "production", "--playground", "true"]).unwrap();
         assert!(s.playground_enabled());
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings_and_names_them() {
+        let refused = |args: &[&str], variable: &str| {
+            let mut all = vec!["--mode", "production"];
+            all.extend(args);
+            let err = parse(&all).and_then(|s| s.validate()).unwrap_err().to_string();
+            assert!(err.contains(variable), "{args:?}: {err}");
+        };
+        let aaa = "a".repeat(36);
+        refused(&["--jwt-secret", &aaa], "KUTANGA_JWT_SECRET");
+        refused(&["--jwt-secret", &"ab".repeat(20)], "KUTANGA_JWT_SECRET");
+        refused(&["--metrics-allow", "0.0.0.0/0"], "KUTANGA_METRICS_TOKEN");
+        refused(&["--metrics-allow", "10.0.0.0/8", "--metrics-token", &"x".repeat(20)], "KUTANGA_METRICS_TOKEN");
+        refused(&["--public-url", "http://hub.example.org"], "KUTANGA_PUBLIC_URL");
+        let fine = [
+            "--mode",
+            "production",
+            "--jwt-secret",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "--metrics-allow",
+            "10.0.0.0/8",
+            "--metrics-token",
+            "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            "--public-url",
+            "https://hub.example.org",
+        ];
+        parse(&fine).unwrap().validate().unwrap();
+        parse(&["--mode", "production", "--public-url", "http://127.0.0.1:8080"]).unwrap().validate().unwrap();
+        // Development mode is for trying things out: it says nothing of these.
+        parse(&["--jwt-secret", &aaa, "--metrics-allow", "0.0.0.0/0"]).unwrap().validate().unwrap();
     }
 
     #[test]

@@ -272,7 +272,54 @@ async fn the_web_app_is_served_with_a_spa_fallback(backend: Backend) {
     hub.stop().await;
 }
 
+/// Behind a reverse proxy on the same host: with the proxy trusted, each client is told apart
+/// (the metrics allowlist, rate limits and the audit log see the real address); without it,
+/// forwarding headers are ignored, so no client chooses its own address.
+async fn a_trusted_proxy_tells_who_the_client_is(backend: Backend) {
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--trusted-proxies", "127.0.0.1/32"]).await;
+    let metrics = |xff: Option<&'static str>| {
+        let mut req = hub.http.get(hub.url("/metrics"));
+        if let Some(xff) = xff {
+            req = req.header("x-forwarded-for", xff);
+        }
+        req.send()
+    };
+    assert_eq!(metrics(None).await.unwrap().status(), StatusCode::OK, "the proxy's own host");
+    assert_eq!(metrics(Some("203.0.113.5")).await.unwrap().status(), StatusCode::FORBIDDEN, "a client through it");
+    assert_eq!(
+        metrics(Some("127.0.0.1, 203.0.113.5")).await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "a spoofed left"
+    );
+    // Thirty bad sign-ins by one client lock out that client, not another one.
+    let login = |xff: String, password: &str| {
+        let body = json!({ "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                           "variables": { "e": ADMIN_EMAIL, "p": password } });
+        hub.http.post(hub.url("/graphql")).header("x-forwarded-for", xff).json(&body).send()
+    };
+    for n in 0..30 {
+        let res: Value = login("198.51.100.1".into(), &format!("guess {n}")).await.unwrap().json().await.unwrap();
+        assert!(res["errors"].is_array());
+    }
+    let res: Value = login("198.51.100.1".into(), ADMIN_PASSWORD).await.unwrap().json().await.unwrap();
+    assert_eq!(code(&res), "RATE_LIMITED");
+    let res: Value = login("198.51.100.2".into(), ADMIN_PASSWORD).await.unwrap().json().await.unwrap();
+    assert!(res["errors"].is_null(), "another client behind the same proxy signs in: {res}");
+    let token = res["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+    let log =
+        hub.gql(Some(&token), "{ auditLog(filter: { action: \"auth.login\" }, first: 1) { ip } }", json!({})).await;
+    assert_eq!(log["data"]["auditLog"][0]["ip"], "198.51.100.2", "{log}");
+    let store = hub.stop().await;
+
+    // Without the setting the header is ignored: everyone is the peer.
+    let hub = TestHub::start_with(store, &[]).await;
+    let res = hub.http.get(hub.url("/metrics")).header("x-forwarded-for", "203.0.113.5").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    hub.stop().await;
+}
+
 on_both!(
+    a_trusted_proxy_tells_who_the_client_is,
     hub_info_is_public,
     the_admin_sees_the_three_roles,
     login_answers_the_same_for_unknown_emails,

@@ -167,7 +167,219 @@ async fn a_subscription_ends_when_access_is_taken_away(backend: Backend) {
     hub.stop().await;
 }
 
+/// Signs in and returns (access token, refresh token).
+async fn sign_in(hub: &TestHub, email: &str, password: &str) -> (String, String) {
+    let res = hub
+        .gql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }",
+            json!({ "e": email, "p": password }),
+        )
+        .await;
+    let login = &res["data"]["login"];
+    (login["accessToken"].as_str().unwrap().to_owned(), login["refreshToken"].as_str().unwrap().to_owned())
+}
+
+async fn user_id(hub: &TestHub, token: &str) -> String {
+    hub.gql(Some(token), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Reads until the socket closes (within `secs`), skipping messages; returns the close code.
+async fn closed_within(ws: &mut Ws, secs: u64) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.expect("the socket closes in time");
+        match msg {
+            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), frame.reason.to_string()),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// Each way a session ends closes its sockets at once with 4403, and a new socket with the same
+/// token is refused.
+async fn a_socket_closes_when_its_session_ends(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    for way in ["logout", "logoutAll", "changePassword", "disabled", "deleted"] {
+        let email = format!("{}@hub.test", way.to_lowercase());
+        hub.user_with_roles(&email, &["Moderator"]).await;
+        let (token, refresh) = sign_in(&hub, &email, "another long passphrase").await;
+        let id = user_id(&hub, &token).await;
+        let mut ws = connect(&hub).await;
+        init(&mut ws, json!({ "authorization": format!("Bearer {token}") })).await.unwrap();
+        subscribe(&mut ws, "1", "subscription { serverState { state } }").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let res = match way {
+            "logout" => {
+                hub.gql(Some(&token), "mutation($r: String!) { logout(refreshToken: $r) }", json!({ "r": refresh }))
+                    .await
+            }
+            "logoutAll" => hub.gql(Some(&token), "mutation { logoutAll }", json!({})).await,
+            "changePassword" => {
+                hub.gql(
+                    Some(&token),
+                    "mutation { changePassword(currentPassword: \"another long passphrase\", newPassword: \"a brand new passphrase here\") }",
+                    json!({}),
+                )
+                .await
+            }
+            "disabled" => {
+                hub.gql(Some(&admin), "mutation($u: ID!) { updateUser(id: $u, disabled: true) { id } }", json!({ "u": id }))
+                    .await
+            }
+            _ => hub.gql(Some(&admin), "mutation($u: ID!) { deleteUser(id: $u) }", json!({ "u": id })).await,
+        };
+        assert!(res["errors"].is_null(), "{way}: {res}");
+        let started = std::time::Instant::now();
+        let (code, reason) = closed_within(&mut ws, 5).await;
+        assert_eq!(code, 4403, "{way}: {reason}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{way}: closed after {:?}", started.elapsed());
+        let mut again = connect(&hub).await;
+        let refused = init(&mut again, json!({ "authorization": format!("Bearer {token}") })).await;
+        assert_eq!(refused.unwrap_err().0, 4403, "{way}: the token no longer opens a socket");
+    }
+    hub.stop().await;
+}
+
+/// Operations on an open socket are authorised as they would be over HTTP at that moment: a
+/// password change ends the socket's power (no backdoor admin), a demotion takes the demoted
+/// key away at once, a promotion gives the new one.
+async fn every_operation_on_a_socket_is_authorised_now(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let mut ws = connect(&hub).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {admin}") })).await.unwrap();
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"the admin's new passphrase\") }",
+            json!({ "c": common::ADMIN_PASSWORD }),
+        )
+        .await;
+    assert!(res["errors"].is_null(), "{res}");
+    subscribe(
+        &mut ws,
+        "1",
+        "mutation { createUser(email: \"backdoor@hub.test\", password: \"a backdoor passphrase\", roleIds: [\"1\"]) { id } }",
+    )
+    .await;
+    match next(&mut ws).await {
+        Ok(msg) => assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{msg}"),
+        Err((code, _)) => assert_eq!(code, 4403),
+    }
+    let admin = hub.login(common::ADMIN_EMAIL, "the admin's new passphrase").await;
+    let users = hub.gql(Some(&admin), "{ users(search: \"backdoor\") { id } }", json!({})).await;
+    assert_eq!(users["data"]["users"], json!([]), "no backdoor account: {users}");
+
+    // A moderator demoted to User loses auditLog on the socket at once, and gets it back.
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let mod_id = user_id(&hub, &moderator).await;
+    let mut ws = connect(&hub).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {moderator}") })).await.unwrap();
+    let set_roles = |roles: Value| {
+        hub.gql(
+            Some(&admin),
+            "mutation($u: ID!, $r: [ID!]!) { setUserRoles(userId: $u, roleIds: $r) { id } }",
+            json!({ "u": mod_id, "r": roles }),
+        )
+    };
+    let roles = hub.gql(Some(&admin), "{ roles { id name } }", json!({})).await;
+    let role = |name: &str| {
+        roles["data"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["id"].clone()
+    };
+    assert!(set_roles(json!([role("User")])).await["errors"].is_null());
+    subscribe(&mut ws, "2", "{ auditLog(first: 1) { id } }").await;
+    let msg = next(&mut ws).await.unwrap();
+    assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{msg}");
+    assert_eq!(next(&mut ws).await.unwrap()["type"], "complete");
+    assert!(set_roles(json!([role("Moderator")])).await["errors"].is_null());
+    subscribe(&mut ws, "3", "{ auditLog(first: 1) { id } }").await;
+    let msg = next(&mut ws).await.unwrap();
+    assert!(msg["payload"]["errors"].is_null(), "allowed again: {msg}");
+    hub.stop().await;
+}
+
+const SECRET: &str = "a test secret that is long enough for HS256 signing";
+
+/// The admin's token with its `exp` moved to `secs` from now (signed with the hub's key).
+fn expiring(token: &str, secs: i64) -> String {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let mut claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["exp"] = json!(chrono::Utc::now().timestamp() + secs);
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}
+
+async fn ping(ws: &mut Ws, token: &str) -> Result<Value, (u16, String)> {
+    let msg = json!({ "type": "ping", "payload": { "authorization": format!("Bearer {token}") } });
+    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    next(ws).await
+}
+
+/// A socket outlives its access token only when the client sends a fresh token of the same
+/// session in a ping; otherwise it closes with 4401 when the token expires. The session's
+/// absolute lifetime closes it with 4403, whatever the token says.
+async fn a_socket_outliving_its_token_must_refresh(backend: Backend) {
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--jwt-secret", SECRET]).await;
+    let admin = hub.admin_token().await;
+    let short = expiring(&admin, 3);
+
+    let mut lapsing = connect(&hub).await;
+    init(&mut lapsing, json!({ "authorization": format!("Bearer {short}") })).await.unwrap();
+    let mut refreshed = connect(&hub).await;
+    init(&mut refreshed, json!({ "authorization": format!("Bearer {short}") })).await.unwrap();
+    let pong = ping(&mut refreshed, &admin).await.unwrap();
+    assert_eq!(pong["type"], "pong", "{pong}");
+    assert!(pong["payload"]["expiresAt"].is_string(), "{pong}");
+
+    let (code, reason) = closed_within(&mut lapsing, 8).await;
+    assert_eq!(code, 4401, "{reason}");
+    subscribe(&mut refreshed, "1", "{ me { email } }").await;
+    let msg = next(&mut refreshed).await.unwrap();
+    assert_eq!(msg["payload"]["data"]["me"]["email"], common::ADMIN_EMAIL, "{msg}");
+    assert_eq!(next(&mut refreshed).await.unwrap()["type"], "complete");
+
+    // A token of another session in a ping closes the socket.
+    let other = hub.admin_token().await;
+    assert_eq!(ping(&mut refreshed, &other).await.unwrap_err().0, 4403);
+
+    // The session's end of life closes its socket at that moment.
+    let (token, _) = sign_in(&hub, common::ADMIN_EMAIL, common::ADMIN_PASSWORD).await;
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let sid = {
+            use base64::Engine as _;
+            let part = token.split('.').nth(1).unwrap();
+            let claims: Value =
+                serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
+                    .unwrap();
+            claims["sid"].as_i64().unwrap()
+        };
+        entity::session::Entity::update_many()
+            .col_expr(
+                entity::session::Column::ExpiresAt,
+                Expr::value(chrono::Utc::now() + chrono::Duration::seconds(3)),
+            )
+            .filter(entity::session::Column::Id.eq(sid))
+            .exec(hub.app.services.db.conn())
+            .await
+            .unwrap();
+    }
+    let mut ending = connect(&hub).await;
+    init(&mut ending, json!({ "authorization": format!("Bearer {token}") })).await.unwrap();
+    let (code, reason) = closed_within(&mut ending, 8).await;
+    assert_eq!(code, 4403, "{reason}");
+    hub.stop().await;
+}
+
 on_both!(
+    a_socket_closes_when_its_session_ends,
+    every_operation_on_a_socket_is_authorised_now,
+    a_socket_outliving_its_token_must_refresh,
     a_subscription_ends_when_access_is_taken_away,
     audit_events_arrive_live,
     connection_init_without_a_valid_token_closes_4403,

@@ -9,11 +9,13 @@ mod auth;
 mod errors;
 mod guard;
 mod hub;
+pub mod limits;
 mod live;
 mod metrics;
 mod observe;
 mod roles;
 mod servers;
+pub mod socket;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, dataloader::DataLoader};
@@ -80,6 +82,8 @@ pub fn build_schema(services: Services, limits: Limits) -> HubSchema {
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(limits.recursion)
         .extension(observe::OperationStats(services.stats.clone()))
+        .extension(socket::SocketAuth)
+        .extension(limits::DocumentLimits { nesting: limits.recursion })
         .data(DataLoader::new(users::Loader(services.db.clone()), tokio::spawn))
         .data(services);
     if !limits.introspection {

@@ -1,7 +1,7 @@
 //! GraphQL over HTTP (POST for everything, GET for queries and the playground) and over
 //! WebSocket (graphql-transport-ws).
 
-use std::net::SocketAddr;
+use std::{any::TypeId, net::IpAddr, sync::Arc};
 
 use async_graphql::{
     BatchRequest, Data, Request as GqlRequest,
@@ -11,7 +11,7 @@ use async_graphql::{
 use axum::{
     body::Body,
     extract::{
-        ConnectInfo, Query, State,
+        Extension, Query, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
     },
     http::{HeaderMap, StatusCode, header},
@@ -25,8 +25,16 @@ use tokio_util::sync::CancellationToken;
 use super::WS_INIT_TIMEOUT;
 use crate::{
     app::{App, Services},
-    auth::{ClientInfo, caller::authenticate},
-    graphql::{HubSchema, RequestInfo},
+    auth::{
+        ClientInfo,
+        caller::{authenticate, authenticate_until},
+    },
+    graphql::{
+        HubSchema, RequestInfo,
+        limits::{self, BatchBudget},
+        socket::SocketSession,
+    },
+    http::client::ClientAddr,
 };
 
 /// What the GraphQL handlers need.
@@ -44,9 +52,9 @@ impl HttpState {
 
     /// The caller from the Authorization header (an invalid token leaves the request anonymous;
     /// fields that need a caller answer UNAUTHENTICATED) and the client's address.
-    async fn request_info(&self, headers: &HeaderMap, addr: SocketAddr) -> RequestInfo {
+    async fn request_info(&self, headers: &HeaderMap, ip: IpAddr) -> RequestInfo {
         let client = ClientInfo {
-            ip: Some(addr.ip().to_string()),
+            ip: Some(ip.to_string()),
             user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         };
         let caller = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
@@ -74,14 +82,13 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 /// POST /graphql: a request or a batch, as JSON.
 pub async fn post(
     State(st): State<HttpState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    });
     if !is_json {
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json");
     }
@@ -99,8 +106,18 @@ pub async fn post(
         Ok(b) => b,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("the body is not a GraphQL request: {e}")),
     };
-    let info = st.request_info(&headers, addr).await;
-    let batch = batch.data(info);
+    let settings = &st.services.settings;
+    if let BatchRequest::Batch(ops) = &batch {
+        let most = usize::from(settings.graphql_max_batch);
+        if ops.len() > most {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("a batch holds at most {most} operations (KUTANGA_GRAPHQL_MAX_BATCH)"),
+            );
+        }
+    }
+    let info = st.request_info(&headers, ip).await;
+    let batch = batch.data(info).data(BatchBudget::new(settings.graphql_max_complexity as usize));
     let response = st.schema.execute_batch(batch).await;
     axum::Json(response).into_response()
 }
@@ -116,21 +133,21 @@ pub struct GetParams {
 /// GET /graphql: the playground, or a query (never a mutation) in the URL.
 pub async fn get(
     State(st): State<HttpState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
     let Some(query) = params.query else {
-        if st.services.settings.playground_enabled() {
-            let page = GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Kutanga Hub GraphQL")
-                .finish();
-            return Html(page).into_response();
-        }
-        return error_response(StatusCode::NOT_FOUND, "the playground is disabled; POST queries to /graphql");
+        return playground(&st);
     };
+    let limit = usize::from(st.services.settings.graphql_max_recursion);
+    if limits::nesting(&query, limit) > limit {
+        // Refused before `only_queries` parses it: the parser's recursion is what the limit guards.
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("the query nests brackets deeper than {limit} levels"),
+        );
+    }
     if !only_queries(&query, params.operation_name.as_deref()) {
         let mut resp = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -149,8 +166,21 @@ pub async fn get(
             Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("`variables` is not JSON: {e}")),
         }
     }
-    let info = st.request_info(&headers, addr).await;
+    let info = st.request_info(&headers, ip).await;
     axum::Json(st.schema.execute(request.data(info)).await).into_response()
+}
+
+/// The GraphiQL playground, when enabled.
+fn playground(st: &HttpState) -> Response {
+    if st.services.settings.playground_enabled() {
+        let page = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Kutanga Hub GraphQL")
+            .finish();
+        return Html(page).into_response();
+    }
+    error_response(StatusCode::NOT_FOUND, "the playground is disabled; POST queries to /graphql")
 }
 
 /// Whether the operation a GET would run is a query. A document that does not parse counts as
@@ -172,10 +202,11 @@ fn only_queries(query: &str, operation: Option<&str>) -> bool {
 
 /// GET /graphql/ws: subscriptions over graphql-transport-ws. The access token travels in
 /// connection_init as `{"authorization": "Bearer <token>"}`; without a valid one the socket is
-/// closed with 4403.
+/// closed with 4403. Afterwards the socket follows its session (see `graphql::socket`): 4403
+/// when the session ends, 4401 when the token expires without a fresh one sent in a ping.
 pub async fn websocket(
     State(st): State<HttpState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -186,7 +217,7 @@ pub async fn websocket(
         .and_then(|list| list.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
         .unwrap_or(WebSocketProtocols::GraphQLWS);
     let client = ClientInfo {
-        ip: Some(addr.ip().to_string()),
+        ip: Some(ip.to_string()),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     upgrade
@@ -196,6 +227,13 @@ pub async fn websocket(
             let tasks = st.services.tasks.clone();
             tasks.track_future(session(st, socket, protocol, client))
         })
+}
+
+/// The bearer token in a connection_init or ping payload.
+fn token_in(payload: Option<&serde_json::Value>) -> Option<String> {
+    let payload = payload?;
+    let value = payload.get("authorization").or_else(|| payload.get("Authorization"))?.as_str()?;
+    bearer(Some(value)).map(str::to_owned)
 }
 
 /// The marker that turns async-graphql's init failure (close 1002) into 4403.
@@ -211,25 +249,45 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
         })
     });
     let services = st.services.clone();
-    let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol).on_connection_init(move |payload| {
-        let services = services.clone();
-        let client = client.clone();
-        async move {
-            let token = payload
-                .get("authorization")
-                .or_else(|| payload.get("Authorization"))
-                .and_then(|v| v.as_str())
-                .and_then(|v| bearer(Some(v)));
-            let Some(token) = token else {
-                return Err(async_graphql::Error::new(FORBIDDEN));
-            };
-            let caller = authenticate(&services, token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Arc<SocketSession>>();
+    let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| async move {
+            let token = token_in(Some(&payload)).ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
+            let (caller, expires) =
+                authenticate_until(&services, &token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+            // The socket keeps the session, not the caller: SocketAuth authorises each operation.
+            let socket = SocketSession::open(&caller, expires, client);
+            let _ = opened_tx.send(socket.clone());
             let mut data = Data::default();
-            data.insert(RequestInfo { caller: Some(caller), client });
+            data.insert(socket);
             Ok(data)
-        }
-    });
+        })
+        .on_ping({
+            let services = st.services.clone();
+            move |data, payload| {
+                let socket = data
+                    .and_then(|d| d.get(&TypeId::of::<Arc<SocketSession>>()))
+                    .and_then(|s| s.downcast_ref::<Arc<SocketSession>>())
+                    .cloned();
+                let token = token_in(payload.as_ref());
+                async move {
+                    let (Some(socket), Some(token)) = (socket, token) else { return Ok(None) };
+                    match socket.refresh(&services, &token).await {
+                        Ok(until) => Ok(Some(serde_json::json!({ "expiresAt": until.to_rfc3339() }))),
+                        Err(_) => Err(async_graphql::Error::new(FORBIDDEN)),
+                    }
+                }
+            }
+        });
     let mut graphql = std::pin::pin!(graphql);
+    // Resolves when the socket must close because of its session (never before connection_init).
+    let guard = async {
+        match opened.await {
+            Ok(socket) => socket.closed(&st.services).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let mut guard = std::pin::pin!(guard);
     let init_deadline = tokio::time::sleep(WS_INIT_TIMEOUT);
     let mut init_deadline = std::pin::pin!(init_deadline);
     let mut acked = false;
@@ -247,6 +305,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                 Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
                 None => break None,
             },
+            why = &mut guard => break Some((why.code, why.reason.to_owned())),
             () = st.shutdown.cancelled() => break Some((1001, "the hub is shutting down".to_owned())),
             () = &mut init_deadline, if !acked => break Some((4408, "Connection initialisation timeout".to_owned())),
         }

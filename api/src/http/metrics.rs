@@ -1,10 +1,10 @@
 //! GET /metrics for Prometheus, behind an address allowlist (loopback by default) and an
 //! optional bearer token; and the middleware that counts every HTTP request for it.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Extension, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -12,6 +12,7 @@ use axum::{
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
+use super::client::ClientAddr;
 use crate::{config::Settings, stats::Stats};
 
 /// Who may read /metrics.
@@ -38,10 +39,9 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub async fn get(
     State(access): State<MetricsAccess>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let ip = addr.ip().to_canonical();
     if !access.allow.iter().any(|net| net.contains(&ip)) {
         return (StatusCode::FORBIDDEN, "metrics are not served to this address (KUTANGA_METRICS_ALLOW)\n")
             .into_response();

@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL over POST and GET, the WebSocket, health checks, the web app.
 
 mod charts;
+pub mod client;
 mod graphql;
 mod health;
 mod metrics;
@@ -29,7 +30,9 @@ pub fn router(app: &App) -> Router {
     let api = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql::websocket))
-        .with_state(state);
+        .with_state(state)
+        // Answers carry tokens and private data: no cache, shared or not, may keep them.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let health = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -47,6 +50,10 @@ pub fn router(app: &App) -> Router {
         .merge(metrics)
         .merge(charts)
         .fallback_service(web::service(&app.services.settings.web_dir))
+        .layer(axum::middleware::from_fn_with_state(
+            client::TrustedProxies::new(app.services.settings.trusted_proxy_list().unwrap_or_default()),
+            client::resolve,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.services.stats.clone(), metrics::count))
         .layer(
             ServiceBuilder::new()
