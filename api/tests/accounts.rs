@@ -1,6 +1,6 @@
 //! Accounts through the real API: registration, sessions and refresh rotation, passwords and
 //! resets by mail, brute-force limits, and the bad input an attacker sends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;
 
@@ -370,10 +370,99 @@ async fn users_can_be_searched_and_paged(backend: Backend) {
     assert!(page2.iter().all(|u| !page1.contains(u)));
     let res = hub.gql(Some(&admin), q, json!({ "f": 0 })).await;
     assert_eq!((code(&res), field(&res)), ("BAD_USER_INPUT", "first"));
+    // LIKE's wildcards are plain characters in a search.
+    for wildcard in ["%", "_", "c%l", "car_l", "\\"] {
+        let res = hub.gql(Some(&admin), q, json!({ "s": wildcard })).await;
+        assert_eq!(res["data"]["users"], json!([]), "{wildcard}: {res}");
+    }
+    hub.user_with_roles("under_score@hub.test", &["User"]).await;
+    let res = hub.gql(Some(&admin), q, json!({ "s": "r_s" })).await;
+    assert_eq!(res["data"]["users"][0]["email"], "under_score@hub.test", "{res}");
+    assert_eq!(res["data"]["users"].as_array().unwrap().len(), 1);
+    hub.stop().await;
+}
+
+/// The peak resident memory of this test process (the hub runs in it), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// 200 wrong sign-ins at once from 200 addresses: password hashing runs a few at a time, the
+/// rest wait in a short queue or are told RATE_LIMITED at once, and memory stays bounded.
+async fn a_flood_of_sign_ins_costs_bounded_memory(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    hub.admin_token().await;
+    // The clients (in this process too) are made before the measure starts.
+    let clients: Vec<reqwest::Client> = (0..200u32)
+        .map(|n| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, (n / 250 + 1) as u8, (n % 250 + 1) as u8]))
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let before = peak_rss_kib();
+    let mut attempts = Vec::new();
+    for (n, client) in clients.into_iter().enumerate() {
+        let url = hub.url("/graphql");
+        attempts.push(tokio::spawn(async move {
+            let body =
+                json!({ "query": LOGIN, "variables": { "e": format!("nobody{n}@hub.test"), "p": "a wrong guess" } });
+            let res: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+            res["errors"][0]["extensions"]["code"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut codes = Vec::new();
+    for a in attempts {
+        codes.push(a.await.unwrap());
+    }
+    let grown = peak_rss_kib().saturating_sub(before);
+    let limited = codes.iter().filter(|c| *c == "RATE_LIMITED").count();
+    let checked = codes.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    eprintln!("200 sign-ins at once: {checked} checked, {limited} refused at once; peak memory grew by {grown} KiB");
+    assert_eq!(checked + limited, 200, "{codes:?}");
+    assert!(limited > 0, "the queue is short: some are refused at once");
+    assert!(grown < 128 * 1024, "the hub's peak memory grew by {grown} KiB");
+    // The hub still signs people in.
+    hub.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    hub.stop().await;
+}
+
+/// Successful sign-ins never count, and failures from one address never lock the account's
+/// owner out of another address (sign-in and password reset alike).
+async fn nobody_can_lock_another_person_out(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    for n in 0..15 {
+        let res = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+        assert!(res["errors"].is_null(), "correct sign-in #{n}: {res}");
+    }
+    let attacker = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 66])).build().unwrap();
+    let mut codes = Vec::new();
+    for n in 0..40 {
+        let body = json!({ "query": LOGIN, "variables": { "e": ADMIN_EMAIL, "p": format!("guess {n}") } });
+        let res: Value = attacker.post(hub.url("/graphql")).json(&body).send().await.unwrap().json().await.unwrap();
+        codes.push(code(&res).to_owned());
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "UNAUTHENTICATED").count(), 10, "{codes:?}");
+    assert!(codes[10..].iter().all(|c| c == "RATE_LIMITED"), "{codes:?}");
+    // The owner, from their own address, signs in and may ask for a reset.
+    let res = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    assert!(res["errors"].is_null(), "the owner is not locked out: {res}");
+    let res =
+        hub.gql(None, "mutation($e: String!) { requestPasswordReset(email: $e) }", json!({ "e": ADMIN_EMAIL })).await;
+    assert_eq!(res["data"]["requestPasswordReset"], true, "{res}");
+    // The attacker's address stays refused, even with the right password.
+    let body = json!({ "query": LOGIN, "variables": { "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD } });
+    let res: Value = attacker.post(hub.url("/graphql")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(code(&res), "RATE_LIMITED");
     hub.stop().await;
 }
 
 on_both!(
+    nobody_can_lock_another_person_out,
+    a_flood_of_sign_ins_costs_bounded_memory,
     a_batch_counts_each_item,
     users_can_be_searched_and_paged,
     registration_follows_its_mode,

@@ -266,7 +266,105 @@ async fn per_server_grants_and_idor(backend: Backend) {
     hub.stop().await;
 }
 
+/// Two admins, the only ones, demote (or disable) each other at the same moment: one wins, the
+/// other gets CONFLICT, and an admin always remains. Many rounds, on both databases.
+async fn the_last_admin_survives_a_race(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let first = hub.admin_token().await;
+    let second_email = "second@hub.test";
+    hub.user_with_roles(second_email, &["Admin"]).await;
+    let admin_role = role_id(&hub, &first, "Admin").await;
+    let user_role = role_id(&hub, &first, "User").await;
+    let mut tokens = [first, hub.login(second_email, "another long passphrase").await];
+    let emails = [common::ADMIN_EMAIL, second_email];
+    let passwords = [common::ADMIN_PASSWORD, "another long passphrase"];
+    let ids = [my_id(&hub, &tokens[0]).await, my_id(&hub, &tokens[1]).await];
+    for round in 0..16 {
+        let disable = round % 2 == 1;
+        let against = |me: usize| {
+            let other = ids[1 - me].clone();
+            if disable {
+                hub.gql(
+                    Some(&tokens[me]),
+                    "mutation($u: ID!) { updateUser(id: $u, disabled: true) { id } }",
+                    json!({ "u": other }),
+                )
+            } else {
+                hub.gql(Some(&tokens[me]), SET_ROLES, json!({ "u": other, "r": [user_role] }))
+            }
+        };
+        let (a, b) = tokio::join!(against(0), against(1));
+        let won: Vec<usize> =
+            [&a, &b].iter().enumerate().filter(|(_, r)| r["errors"].is_null()).map(|(i, _)| i).collect();
+        assert_eq!(won.len(), 1, "round {round} (disable: {disable}): exactly one wins: {a} {b}");
+        let lost = if won[0] == 0 { &b } else { &a };
+        // CONFLICT when its check ran second; FORBIDDEN or UNAUTHENTICATED when its caller was
+        // read after the other's change had landed.
+        assert!(["CONFLICT", "FORBIDDEN", "UNAUTHENTICATED"].contains(&code(lost)), "round {round}: {lost}");
+        // The winner is still an enabled admin; it puts the other back.
+        let winner = won[0];
+        let loser = 1 - winner;
+        let me = hub.gql(Some(&tokens[winner]), "{ me { disabled roles { name } } }", json!({})).await;
+        assert_eq!(me["data"]["me"]["roles"], json!([{ "name": "Admin" }]), "round {round}: {me}");
+        let res = if disable {
+            hub.gql(
+                Some(&tokens[winner]),
+                "mutation($u: ID!) { updateUser(id: $u, disabled: false) { id } }",
+                json!({ "u": ids[loser] }),
+            )
+            .await
+        } else {
+            hub.gql(Some(&tokens[winner]), SET_ROLES, json!({ "u": ids[loser], "r": [admin_role] })).await
+        };
+        assert!(res["errors"].is_null(), "{res}");
+        if disable {
+            tokens[loser] = hub.login(emails[loser], passwords[loser]).await;
+        }
+    }
+    hub.stop().await;
+}
+
+/// A grant holder adds or removes only keys it holds on that server itself.
+async fn a_grant_never_touches_keys_the_granter_lacks(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let server = fx_server(&hub, "gamma").await;
+    let granter = hub.user_with_roles("granter@hub.test", &["User"]).await;
+    let player = hub.user_with_roles("player@hub.test", &["User"]).await;
+    let (granter_id, player_id) = (my_id(&hub, &granter).await, my_id(&hub, &player).await);
+    let full = ["server.start", "server.stop", "server.console"];
+    assert!(hub.gql(Some(&admin), GRANT, json!({ "s": server, "u": player_id, "p": full })).await["errors"].is_null());
+    assert!(
+        hub.gql(Some(&admin), GRANT, json!({ "s": server, "u": granter_id, "p": ["server.grant"] })).await["errors"]
+            .is_null()
+    );
+    let keys = || async {
+        let res = hub.gql(Some(&player), "{ servers { myPermissions } }", json!({})).await;
+        res["data"]["servers"][0]["myPermissions"].clone()
+    };
+    let before = keys().await;
+    // Narrowing the player to server.read would take start, stop and console: refused.
+    let res = hub.gql(Some(&granter), GRANT, json!({ "s": server, "u": player_id, "p": ["server.read"] })).await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    let res = hub
+        .gql(
+            Some(&granter),
+            "mutation($s: ID!, $u: ID!) { revokeServerAccess(serverId: $s, userId: $u) }",
+            json!({ "s": server, "u": player_id }),
+        )
+        .await;
+    assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    assert_eq!(keys().await, before, "nothing was taken");
+    // Adding a key it holds (server.grant) while keeping the rest is a change of one key only.
+    let with_grant = ["server.start", "server.stop", "server.console", "server.grant"];
+    let res = hub.gql(Some(&granter), GRANT, json!({ "s": server, "u": player_id, "p": with_grant })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    hub.stop().await;
+}
+
 on_both!(
+    the_last_admin_survives_a_race,
+    a_grant_never_touches_keys_the_granter_lacks,
     custom_roles_and_their_limits,
     nobody_grants_what_they_do_not_hold,
     the_last_admin_cannot_be_removed,

@@ -1,62 +1,159 @@
-//! Brute-force limits on sign-in and password-reset attempts, per account and per client IP.
+//! Brute-force limits on sign-in, password checks and reset requests.
 //!
-//! Every attempt counts, each alias and each item of a batched request included (each is its own
-//! resolver call). Over the limit the answer is RATE_LIMITED with the seconds to wait.
+//! Failures count, successes do not; each alias and each item of a batched request counts on
+//! its own (each is its own resolver call). An attempt takes its place in the counters before
+//! the password is checked and gives it back when it succeeds, so that attempts made at the same
+//! moment (a batch, parallel requests) cannot all slip under the limit. Failures are counted
+//! three ways:
+//! - per (account, address): over `per_account`, that address may not try that account;
+//! - per address: over `per_ip`, that address may not try any account;
+//! - per account, from every address: over ten times `per_account`, a wrong password answers
+//!   RATE_LIMITED, but a right one from an address that is not itself over its limits still
+//!   signs in. Nobody can lock another person out by failing on their account.
+//!
+//! Each counter is a leaky bucket: it drains at `limit / window` per second, so a full burst is
+//! allowed again one window after the last failure. Over a limit the answer is RATE_LIMITED with
+//! the seconds to wait.
 
-use std::{num::NonZeroU32, time::Duration};
-
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use crate::error::ApiError;
 
-/// The two limiters, with the same refill window.
-pub struct AttemptLimits {
-    per_account: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<String>,
+/// How many times the (account, address) limit the account as a whole may fail.
+const ACCOUNT_FACTOR: u32 = 10;
+
+/// Failures per key, draining over time.
+#[derive(Debug)]
+struct Failures {
+    limit: f64,
+    /// Failures drained per second.
+    drain: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
-impl std::fmt::Debug for AttemptLimits {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttemptLimits").finish_non_exhaustive()
+impl Failures {
+    fn new(limit: u32, window: Duration) -> Self {
+        let limit = f64::from(limit.max(1));
+        Self { limit, drain: limit / window.as_secs_f64().max(0.001), buckets: Mutex::default() }
+    }
+
+    fn level(&self, entry: Option<&(f64, Instant)>, now: Instant) -> f64 {
+        entry.map_or(0.0, |(level, at)| (level - self.drain * now.duration_since(*at).as_secs_f64()).max(0.0))
+    }
+
+    /// The wait until the key is under its limit again, if it is over now.
+    fn over(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        // One more failure would pass the limit (the level drains continuously, so `limit`
+        // failures a moment ago are a little under `limit` now).
+        let allowed = self.limit - 1.0;
+        let level = self.level(buckets.get(key), now);
+        (level > allowed + 1e-6).then(|| Duration::from_secs_f64((level - allowed) / self.drain))
+    }
+
+    /// Counts a failure; returns the wait if the key is now over its limit.
+    fn count(&self, key: String) -> Option<Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let level = self.level(buckets.get(&key), now) + 1.0;
+        buckets.insert(key, (level, now));
+        (level > self.limit).then(|| Duration::from_secs_f64((level - self.limit) / self.drain))
+    }
+
+    /// Takes back one count (an attempt that did not fail).
+    fn refund(&self, key: &str) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = buckets.get(key).copied() {
+            let level = (self.level(Some(&entry), now) - 1.0).max(0.0);
+            buckets.insert(key.to_owned(), (level, now));
+        }
+    }
+
+    fn tidy(&self) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.retain(|_, (level, at)| *level - self.drain * now.duration_since(*at).as_secs_f64() > 0.0);
     }
 }
 
-fn quota(burst: u32, window: Duration) -> Quota {
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    // One attempt comes back every window / burst; a full burst after one window.
-    let period = window / burst.get();
-    Quota::with_period(period.max(Duration::from_millis(1)))
-        .unwrap_or_else(|| Quota::per_second(burst))
-        .allow_burst(burst)
+fn limited(wait: Duration) -> ApiError {
+    ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
+}
+
+/// The three counters, with the same window.
+#[derive(Debug)]
+pub struct AttemptLimits {
+    turn: Mutex<()>,
+    per_pair: Failures,
+    per_ip: Failures,
+    per_account: Failures,
+}
+
+fn pair(account: &str, ip: Option<&str>) -> String {
+    format!("{account}\u{0}{}", ip.unwrap_or("-"))
 }
 
 impl AttemptLimits {
     pub fn new(per_account: u32, per_ip: u32, window: Duration) -> Self {
         Self {
-            per_account: RateLimiter::keyed(quota(per_account, window)),
-            per_ip: RateLimiter::keyed(quota(per_ip, window)),
+            turn: Mutex::default(),
+            per_pair: Failures::new(per_account, window),
+            per_ip: Failures::new(per_ip, window),
+            per_account: Failures::new(per_account.saturating_mul(ACCOUNT_FACTOR), window),
         }
     }
 
-    /// Counts one attempt on `account` (a normalised email) from `ip`.
-    pub fn check(&self, account: &str, ip: Option<&str>) -> Result<(), ApiError> {
-        let clock = governor::clock::DefaultClock::default();
-        let mut wait = Duration::ZERO;
-        if let Some(ip) = ip
-            && let Err(not_until) = self.per_ip.check_key(&ip.to_owned())
-        {
-            wait = wait.max(not_until.wait_time_from(clock.now()));
+    /// Before a password is checked: RATE_LIMITED when this address is over its own limits, for
+    /// this account or for all (others' failures never refuse it here); otherwise the attempt
+    /// is counted until [`Self::succeeded`] takes it back.
+    pub fn before(&self, account: &str, ip: Option<&str>) -> Result<(), ApiError> {
+        let key = pair(account, ip);
+        // One lock order (address, then pair) for the check and the count, so that two attempts
+        // at once cannot both see room for one.
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = [ip.and_then(|ip| self.per_ip.over(ip)), self.per_pair.over(&key)].into_iter().flatten().max();
+        if let Some(w) = wait {
+            return Err(limited(w));
         }
-        if let Err(not_until) = self.per_account.check_key(&account.to_owned()) {
-            wait = wait.max(not_until.wait_time_from(clock.now()));
+        self.per_pair.count(key);
+        if let Some(ip) = ip {
+            self.per_ip.count(ip.to_owned());
         }
-        if wait.is_zero() { Ok(()) } else { Err(ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }) }
+        Ok(())
     }
 
-    /// Drops the state of keys that have fully refilled (call now and then).
+    /// The attempt let in by [`Self::before`] did not fail (or was not made): it no longer counts.
+    pub fn succeeded(&self, account: &str, ip: Option<&str>) {
+        self.per_pair.refund(&pair(account, ip));
+        if let Some(ip) = ip {
+            self.per_ip.refund(ip);
+        }
+    }
+
+    /// The attempt let in by [`Self::before`] failed: it stays counted, and counts against the
+    /// account as a whole. Returns RATE_LIMITED (to answer instead of the failure) when the
+    /// account is over its limit.
+    pub fn failed(&self, account: &str) -> Option<ApiError> {
+        self.per_account.count(account.to_owned()).map(limited)
+    }
+
+    /// An attempt that has no failure of its own (a reset request, a registration): allowed
+    /// when the address is under its limits, and counted like a failure.
+    pub fn attempt(&self, account: &str, ip: Option<&str>) -> Result<(), ApiError> {
+        self.before(account, ip)
+    }
+
+    /// Drops the counters that have drained (call now and then).
     pub fn tidy(&self) {
-        self.per_account.retain_recent();
-        self.per_ip.retain_recent();
+        self.per_pair.tidy();
+        self.per_ip.tidy();
+        self.per_account.tidy();
     }
 }
 
@@ -64,25 +161,68 @@ impl AttemptLimits {
 mod tests {
     use super::*;
 
+    fn fail(limits: &AttemptLimits, account: &str, ip: &str) -> Result<Option<ApiError>, ApiError> {
+        limits.before(account, Some(ip))?;
+        Ok(limits.failed(account))
+    }
+
     #[test]
-    fn the_burst_passes_then_the_account_is_limited() {
+    fn failures_from_one_address_limit_that_address_only() {
         let limits = AttemptLimits::new(3, 100, Duration::from_secs(60));
         for _ in 0..3 {
-            limits.check("a@x.org", Some("10.0.0.1")).unwrap();
+            assert!(fail(&limits, "a@x.org", "10.0.0.1").unwrap().is_none());
         }
-        match limits.check("a@x.org", Some("10.0.0.2")) {
+        match limits.before("a@x.org", Some("10.0.0.1")) {
             Err(ApiError::RateLimited { retry_after_secs }) => assert!((1..=20).contains(&retry_after_secs)),
             other => panic!("{other:?}"),
         }
-        // Another account from the same address is not affected.
-        limits.check("b@x.org", Some("10.0.0.1")).unwrap();
+        // The same account from another address, and another account from this one, may try.
+        limits.before("a@x.org", Some("10.0.0.2")).unwrap();
+        limits.before("b@x.org", Some("10.0.0.1")).unwrap();
+    }
+
+    #[test]
+    fn successes_give_their_place_back() {
+        let limits = AttemptLimits::new(2, 100, Duration::from_secs(60));
+        for _ in 0..10 {
+            limits.before("a@x.org", Some("10.0.0.1")).unwrap();
+            limits.succeeded("a@x.org", Some("10.0.0.1"));
+        }
+        // Attempts in flight at once count until they end: the third waits for a result.
+        limits.before("a@x.org", Some("10.0.0.1")).unwrap();
+        limits.before("a@x.org", Some("10.0.0.1")).unwrap();
+        assert!(limits.before("a@x.org", Some("10.0.0.1")).is_err());
     }
 
     #[test]
     fn an_address_is_limited_across_accounts() {
         let limits = AttemptLimits::new(100, 2, Duration::from_secs(60));
-        limits.check("a@x.org", Some("10.0.0.9")).unwrap();
-        limits.check("b@x.org", Some("10.0.0.9")).unwrap();
-        assert!(limits.check("c@x.org", Some("10.0.0.9")).is_err());
+        fail(&limits, "a@x.org", "10.0.0.9").unwrap();
+        fail(&limits, "b@x.org", "10.0.0.9").unwrap();
+        assert!(limits.before("c@x.org", Some("10.0.0.9")).is_err());
+    }
+
+    #[test]
+    fn an_account_failing_everywhere_throttles_failures_only() {
+        let limits = AttemptLimits::new(2, 1000, Duration::from_secs(60));
+        let mut throttled = 0;
+        for n in 0..25 {
+            throttled += usize::from(fail(&limits, "a@x.org", &format!("10.1.0.{n}")).unwrap().is_some());
+        }
+        assert_eq!(throttled, 5, "failures past 20 answer RATE_LIMITED");
+        // The owner, from a clean address, is not refused before the check.
+        limits.before("a@x.org", Some("192.0.2.7")).unwrap();
+    }
+
+    #[test]
+    fn counters_drain() {
+        let limits = AttemptLimits::new(1, 100, Duration::from_millis(50));
+        fail(&limits, "a@x.org", "10.0.0.1").unwrap();
+        assert!(limits.before("a@x.org", Some("10.0.0.1")).is_err());
+        std::thread::sleep(Duration::from_millis(80));
+        limits.before("a@x.org", Some("10.0.0.1")).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        limits.tidy();
+        assert!(limits.per_pair.buckets.lock().unwrap().is_empty());
     }
 }

@@ -20,7 +20,7 @@ const BAD_TOKEN: &str = "this reset link is invalid, used or expired; ask for a 
 /// (token, mail) happens in the background, so the answer takes the same time too.
 pub async fn request(s: &Services, email: &str, client: &ClientInfo) -> Result<bool, ApiError> {
     let email = shared::validation::normalize_email(email)?;
-    s.limits.check(&email, client.ip.as_deref())?;
+    s.limits.attempt(&email, client.ip.as_deref())?;
     let s2 = s.clone();
     let client = client.clone();
     s.tasks.spawn(async move {
@@ -142,13 +142,30 @@ pub async fn change(
     new_password: String,
     client: &ClientInfo,
 ) -> Result<bool, ApiError> {
-    s.limits.check(&caller.email, client.ip.as_deref())?;
-    let account = user::Entity::find_by_id(caller.user_id).one(s.db.conn()).await?.ok_or(ApiError::NotFound("user"))?;
-    if current.chars().count() > shared::validation::PASSWORD_MAX_CHARS
-        || !password::verify(current, Some(account.password_hash.clone())).await?
-    {
-        return Err(ApiError::bad_input("currentPassword", "the current password is wrong"));
+    let ip = client.ip.as_deref();
+    s.limits.before(&caller.email, ip)?;
+    let checked = async {
+        let account =
+            user::Entity::find_by_id(caller.user_id).one(s.db.conn()).await?.ok_or(ApiError::NotFound("user"))?;
+        let right = current.chars().count() <= shared::validation::PASSWORD_MAX_CHARS
+            && password::verify(current, Some(account.password_hash.clone())).await?;
+        Ok::<_, ApiError>((account, right))
     }
+    .await;
+    let account = match checked {
+        Ok((account, true)) => {
+            s.limits.succeeded(&caller.email, ip);
+            account
+        }
+        Ok((_, false)) => {
+            let wrong = ApiError::bad_input("currentPassword", "the current password is wrong");
+            return Err(s.limits.failed(&caller.email).unwrap_or(wrong));
+        }
+        Err(e) => {
+            s.limits.succeeded(&caller.email, ip);
+            return Err(e);
+        }
+    };
     s.password_policy.check("newPassword", &new_password, &[&account.email, &account.display_name]).await?;
     let hash = password::hash(new_password).await?;
     let mut audit = AuditBatch::default();

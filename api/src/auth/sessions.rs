@@ -53,7 +53,7 @@ pub fn actor(u: &user::Model) -> Actor {
 
 /// Checks an email and password; on success opens a session and returns its tokens.
 /// Unknown emails and wrong passwords give the same answer in about the same time, and every
-/// attempt counts against the account's and the address's limits.
+/// failure counts against the address's and the account's limits (see `auth::limits`).
 pub async fn login(
     s: &Services,
     email: &str,
@@ -64,9 +64,24 @@ pub async fn login(
     if password_attempt.chars().count() > shared::validation::PASSWORD_MAX_CHARS {
         return Err(ApiError::bad_input("password", "a password has at most 256 characters"));
     }
-    s.limits.check(&email, client.ip.as_deref())?;
-    let account = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(s.db.conn()).await?;
-    let ok = password::verify(password_attempt, account.as_ref().map(|u| u.password_hash.clone())).await?;
+    let ip = client.ip.as_deref();
+    s.limits.before(&email, ip)?;
+    let checked = async {
+        let account = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(s.db.conn()).await?;
+        let ok = password::verify(password_attempt, account.as_ref().map(|u| u.password_hash.clone())).await?;
+        Ok::<_, ApiError>((account, ok))
+    }
+    .await;
+    let (account, ok) = match checked {
+        Ok(found) => found,
+        Err(e) => {
+            s.limits.succeeded(&email, ip); // not a failed guess: the hub could not check it
+            return Err(e);
+        }
+    };
+    if ok && account.as_ref().is_some_and(|a| !a.disabled) {
+        s.limits.succeeded(&email, ip);
+    }
 
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
@@ -95,7 +110,7 @@ pub async fn login(
                 .detail(format!("{why} for {email}"))
                 .ip(client.ip.clone());
             audit.record(&*txn, entry).await?;
-            Err(BAD_CREDENTIALS)
+            Err(s.limits.failed(&email).unwrap_or(BAD_CREDENTIALS))
         }
     };
     audit.finish(txn, s.bus.as_ref()).await?;

@@ -72,7 +72,8 @@ pub async fn visible<C: ConnectionTrait>(db: &C, caller: &Caller) -> Result<Vec<
 }
 
 /// Gives `user_id` exactly these server keys on a server (server.read comes with any grant).
-/// The caller needs `server.grant` there and every key they give.
+/// The caller needs `server.grant` there and every key they add or take away: a grant never
+/// removes a key the caller does not hold.
 pub async fn grant(
     s: &Services,
     caller: &Caller,
@@ -92,16 +93,12 @@ pub async fn grant(
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     require(&*txn, caller, server_id, Permission::ServerGrant).await?;
-    let held = keys_on(&*txn, caller, server_id).await?;
-    let lacking: BTreeSet<Permission> = wanted.difference(&held).copied().collect();
-    if !lacking.is_empty() {
-        let me = Caller { permissions: held, ..caller.clone() };
-        ensure_superset(&me, &lacking)?;
-    }
     let target = user::Entity::find_by_id(user_id)
         .one(&*txn)
         .await?
         .ok_or_else(|| ApiError::bad_input("userId", "no such user"))?;
+    let current = granted(&*txn, server_id, user_id).await?;
+    ensure_holds_changes(&*txn, caller, server_id, wanted.symmetric_difference(&current).copied().collect()).await?;
     server_grant::Entity::delete_many()
         .filter(server_grant::Column::ServerId.eq(server_id))
         .filter(server_grant::Column::UserId.eq(user_id))
@@ -146,6 +143,8 @@ pub async fn revoke(
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     require(&*txn, caller, server_id, Permission::ServerGrant).await?;
+    let current = granted(&*txn, server_id, user_id).await?;
+    ensure_holds_changes(&*txn, caller, server_id, current).await?;
     let gone = server_grant::Entity::delete_many()
         .filter(server_grant::Column::ServerId.eq(server_id))
         .filter(server_grant::Column::UserId.eq(user_id))
@@ -164,4 +163,29 @@ pub async fn revoke(
     audit.finish(txn, s.bus.as_ref()).await?;
     s.access_changed(Some(user_id));
     Ok(gone > 0)
+}
+
+/// The keys a user is granted on a server.
+async fn granted<C: ConnectionTrait>(db: &C, server_id: i64, user_id: i64) -> Result<BTreeSet<Permission>, ApiError> {
+    let keys: Vec<String> = server_grant::Entity::find()
+        .select_only()
+        .column(server_grant::Column::PermissionKey)
+        .filter(server_grant::Column::ServerId.eq(server_id))
+        .filter(server_grant::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(keys.iter().filter_map(|k| Permission::from_key(k)).collect())
+}
+
+/// Fails with FORBIDDEN unless the caller holds on the server every key it would add or remove.
+async fn ensure_holds_changes<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    server_id: i64,
+    changes: BTreeSet<Permission>,
+) -> Result<(), ApiError> {
+    let held = keys_on(db, caller, server_id).await?;
+    let me = Caller { permissions: held, ..caller.clone() };
+    ensure_superset(&me, &changes)
 }

@@ -111,7 +111,7 @@ pub async fn register(
         return Err(ApiError::Forbidden("registration is closed: ask an admin for an account".into()));
     }
     let email = shared::validation::normalize_email(email)?;
-    s.limits.check(&email, client.ip.as_deref())?;
+    s.limits.attempt(&email, client.ip.as_deref())?;
     let display_name = match display_name.as_deref() {
         Some(name) => shared::validation::display_name(name)?,
         None => default_display_name(&email),
@@ -226,11 +226,13 @@ pub async fn list<C: ConnectionTrait>(
 ) -> Result<Vec<user::Model>, ApiError> {
     let mut q = user::Entity::find();
     if let Some(term) = search.map(str::trim).filter(|t| !t.is_empty()) {
-        let term = term.to_lowercase();
+        // `%` and `_` in a search are the characters themselves, not LIKE's wildcards.
+        let escaped = term.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\');
         q = q.filter(
             Condition::any()
-                .add(user::Column::Email.contains(term.as_str()))
-                .add(user::Column::DisplayName.contains(term.as_str())),
+                .add(user::Column::Email.like(pattern.clone()))
+                .add(user::Column::DisplayName.like(pattern)),
         );
     }
     if let Some(after) = after {
@@ -420,7 +422,15 @@ pub fn ensure_superset(caller: &Caller, keys: &BTreeSet<Permission>) -> Result<(
 
 /// Fails with CONFLICT when some key of the Admin role is no longer held by an enabled account:
 /// the last holder of a key can never be disabled, deleted or demoted.
+///
+/// On PostgreSQL the check first takes a transaction-wide advisory lock, so that two such checks
+/// never run at once: two admins demoting each other at the same moment would otherwise each see
+/// the other still holding the keys (READ COMMITTED) and both succeed. The second check waits for
+/// the first transaction to end, then reads what it committed. SQLite's writers already take turns.
 pub async fn ensure_admin_keys_held<C: ConnectionTrait>(db: &C) -> Result<(), ApiError> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({ADMIN_KEYS_LOCK})")).await?;
+    }
     let held: Vec<String> = role_permission::Entity::find()
         .select_only()
         .column(role_permission::Column::PermissionKey)
@@ -450,6 +460,9 @@ pub async fn ensure_admin_keys_held<C: ConnectionTrait>(db: &C) -> Result<(), Ap
         })
     }
 }
+
+/// The advisory lock key of the last-holder check ("KUTA" in ASCII).
+const ADMIN_KEYS_LOCK: i64 = 0x4B55_5441;
 
 async fn insert_user<C: ConnectionTrait>(
     db: &C,
