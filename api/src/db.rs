@@ -58,6 +58,7 @@ impl Db {
                 {
                     std::fs::create_dir_all(parent)?;
                 }
+                private_files(path)?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -131,4 +132,21 @@ impl Db {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// Makes the SQLite file (and its WAL and shared-memory files) readable by the hub's user only:
+/// it holds password hashes and webhook URLs, and game servers run on the same host. The file is
+/// created 0600 before SQLite opens it; SQLite then gives the WAL and -shm files the same mode.
+fn private_files(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }

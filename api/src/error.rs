@@ -89,6 +89,24 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
+/// An I/O error told in words, without the OS's number (`os error 6`) or the engine's types.
+pub fn io_words(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "not found",
+        K::PermissionDenied => "permission denied",
+        K::AlreadyExists => "it already exists",
+        K::WouldBlock => "it is busy",
+        K::InvalidInput | K::InvalidData => "invalid",
+        K::StorageFull => "no space left",
+        K::ReadOnlyFilesystem => "the file system is read-only",
+        K::NotADirectory => "a part of the path is not a folder",
+        K::IsADirectory => "it is a folder",
+        _ if e.raw_os_error() == Some(6) => "nothing is reading it",
+        _ => "an error of the system",
+    }
+}
+
 fn short(detail: &str) -> String {
     detail.chars().take(120).collect()
 }
@@ -121,5 +139,19 @@ pub trait IntoGql<T> {
 impl<T, E: Into<ApiError>> IntoGql<T> for Result<T, E> {
     fn gql(self) -> GqlResult<T> {
         self.map_err(|e| e.into().extend())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_told_without_numbers() {
+        let enxio = std::io::Error::from_raw_os_error(6);
+        assert!(enxio.to_string().contains("os error 6"));
+        assert_eq!(io_words(&enxio), "nothing is reading it");
+        assert_eq!(io_words(&std::io::Error::from_raw_os_error(13)), "permission denied");
+        assert!(!io_words(&std::io::Error::from_raw_os_error(71)).contains("os error"));
     }
 }

@@ -207,6 +207,16 @@ async fn teeworlds_is_killed_at_once(backend: Backend) {
     hub.stop().await;
 }
 
+/// The processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker)))
+        .count()
+}
+
 /// A custom template for the failure cases.
 async fn fx_custom(
     hub: &TestHub,
@@ -543,7 +553,7 @@ mod floods_and_hard_kills {
     }
 
     /// `kutanga serve` as a process, so that it can be killed with -9.
-    fn serve(dir: &std::path::Path, bind: &str, pg: Option<&str>) -> std::process::Child {
+    fn serve(dir: &std::path::Path, bind: &str, pg: Option<&str>, uid_base: u32) -> std::process::Child {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kutanga"));
         for (key, _) in std::env::vars() {
             if key.starts_with("KUTANGA_") {
@@ -552,6 +562,7 @@ mod floods_and_hard_kills {
         }
         cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", bind, "--web-dir", "/nonexistent"])
             .args(["--admin-email", common::ADMIN_EMAIL, "--admin-password", common::ADMIN_PASSWORD])
+            .args(["--game-uid-base", &uid_base.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         if let Some(url) = pg {
@@ -581,7 +592,7 @@ mod floods_and_hard_kills {
         let dir = store.dir.path().to_owned();
         let pg = store.pg.as_ref().map(|p| p.url.clone());
         let bind = format!("127.0.0.1:{}", free_port());
-        let mut hub = serve(&dir, &bind, pg.as_deref());
+        let mut hub = serve(&dir, &bind, pg.as_deref(), store.uid_base);
         let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
         let creds = json!({ "e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD });
         let token =
@@ -608,7 +619,7 @@ mod floods_and_hard_kills {
         hub.wait().unwrap();
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the game outlived the hub");
 
-        let mut hub = serve(&dir, &bind, pg.as_deref());
+        let mut hub = serve(&dir, &bind, pg.as_deref(), store.uid_base);
         let token = gql(&bind, None, login, creds).await["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
         let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
         assert_eq!((&s["state"], &s["pid"]), (&json!("RUNNING"), &pid), "adopted, not started again: {s}");
@@ -642,4 +653,271 @@ mod floods_and_hard_kills {
     }
 
     on_both!(a_flood_of_output_costs_bounded_memory_and_starves_nobody, a_hub_killed_with_sigkill_kills_nothing);
+}
+
+/// Power actions on one server never interleave (roadmap: two starts never make two processes).
+mod power_actions {
+    use super::*;
+
+    async fn try_act(hub: &TestHub, token: &str, what: &str, id: &str) -> Value {
+        hub.gql(Some(token), &format!("mutation($id: ID!) {{ {what}(id: $id) {{ state }} }}"), json!({ "id": id }))
+            .await
+    }
+
+    /// Waits until no transition is in flight; returns the state.
+    async fn settled(hub: &TestHub, token: &str, id: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = server(hub, token, id).await["state"].as_str().unwrap().to_owned();
+            if state == "OFFLINE" || state == "RUNNING" {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "still {state}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn the_processes_match_the_state(hub: &TestHub, token: &str, id: &str, marker: &str, round: &str) {
+        let state = settled(hub, token, id).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let expected = usize::from(state == "RUNNING");
+        assert_eq!(processes_with(marker), expected, "{round}: {state} with these processes");
+        assert_eq!(server(hub, token, id).await["state"], state.as_str(), "{round}: the state held");
+    }
+
+    async fn concurrent_power_actions_never_make_two_processes(backend: Backend) {
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let marker = format!("power-marker-{}", uuid::Uuid::new_v4().simple());
+        let script = format!("sleep 3600; : {marker}");
+        let id = fx_custom(&hub, &admin, "twice", "/bin/sh", &["-c", &script], None).await;
+        for round in 0..10 {
+            // Two starts at once: one starts, the other is a CONFLICT.
+            let (a, b) =
+                tokio::join!(try_act(&hub, &admin, "startServer", &id), try_act(&hub, &admin, "startServer", &id));
+            let refused: Vec<&Value> = [&a, &b].into_iter().filter(|r| r["errors"].is_array()).collect();
+            assert_eq!(refused.len(), 1, "round {round}: exactly one start is refused: {a} {b}");
+            assert_eq!(code(refused[0]), "CONFLICT");
+            the_processes_match_the_state(&hub, &admin, &id, &marker, &format!("start+start {round}")).await;
+            // Stop and start at once, then start and stop at once: whatever the order, one
+            // process at most, and the state says which.
+            let _ = tokio::join!(try_act(&hub, &admin, "stopServer", &id), try_act(&hub, &admin, "startServer", &id));
+            the_processes_match_the_state(&hub, &admin, &id, &marker, &format!("stop+start {round}")).await;
+            if settled(&hub, &admin, &id).await == "RUNNING" {
+                act(&hub, &admin, "stopServer", &id).await;
+                wait_state(&hub, &admin, &id, "OFFLINE", 10).await;
+            }
+            let _ = tokio::join!(try_act(&hub, &admin, "startServer", &id), try_act(&hub, &admin, "stopServer", &id));
+            the_processes_match_the_state(&hub, &admin, &id, &marker, &format!("start+stop {round}")).await;
+            // A restart racing a start.
+            let _ =
+                tokio::join!(try_act(&hub, &admin, "restartServer", &id), try_act(&hub, &admin, "startServer", &id));
+            the_processes_match_the_state(&hub, &admin, &id, &marker, &format!("restart+start {round}")).await;
+            if settled(&hub, &admin, &id).await == "RUNNING" {
+                act(&hub, &admin, "stopServer", &id).await;
+                wait_state(&hub, &admin, &id, "OFFLINE", 10).await;
+            }
+        }
+        assert_eq!(processes_with(&marker), 0);
+        hub.stop().await;
+    }
+
+    on_both!(concurrent_power_actions_never_make_two_processes);
+}
+
+/// A revoked user's console subscription ends within a second, even while the game floods its
+/// console and whether the reader keeps up or not.
+mod revocation_during_a_flood {
+    use super::*;
+
+    const GRANT: &str =
+        "mutation($s: ID!, $u: ID!, $p: [String!]!) { grantServerAccess(serverId: $s, userId: $u, permissions: $p) }";
+    const REVOKE: &str = "mutation($s: ID!, $u: ID!) { revokeServerAccess(serverId: $s, userId: $u) }";
+
+    async fn a_revoked_reader_stops_receiving_at_once(backend: Backend) {
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let flood = fx_custom(
+            &hub,
+            &admin,
+            "flood",
+            "/bin/sh",
+            &["-c", "while :; do yes a flood of console output | head -n 2000; done"],
+            None,
+        )
+        .await;
+        act(&hub, &admin, "startServer", &flood).await;
+        let player = hub.user_with_roles("player@hub.test", &["User"]).await;
+        let player_id =
+            hub.gql(Some(&player), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned();
+        let mut ws = ws_as(&hub, &player).await;
+        for round in 0..12 {
+            let slow = round % 2 == 1;
+            let res = hub.gql(Some(&admin), GRANT, json!({ "s": flood, "u": player_id, "p": ["server.read"] })).await;
+            assert!(res["errors"].is_null(), "{res}");
+            let sub_id = format!("c{round}");
+            let query = format!("subscription {{ serverConsole(serverId: \"{flood}\") {{ at line }} }}");
+            let msg = json!({ "id": sub_id, "type": "subscribe", "payload": { "query": query } });
+            ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+            // Read the flood for a moment, then revoke while it flows.
+            let mut seen = 0;
+            while seen < 200 {
+                let m = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+                if let Message::Text(t) = m
+                    && serde_json::from_str::<Value>(t.as_str()).unwrap()["id"] == sub_id.as_str()
+                {
+                    seen += 1;
+                }
+            }
+            let res = hub.gql(Some(&admin), REVOKE, json!({ "s": flood, "u": player_id })).await;
+            assert!(res["errors"].is_null(), "{res}");
+            let revoked = chrono::Utc::now();
+            let asked = Instant::now();
+            // Lines already on their way are fine; none made after the revocation (plus a
+            // second) may arrive, and the subscription ends with FORBIDDEN.
+            let mut forbidden = false;
+            loop {
+                let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: the subscription never ended"))
+                    .unwrap()
+                    .unwrap();
+                let Message::Text(t) = m else { continue };
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["id"] != sub_id.as_str() {
+                    continue;
+                }
+                match v["type"].as_str().unwrap() {
+                    "complete" => break,
+                    "next" if v["payload"]["errors"].is_array() => {
+                        // The server is no longer visible to them: NOT_FOUND (FORBIDDEN where it is).
+                        let code = &v["payload"]["errors"][0]["extensions"]["code"];
+                        assert!(code == "NOT_FOUND" || code == "FORBIDDEN", "{v}");
+                        forbidden = true;
+                    }
+                    "next" => {
+                        assert!(!forbidden, "round {round}: a line after the end: {v}");
+                        let at: chrono::DateTime<chrono::Utc> =
+                            v["payload"]["data"]["serverConsole"]["at"].as_str().unwrap().parse().unwrap();
+                        assert!(
+                            at < revoked + chrono::Duration::seconds(1),
+                            "round {round} (slow: {slow}): a line made {} ms after the revocation arrived",
+                            (at - revoked).num_milliseconds()
+                        );
+                        if slow {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                    }
+                    other => panic!("unexpected {other}: {v}"),
+                }
+            }
+            assert!(forbidden, "round {round}: the end says why");
+            if !slow {
+                assert!(asked.elapsed() < Duration::from_secs(1), "round {round}: ended after {:?}", asked.elapsed());
+            }
+            eprintln!("round {round} (slow: {slow}): ended {:?} after the revocation", asked.elapsed());
+        }
+        hub.stop().await;
+    }
+
+    on_both!(a_revoked_reader_stops_receiving_at_once);
+}
+
+/// What a game may reach: its own folder, nothing of the hub's, nothing of another game's; and
+/// what it leaves behind dies with it.
+mod isolation {
+    use super::*;
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    async fn until(what: &str, secs: u64, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !check() {
+            assert!(Instant::now() < deadline, "{what} within {secs} s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_game_reaches_neither_the_hub_nor_another_game() {
+        if !is_root() {
+            eprintln!("skipped: the isolation of games needs the hub to run as root (CI does)");
+            return;
+        }
+        let hub = TestHub::start(Backend::Sqlite).await;
+        let admin = hub.admin_token().await;
+        let data = hub.data_dir();
+        assert_eq!(mode(&data.join("kutanga.db")), 0o600);
+        for side in ["kutanga.db-wal", "kutanga.db-shm"] {
+            if data.join(side).exists() {
+                assert_eq!(mode(&data.join(side)), 0o600, "{side}");
+            }
+        }
+        assert_eq!(mode(&data.join("jwt.key")), 0o600);
+        assert_eq!(mode(&data), 0o711);
+
+        let victim = fx_custom(&hub, &admin, "victim", "/bin/sh", &["-c", "sleep 3600"], None).await;
+        act(&hub, &admin, "startServer", &victim).await;
+        let pid = wait_state(&hub, &admin, &victim, "RUNNING", 10).await["pid"].as_i64().unwrap();
+        let d = data.display();
+        let script = format!(
+            "cat {d}/kutanga.db > /dev/null 2>&1 && echo DB-READ || echo DB-DENIED; \
+             cat {d}/kutanga.db-wal > /dev/null 2>&1 && echo WAL-READ || echo WAL-DENIED; \
+             cat {d}/jwt.key > /dev/null 2>&1 && echo KEY-READ || echo KEY-DENIED; \
+             ls {d} > /dev/null 2>&1 && echo DATA-LISTED || echo DATA-UNLISTED; \
+             ls {d}/servers/{victim} > /dev/null 2>&1 && echo VICTIM-LISTED || echo VICTIM-UNLISTED; \
+             touch {d}/servers/{victim}/evil 2> /dev/null && echo VICTIM-WRITTEN || echo VICTIM-UNWRITTEN; \
+             kill -9 {pid} 2> /dev/null && echo VICTIM-KILLED || echo VICTIM-ALIVE; \
+             touch own-file && echo OWN-WRITTEN; echo PROBED; sleep 3600"
+        );
+        let attacker = fx_custom(&hub, &admin, "attacker", "/bin/sh", &["-c", &script], Some(("PROBED", 20))).await;
+        act(&hub, &admin, "startServer", &attacker).await;
+        let s = wait_state(&hub, &admin, &attacker, "RUNNING", 20).await;
+        for expected in [
+            "DB-DENIED",
+            "WAL-DENIED",
+            "KEY-DENIED",
+            "DATA-UNLISTED",
+            "VICTIM-UNLISTED",
+            "VICTIM-UNWRITTEN",
+            "VICTIM-ALIVE",
+            "OWN-WRITTEN",
+        ] {
+            assert!(console_has(&s, expected), "{expected}: {s}");
+        }
+        assert_eq!(server(&hub, &admin, &victim).await["state"], "RUNNING", "the victim still runs");
+        hub.stop().await;
+    }
+
+    /// `setsid` takes a process out of the game's group: it still dies with the game, on stop,
+    /// on kill, and on delete.
+    async fn detached_processes_die_with_their_game(backend: Backend) {
+        if !is_root() {
+            eprintln!("skipped: without root games share the hub's UID, and only their group is signalled");
+            return;
+        }
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let marker = format!("detached-{}", uuid::Uuid::new_v4().simple());
+        let script = format!("setsid sh -c 'sleep 4321; : {marker}' & sleep 3600");
+        let id = fx_custom(&hub, &admin, "daemonizer", "/bin/sh", &["-c", &script], None).await;
+        for how in ["stopServer", "killServer"] {
+            act(&hub, &admin, "startServer", &id).await;
+            // The game's shell and the detached one both carry the marker.
+            until("the detached process starts", 10, || processes_with(&marker) == 2).await;
+            act(&hub, &admin, how, &id).await;
+            until(&format!("{how} ends the detached process"), 10, || processes_with(&marker) == 0).await;
+            wait_state(&hub, &admin, &id, "OFFLINE", 10).await;
+        }
+        hub.stop().await;
+    }
+
+    on_both!(detached_processes_die_with_their_game);
 }

@@ -112,7 +112,14 @@ async fn store_values<C: ConnectionTrait>(db: &C, server_id: i64, values: &Value
 /// Writes the template's files into the server's folder, never outside it.
 fn install_files(dir: &Path, files: &[(String, String)]) -> Result<(), ApiError> {
     use cap_std::{ambient_authority, fs::Dir};
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+    // Other users may pass through `servers/` to their own folder, but not list it; a folder is
+    // its game's alone.
+    if let Some(parent) = dir.parent() {
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711)).map_err(ApiError::internal)?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(ApiError::internal)?;
     let root = Dir::open_ambient_dir(dir, ambient_authority()).map_err(ApiError::internal)?;
     for (path, content) in files {
         templates::definition::safe_relative(path)
@@ -122,7 +129,7 @@ fn install_files(dir: &Path, files: &[(String, String)]) -> Result<(), ApiError>
         }
         root.write(path, content).map_err(|e| ApiError::Conflict {
             field: None,
-            message: format!("cannot write `{path}` in the server's folder: {e}"),
+            message: format!("cannot write `{path}` in the server's folder: {}", crate::error::io_words(&e)),
         })?;
     }
     Ok(())
@@ -272,6 +279,8 @@ pub async fn update(
 /// Deletes a stopped server: its rows and its folder.
 pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo) -> Result<bool, ApiError> {
     let mut audit = AuditBatch::default();
+    // No start of the server may slip in between the check of its state and its deletion.
+    let _power = s.supervisor.power_lock(id).await;
     let txn = s.db.write().await?;
     let row = access::require(&*txn, caller, id, Permission::ServerDelete).await?;
     let state: ServerState = row.state.parse().map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
@@ -284,6 +293,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
     game_server::Entity::delete_by_id(id).exec(&*txn).await?;
     audit.record(&*txn, caller.audit("server.delete", client).target("server", id).detail(row.name)).await?;
     audit.finish(txn, s.bus.as_ref()).await?;
+    s.supervisor.sweep(id).await;
     // The server's alert rules went with it (the foreign key cascades).
     s.alerts.rules_changed();
     let dir = folder(&s.settings.data_dir, id);

@@ -28,7 +28,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{
     console::Console,
-    process::{ConsolePaths, GameUser},
+    process::{ConsolePaths, GameIds},
 };
 use crate::{
     audit::{Actor, AuditBatch, Entry, Outcome},
@@ -93,11 +93,15 @@ struct Inner {
     db: Db,
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
-    user: Option<GameUser>,
+    /// Each game's identity, when the hub is root (else games run as the hub's user).
+    ids: Option<GameIds>,
     tasks: TaskTracker,
     /// Cancelled when the hub stops: watchers end, games go on running.
     detach: CancellationToken,
     live: Mutex<HashMap<i64, Arc<Live>>>,
+    /// One lock per server, held across a whole start, stop or restart (the check of the state
+    /// and the change of it), so that two power actions never interleave; kill never waits.
+    power: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     consoles: Mutex<HashMap<i64, Arc<Console>>>,
     crashes: Mutex<HashMap<i64, Vec<Instant>>>,
 }
@@ -112,9 +116,10 @@ fn conflict(message: impl Into<String>) -> ApiError {
 
 impl Supervisor {
     pub fn new(db: Db, bus: Arc<dyn EventBus>, settings: Arc<Settings>, tasks: TaskTracker) -> anyhow::Result<Self> {
-        let user = process::game_user(&settings.game_user)?;
-        if let Some(u) = &user {
-            tracing::info!(user = %u.name, uid = u.uid, "game servers run as the game user");
+        let ids = GameIds::new(settings.game_uid_base);
+        match ids {
+            Some(_) => tracing::info!(base = settings.game_uid_base, "each game server runs as a UID of its own"),
+            None => tracing::warn!("the hub is not root: game servers run as the hub's own user, unisolated"),
         }
         let cgroups = cgroup::Cgroups::detect(&settings.data_dir);
         tracing::info!(cgroups = ?cgroups, "memory limits");
@@ -123,10 +128,11 @@ impl Supervisor {
             db,
             bus,
             settings,
-            user,
+            ids,
             tasks,
             detach: CancellationToken::new(),
             live: Mutex::default(),
+            power: Mutex::default(),
             consoles: Mutex::default(),
             crashes: Mutex::default(),
         })))
@@ -188,6 +194,15 @@ impl Supervisor {
             .clone()
     }
 
+    /// Holds the power lock of a server: no start, stop or restart of it runs meanwhile.
+    pub async fn power_lock(&self, server_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.power.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(server_id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
     fn live(&self, server_id: i64) -> Option<Arc<Live>> {
         self.0.live.lock().ok()?.get(&server_id).cloned()
     }
@@ -236,8 +251,15 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Starts a stopped or crashed server. It is STARTING until its ready line appears.
+    /// Starts a stopped or crashed server. It is STARTING until its ready line appears. A start
+    /// while another power action on the server runs waits for it, then answers CONFLICT if the
+    /// server runs by then.
     pub async fn start(&self, server_id: i64, asker: Asker) -> Result<(), ApiError> {
+        let _power = self.power_lock(server_id).await;
+        self.start_locked(server_id, asker).await
+    }
+
+    async fn start_locked(&self, server_id: i64, asker: Asker) -> Result<(), ApiError> {
         let row = self.row(server_id).await?;
         let state: ServerState = row.state.parse().map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
         if self.live(server_id).is_some() || !matches!(state, ServerState::Offline | ServerState::Crashed) {
@@ -251,9 +273,14 @@ impl Supervisor {
         if let Some(wd) = &launch.working_dir {
             use cap_std::{ambient_authority, fs::Dir};
             let root = Dir::open_ambient_dir(&dir, ambient_authority()).map_err(ApiError::internal)?;
-            root.create_dir_all(wd).map_err(|e| conflict(format!("cannot make the working folder `{wd}`: {e}")))?;
+            root.create_dir_all(wd).map_err(|e| {
+                conflict(format!("cannot make the working folder `{wd}`: {}", crate::error::io_words(&e)))
+            })?;
         }
-        if let Some(user) = &self.0.user {
+        let user = self.0.ids.map(|ids| ids.of(server_id)).transpose()?;
+        if let Some(user) = &user {
+            // Leftovers of an earlier run (or of a server this id once was) go first.
+            self.sweep(server_id).await;
             process::hand_over(&dir, user).map_err(ApiError::internal)?;
         }
         let quota = self.0.settings.disk_quota_mb * 1024 * 1024;
@@ -280,7 +307,7 @@ impl Supervisor {
             open_files: self.0.settings.game_open_files,
         };
         cgroups.remove(server_id);
-        let spawned = process::spawn(&launch, &dir, &paths, self.0.user.as_ref(), limits)?;
+        let spawned = process::spawn(&launch, &dir, &paths, user.as_ref(), limits)?;
         if let Some(bytes) = memory
             && let Err(e) = cgroups.place(server_id, spawned.pid, bytes)
         {
@@ -479,8 +506,19 @@ impl Supervisor {
         }
     }
 
+    /// Kills every process left that runs as the server's own UID (daemons a game detached
+    /// from its group, for one). Nothing to do when games do not have UIDs of their own.
+    pub async fn sweep(&self, server_id: i64) {
+        let Some(Ok(user)) = self.0.ids.map(|ids| ids.of(server_id)) else { return };
+        let killed = tokio::task::spawn_blocking(move || process::kill_user(user.uid)).await.unwrap_or(0);
+        if killed > 0 {
+            self.console(server_id).push("system", format!("killed {killed} process(es) the game left behind"));
+        }
+    }
+
     /// The game has exited: decide what it means and what comes next.
     async fn exited(&self, server_id: i64, live: Arc<Live>, status: Option<std::process::ExitStatus>) {
+        self.sweep(server_id).await;
         if let Ok(mut map) = self.0.live.lock() {
             map.remove(&server_id);
         }
@@ -613,13 +651,15 @@ impl Supervisor {
     /// Asks a running server to stop: its console command, then its signal, then SIGKILL.
     /// Returns at once (STOPPING); the exit is reported on serverState.
     pub async fn stop(&self, server_id: i64, asker: Asker) -> Result<(), ApiError> {
+        let _power = self.power_lock(server_id).await;
         self.begin_stop(server_id, asker, StopReason::Asked, "server.stop").await
     }
 
     /// Stops and starts again.
     pub async fn restart(&self, server_id: i64, asker: Asker) -> Result<(), ApiError> {
+        let _power = self.power_lock(server_id).await;
         if self.live(server_id).is_none() {
-            return self.start(server_id, asker).await;
+            return self.start_locked(server_id, asker).await;
         }
         self.begin_stop(server_id, asker, StopReason::Restart, "server.restart").await
     }
@@ -696,11 +736,13 @@ impl Supervisor {
             )
             .await?;
         audit.finish(txn, self.0.bus.as_ref()).await?;
-        let mut writer =
-            live.paths.stdin_writer().map_err(|e| conflict(format!("the console does not take input: {e}")))?;
+        let mut writer = live
+            .paths
+            .stdin_writer()
+            .map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
         writer
             .write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| conflict(format!("the console does not take input: {e}")))?;
+            .map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
         self.console(server_id).push("stdin", line.to_owned());
         Ok(())
     }

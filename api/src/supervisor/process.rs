@@ -1,5 +1,6 @@
-//! Processes: the unprivileged user games run as, spawning into a process group with the
-//! console wired to files, signals to the group, and telling a live pid from a reused one.
+//! Processes: the unprivileged identity each game runs as, spawning into a process group with
+//! the console wired to files, signals to the group or to every process of a game's identity,
+//! and telling a live pid from a reused one.
 
 use std::{
     fs::{File, OpenOptions},
@@ -11,55 +12,80 @@ use rustix::process::{Pid, Signal};
 
 use crate::{error::ApiError, templates::Launch};
 
-/// The account game servers run as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The identity one game server runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GameUser {
-    pub name: String,
     pub uid: u32,
     pub gid: u32,
 }
 
-/// Finds (or, when the hub is root, creates) the game user. `None`: the hub is not root, so
-/// games run as the hub's own user.
-pub fn game_user(name: &str) -> anyhow::Result<Option<GameUser>> {
-    if !rustix::process::geteuid().is_root() {
-        return Ok(None);
-    }
-    if let Some(user) = lookup(name)? {
-        return Ok(Some(user));
-    }
-    let status = std::process::Command::new("useradd")
-        .args([
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            name,
-        ])
-        .status()
-        .map_err(|e| anyhow::anyhow!("KUTANGA_GAME_USER: cannot run useradd to create `{name}`: {e}"))?;
-    if !status.success() {
-        anyhow::bail!("KUTANGA_GAME_USER: useradd could not create `{name}` ({status})");
-    }
-    lookup(name)?.map(Some).ok_or_else(|| anyhow::anyhow!("KUTANGA_GAME_USER: `{name}` is still missing after useradd"))
+/// The range of identities game servers run as: server N runs as UID and GID `base + N`, so no
+/// game can read or signal another's files or processes, and a UID tells which server a process
+/// belongs to (see [`kill_user`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GameIds {
+    base: u32,
 }
 
-fn lookup(name: &str) -> anyhow::Result<Option<GameUser>> {
-    let passwd = std::fs::read_to_string("/etc/passwd")?;
-    Ok(passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 4 && f[0] == name).then(|| GameUser {
-            name: name.to_owned(),
-            uid: f[2].parse().unwrap_or(u32::MAX),
-            gid: f[3].parse().unwrap_or(u32::MAX),
-        })
-    }))
+impl GameIds {
+    /// `None` when the hub is not root: games then run as the hub's own user.
+    pub fn new(base: u32) -> Option<Self> {
+        rustix::process::geteuid().is_root().then_some(Self { base })
+    }
+
+    /// The identity of one server.
+    pub fn of(&self, server_id: i64) -> Result<GameUser, ApiError> {
+        let id = u32::try_from(server_id)
+            .ok()
+            .and_then(|n| self.base.checked_add(n))
+            .filter(|id| *id < u32::MAX - 1)
+            .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("server {server_id} is past KUTANGA_GAME_UID_BASE's range"))
+        })?;
+        Ok(GameUser { uid: id, gid: id })
+    }
 }
 
-/// Gives a folder (recursively) to the game user. The walk goes through directory handles opened
+/// Kills every process that runs as `uid` (real or effective), again until none is left: what a
+/// game leaves behind (daemons it detached with setsid, children that changed their group) goes
+/// with it. Only for a server's own UID, never a shared one.
+pub fn kill_user(uid: u32) -> usize {
+    let mut killed = 0;
+    for _ in 0..20 {
+        let pids: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+            .filter(|pid| process_uids(*pid).is_some_and(|(real, effective)| real == uid || effective == uid))
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            if let Some(pid) = Pid::from_raw(pid)
+                && rustix::process::kill_process(pid, Signal::KILL).is_ok()
+            {
+                killed += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed
+}
+
+/// The real and effective UID of a live (not zombie) process.
+fn process_uids(pid: i32) -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    if status.lines().any(|l| l.starts_with("State:") && (l.contains("(zombie)") || l.contains("(dead)"))) {
+        return None;
+    }
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    let mut ids = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok());
+    Some((ids.next()?, ids.next()?))
+}
+
+/// Gives a folder (recursively) to a game's user, and makes it private to it (0700). The walk goes through directory handles opened
 /// with O_NOFOLLOW and changes owners relative to them without following links, so a game that
 /// swaps a folder for a symlink mid-walk cannot make the hub touch anything outside.
 pub fn hand_over(dir: &Path, user: &GameUser) -> std::io::Result<()> {
@@ -68,6 +94,7 @@ pub fn hand_over(dir: &Path, user: &GameUser) -> std::io::Result<()> {
     let root = openat(rustix::fs::CWD, dir, flags, Mode::empty())?;
     let (uid, gid) = (rustix::fs::Uid::from_raw(user.uid), rustix::fs::Gid::from_raw(user.gid));
     rustix::fs::fchown(&root, Some(uid), Some(gid))?;
+    rustix::fs::fchmod(&root, Mode::from_raw_mode(0o700))?;
     fn walk(
         fd: &rustix::fd::OwnedFd,
         uid: rustix::fs::Uid,
@@ -200,11 +227,14 @@ pub fn spawn(
     }
     let child = cmd.spawn().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
-            " (can the game user reach the server's folder? every parent folder needs o+x)"
+            " (can the game's user reach the server's folder? every parent folder needs o+x)"
         } else {
             ""
         };
-        ApiError::Conflict { field: None, message: format!("cannot start `{}`: {e}{hint}", launch.program) }
+        ApiError::Conflict {
+            field: None,
+            message: format!("cannot start `{}`: {}{hint}", launch.program, crate::error::io_words(&e)),
+        }
     })?;
     let pid =
         child.id().map(|p| p as i32).ok_or_else(|| ApiError::internal(anyhow::anyhow!("the game exited at once")))?;
@@ -302,7 +332,7 @@ mod hand_over_tests {
         std::fs::write(dir.path().join("sub/file"), "y").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link-to-file")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("sub/link-to-dir")).unwrap();
-        let nobody = GameUser { name: "nobody".into(), uid: 65534, gid: 65534 };
+        let nobody = GameUser { uid: 65534, gid: 65534 };
         hand_over(dir.path(), &nobody).unwrap();
         assert_eq!(std::fs::metadata(dir.path().join("sub/file")).unwrap().uid(), 65534);
         assert_eq!(std::fs::symlink_metadata(dir.path().join("link-to-file")).unwrap().uid(), 65534);

@@ -322,6 +322,17 @@ impl Definition {
         if !self.executable.starts_with('/') && !self.executable.starts_with("{{") {
             return Err(bad("`executable` is an absolute path or a placeholder"));
         }
+        // Whoever sets a value used in the program's path chooses the program: only holders of
+        // template.manage may (privileged variables), never a server's name or owner.
+        for (key, _) in placeholders(&self.executable) {
+            let privileged = self.variables.iter().any(|v| v.key == key && v.privileged);
+            if !privileged && key != "SERVER_DIR" && key != "SERVER_ID" {
+                return Err(bad(format!(
+                    "`executable` uses {{{{{key}}}}}: a placeholder in the program's path must be a variable with \
+                     `privileged = true` (only template.manage may set it)"
+                )));
+            }
+        }
         if let Some(port) = &self.port_variable
             && !self.variables.iter().any(|v| &v.key == port && v.rule == Some(Rule::Port))
         {
@@ -329,9 +340,15 @@ impl Definition {
         }
         for f in &self.files {
             safe_relative(&f.path).map_err(|e| bad(format!("files: `{}` {e}", f.path)))?;
+            if !placeholders(&f.path).is_empty() {
+                return Err(bad(format!("files: `{}`: a path holds no placeholders", f.path)));
+            }
         }
         if let Some(wd) = &self.working_dir {
             safe_relative(wd).map_err(|e| bad(format!("working_dir: `{wd}` {e}")))?;
+            if !placeholders(wd).is_empty() {
+                return Err(bad(format!("working_dir: `{wd}`: a path holds no placeholders")));
+            }
         }
         for key in self.env.keys() {
             if key.is_empty() || key.contains(['=', '\0']) {
@@ -405,6 +422,11 @@ mod tests {
             ("name = \"T\"\nexecutable = \"true\"".into(), "absolute path"),
             (minimal("[[variables]]\nkey = \"A\"\nargs_x = 1"), "unknown field"),
             (minimal("args = [\"x{{A...}}\"]\n[[variables]]\nkey = \"A\"\nrule = \"args\""), "whole argument"),
+            ("name = \"T\"\nexecutable = \"{{PROG}}\"\n[[variables]]\nkey = \"PROG\"".into(), "privileged = true"),
+            ("name = \"T\"\nexecutable = \"/usr/games/{{N}}\"\n[[variables]]\nkey = \"N\"".into(), "privileged = true"),
+            ("name = \"T\"\nexecutable = \"/usr/games/{{SERVER_NAME}}\"".into(), "privileged = true"),
+            (minimal("[[files]]\npath = \"{{A}}/x\"\ncontent = \"\"\n[[variables]]\nkey = \"A\""), "no placeholders"),
+            (minimal("working_dir = \"w/{{A}}\"\n[[variables]]\nkey = \"A\""), "no placeholders"),
         ] {
             let err = Definition::parse(&text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}\n=> {err}");

@@ -88,6 +88,9 @@ pub struct Store {
     pub backend: Backend,
     pub dir: TempDir,
     pub pg: Option<PgDatabase>,
+    /// The first UID of this hub's game servers: hubs running side by side (tests in parallel)
+    /// never share a server's UID, so one never sweeps another's processes.
+    pub uid_base: u32,
 }
 
 impl Store {
@@ -100,7 +103,8 @@ impl Store {
         // The game user must be able to reach the servers' folders inside.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        Self { backend, dir, pg }
+        let uid_base = 1_000_000_000 + (uuid::Uuid::new_v4().as_u128() % 900) as u32 * 1_000_000;
+        Self { backend, dir, pg, uid_base }
     }
 
     /// The command-line arguments that point a hub at this store.
@@ -116,6 +120,8 @@ impl Store {
             "127.0.0.1:0".to_owned(),
             "--shutdown-timeout".to_owned(),
             "3".to_owned(),
+            "--game-uid-base".to_owned(),
+            self.uid_base.to_string(),
         ];
         if let Some(pg) = &self.pg {
             args.extend(["--database-url".to_owned(), pg.url.clone()]);
