@@ -132,7 +132,9 @@ async fn next_alert(ws: &mut Ws) -> Value {
 
 async fn a_held_threshold_fires_resolves_and_is_acknowledged(backend: Backend) {
     let (sink_addr, sink) = Sink::start().await;
-    let hub = TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1"]).await;
+    let hub =
+        TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1", "--webhook-allow", "127.0.0.1"])
+            .await;
     let admin = hub.admin_token().await;
     let server = hub.create_burner(&admin).await;
     let rule = create_rule(
@@ -216,6 +218,8 @@ async fn webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_
             "50",
             "--public-url",
             "https://hub.example",
+            "--webhook-allow",
+            "127.0.0.1/32",
         ],
     )
     .await;
@@ -240,7 +244,7 @@ async fn webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_
     assert_eq!(a[0]["webhookError"], "HTTP 500 (after 3 attempts)");
     assert_eq!(sink.bodies("fail").len(), 3);
     let a = wait_alerts(&hub, &admin, &slow, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
-    assert_eq!(a[0]["webhookError"], "timed out (after 3 attempts)");
+    assert_eq!(a[0]["webhookError"], format!("{NO_ANSWER} (after 3 attempts)"), "a timeout says no more than that");
     let a = wait_alerts(&hub, &admin, &redirected, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
     assert!(a[0]["webhookError"].as_str().unwrap().contains("redirect to another host is not followed"), "{a:?}");
     assert!(sink.bodies("hook").is_empty(), "the redirect was not followed");
@@ -341,7 +345,9 @@ async fn rules_are_checked_and_guarded(backend: Backend) {
 }
 
 async fn a_paused_rule_resolves_and_stays_quiet(backend: Backend) {
-    let hub = TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1"]).await;
+    let hub =
+        TestHub::start_with(Store::new(backend).await, &["--metrics-interval", "1", "--webhook-allow", "127.0.0.1"])
+            .await;
     let admin = hub.admin_token().await;
     let rule = create_rule(
         &hub,
@@ -372,7 +378,78 @@ async fn a_paused_rule_resolves_and_stays_quiet(backend: Backend) {
     hub.stop().await;
 }
 
+const NO_ANSWER: &str = "no HTTP answer (the host is unreachable, refused, not allowed or too slow)";
+
+/// Webhooks reach public addresses only: rules naming loopback, private, link-local or internal
+/// targets in any spelling are refused, and a delivery to such an address (a rule stored before,
+/// or a name that resolves there later) is not sent and fails like any unreachable host.
+async fn webhooks_never_reach_internal_addresses(backend: Backend) {
+    let (addr, sink) = Sink::start().await;
+    let hub = TestHub::start_with(
+        Store::new(backend).await,
+        &["--metrics-interval", "1", "--webhook-retries", "0", "--webhook-allow", "192.0.2.0/24"],
+    )
+    .await;
+    let admin = hub.admin_token().await;
+    let port = addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/x"),
+        format!("http://localhost:{port}/x"),
+        format!("http://[::ffff:127.0.0.1]:{port}/graphql"),
+        format!("http://[::1]:{port}/x"),
+        "http://2130706433/".to_owned(),
+        "http://0x7f000001/".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://metadata.google.internal/computeMetadata/v1/".to_owned(),
+        "http://10.0.0.1:6379/".to_owned(),
+        "http://192.168.1.1/".to_owned(),
+        "http://0.0.0.0:8080/".to_owned(),
+        "http://[fe80::1]/".to_owned(),
+    ] {
+        let input =
+            json!({ "name": "r", "metric": "memory.used_bytes", "threshold": 0.0, "forSeconds": 0, "webhookUrl": url });
+        let res = hub.gql(Some(&admin), CREATE_RULE, json!({ "i": input })).await;
+        assert_eq!(code(&res), "BAD_USER_INPUT", "{url}: {res}");
+        assert_eq!(res["errors"][0]["extensions"]["field"], "webhookUrl", "{url}: {res}");
+    }
+    // An allowed range passes validation.
+    let input = json!({ "name": "lan", "metric": "memory.used_bytes", "threshold": 1e18, "forSeconds": 0,
+                        "webhookUrl": "http://192.0.2.10/x" });
+    assert!(hub.gql(Some(&admin), CREATE_RULE, json!({ "i": input })).await["errors"].is_null());
+    // A rule that points at the hub's own loopback anyway (stored before this check): the
+    // delivery is never sent.
+    {
+        use sea_orm::{ActiveModelTrait, Set};
+        entity::alert_rule::ActiveModel {
+            name: Set("sneaky".into()),
+            metric: Set("memory.used_bytes".into()),
+            server_id: Set(None),
+            comparison: Set("above".into()),
+            threshold: Set(0.0),
+            for_seconds: Set(0),
+            webhook_url: Set(Some(format!("http://127.0.0.1:{port}/sneaky"))),
+            webhook_format: Set(None),
+            enabled: Set(true),
+            created_by: Set(None),
+            created_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .insert(hub.app.services.db.conn())
+        .await
+        .unwrap();
+        hub.app.services.alerts.rules_changed();
+    }
+    let rules = hub.gql(Some(&admin), "{ alertRules { id name } }", json!({})).await;
+    let sneaky =
+        rules["data"]["alertRules"].as_array().unwrap().iter().find(|r| r["name"] == "sneaky").unwrap().clone();
+    let a = wait_alerts(&hub, &admin, &sneaky, |a| a.len() == 1 && a[0]["webhookError"].is_string()).await;
+    assert_eq!(a[0]["webhookError"], format!("{NO_ANSWER} (after 1 attempt)"), "{a:?}");
+    assert!(sink.bodies("sneaky").is_empty(), "nothing reached the loopback listener");
+    hub.stop().await;
+}
+
 on_both!(
+    webhooks_never_reach_internal_addresses,
     a_paused_rule_resolves_and_stays_quiet,
     a_held_threshold_fires_resolves_and_is_acknowledged,
     webhooks_retry_time_out_refuse_foreign_redirects_and_speak_discord_and_slack,

@@ -19,7 +19,9 @@ use shared::ServerState;
 use tokio::sync::Mutex;
 
 use super::{
-    FIRING, Watch, describe, watch_of,
+    FIRING, Watch, describe,
+    target::Targets,
+    watch_of,
     webhook::{Delivery, Notice, WebhookFormat},
 };
 use crate::{
@@ -27,7 +29,7 @@ use crate::{
     audit::{AuditBatch, Entry},
     config::Settings,
     error::ApiError,
-    events::{HubEvent, ServerStateEvent},
+    events::{HubEvent, ServerStateEvent, Topic},
     monitor::{
         SeriesKey, Target,
         chart::{self, ChartFormat, ChartSpec},
@@ -66,8 +68,14 @@ impl AlertEngine {
             Duration::from_secs(settings.webhook_timeout),
             settings.webhook_retries,
             Duration::from_millis(settings.webhook_backoff_ms),
+            Targets::new(settings.webhook_allow_list()?),
         )?;
         Ok(Self { tracks: Arc::default(), rules: Arc::default(), generation: Arc::default(), delivery })
+    }
+
+    /// Which addresses webhooks may reach.
+    pub fn targets(&self) -> &super::target::Targets {
+        self.delivery.targets()
     }
 
     /// Says that a rule was created, deleted, paused or resumed (after the commit).
@@ -285,7 +293,7 @@ async fn record_delivery(s: &Services, id: i64, outcome: Result<u32, String>) ->
 pub fn watch_crashes(s: &Services, stop: tokio_util::sync::CancellationToken) {
     use futures_util::StreamExt;
     let s = s.clone();
-    let mut events = s.bus.subscribe();
+    let mut events = s.bus.subscribe(Topic::ServerState);
     s.tasks.clone().spawn(async move {
         loop {
             tokio::select! {

@@ -5,6 +5,7 @@
 //! and on every crash, and [`webhook`] delivers each change to the rule's URL in the background.
 
 pub mod engine;
+pub mod target;
 pub mod webhook;
 
 use std::{fmt, str::FromStr};
@@ -146,6 +147,11 @@ pub async fn create_rule(
     let format = match url {
         Some(url) => {
             let parsed = webhook::validate_url(url)?;
+            s.alerts
+                .targets()
+                .check_url(&parsed)
+                .await
+                .map_err(|why| ApiError::bad_input("webhookUrl", format!("a webhook URL {why}")))?;
             Some(new.webhook_format.unwrap_or_else(|| WebhookFormat::guess(&parsed)))
         }
         None => None,

@@ -1,15 +1,18 @@
 //! Webhook delivery of alert changes: a generic JSON body, or the bodies Discord and Slack
 //! accept, posted with a timeout and retried with backoff in the background. Only http and https
-//! URLs are accepted, and a redirect is followed only to the same host (at most three times): a
-//! webhook can never be bounced to an address the rule's author did not name.
+//! URLs are accepted, only public addresses are reached (see [`super::target`]), and a redirect
+//! is followed only to the same host (at most three times): a webhook can never be bounced to an
+//! address the rule's author did not name. A failure without an HTTP answer is told the same way
+//! whatever its cause, so that deliveries cannot map which ports answer where.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::{alert, alert_rule};
 use reqwest::{Url, redirect};
 use serde_json::{Value, json};
 
+use super::target::Targets;
 use crate::error::ApiError;
 
 /// The shape of a webhook's body.
@@ -75,11 +78,16 @@ pub struct Delivery {
     retries: u32,
     /// The wait before the first retry; doubled for each next one.
     backoff: Duration,
+    targets: Targets,
 }
 
 impl Delivery {
-    pub fn new(timeout: Duration, retries: u32, backoff: Duration) -> Result<Self, reqwest::Error> {
-        let policy = redirect::Policy::custom(|attempt| {
+    pub fn new(timeout: Duration, retries: u32, backoff: Duration, targets: Targets) -> Result<Self, reqwest::Error> {
+        let literal = targets.clone();
+        let policy = redirect::Policy::custom(move |attempt| {
+            if !literal.permits_literal(attempt.url()) {
+                return attempt.stop();
+            }
             let first = attempt.previous().first().cloned();
             let same_host = first.as_ref().is_some_and(|f| {
                 f.host_str() == attempt.url().host_str()
@@ -92,28 +100,39 @@ impl Delivery {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(policy)
+            .dns_resolver(Arc::new(targets.clone()))
+            .no_proxy()
             .user_agent(concat!("kutanga-hub/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, retries, backoff })
+        Ok(Self { client, retries, backoff, targets })
+    }
+
+    pub fn targets(&self) -> &Targets {
+        &self.targets
     }
 
     /// Posts `body` until a 2xx answer or the retries run out; the error of the last attempt.
     pub async fn post(&self, url: &str, body: &Value) -> Result<u32, String> {
         let mut wait = self.backoff;
         let mut attempt = 1;
+        let allowed = Url::parse(url).is_ok_and(|u| self.targets.permits_literal(&u));
         loop {
-            let err = match self.client.post(url).json(body).send().await {
-                Ok(res) if res.status().is_success() => return Ok(attempt),
-                Ok(res) if res.status().is_redirection() => {
-                    format!("HTTP {} (a redirect to another host is not followed)", res.status().as_u16())
-                }
-                Ok(res) => format!("HTTP {}", res.status().as_u16()),
-                Err(e) if e.is_timeout() => "timed out".to_owned(),
-                Err(e) if e.is_connect() => "cannot connect".to_owned(),
-                Err(e) => format!("request failed: {}", without_url(&e)),
+            let err = match allowed {
+                false => NO_ANSWER.to_owned(),
+                true => match self.client.post(url).json(body).send().await {
+                    Ok(res) if res.status().is_success() => return Ok(attempt),
+                    Ok(res) if res.status().is_redirection() => {
+                        format!("HTTP {} (a redirect to another host is not followed)", res.status().as_u16())
+                    }
+                    Ok(res) => format!("HTTP {}", res.status().as_u16()),
+                    Err(e) => {
+                        tracing::debug!(error = %without_url(&e), "a webhook delivery failed");
+                        NO_ANSWER.to_owned()
+                    }
+                },
             };
             if attempt > self.retries {
-                return Err(format!("{err} (after {attempt} attempts)"));
+                return Err(format!("{err} (after {attempt} attempt{})", if attempt == 1 { "" } else { "s" }));
             }
             tokio::time::sleep(wait).await;
             wait = wait.saturating_mul(2);
@@ -121,6 +140,10 @@ impl Delivery {
         }
     }
 }
+
+/// What every failure without an HTTP answer says: timeouts, refused connections, forbidden or
+/// unresolvable addresses alike.
+const NO_ANSWER: &str = "no HTTP answer (the host is unreachable, refused, not allowed or too slow)";
 
 /// A reqwest error without the URL (it may carry a token).
 fn without_url(e: &reqwest::Error) -> String {
