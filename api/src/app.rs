@@ -51,6 +51,21 @@ impl Services {
         self.cache.invalidate_user(user_id);
         self.bus.access_changed();
     }
+
+    /// Ends a change of someone's access: commits it, says the access changed, then publishes
+    /// its audit entries, so that no open subscription sees the entries of a change (the
+    /// demotion of its own caller, say) before the change itself.
+    pub async fn commit_access_change(
+        &self,
+        txn: crate::db::WriteTxn,
+        audit: crate::audit::AuditBatch,
+        user_id: Option<i64>,
+    ) -> Result<(), sea_orm::DbErr> {
+        txn.commit().await?;
+        self.access_changed(user_id);
+        audit.publish(self.bus.as_ref());
+        Ok(())
+    }
 }
 
 /// A hub ready to serve.

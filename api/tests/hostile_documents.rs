@@ -34,6 +34,11 @@ fn deep_documents(depth: usize, seed: u64) -> Vec<(String, String)> {
         ),
         ("directive argument".into(), format!("{{ me @include(if: {}) {{ id }} }}", nest("[", "]", "true"))),
         ("parentheses".into(), format!("{{ me{} }}", "(".repeat(depth))),
+        // The parser reads an unterminated block string as two empty strings, then the rest as code.
+        (
+            "unterminated block string".into(),
+            format!("{{ f(x: [\"\"\"\"{}{}]) }}", "[".repeat(depth), "]".repeat(depth)),
+        ),
         ("unclosed".into(), format!("{{ users(search: {}", "[{a: ".repeat(depth / 2 + 1))),
         (
             "mutation input".into(),

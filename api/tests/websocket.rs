@@ -376,7 +376,35 @@ async fn a_socket_outliving_its_token_must_refresh(backend: Backend) {
     hub.stop().await;
 }
 
+/// A socket runs at most 100 operations at once: the 101st is refused (RATE_LIMITED) until one
+/// ends.
+async fn a_socket_runs_a_bounded_number_of_operations(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let mut ws = connect(&hub).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {admin}") })).await.unwrap();
+    for n in 0..100 {
+        subscribe(&mut ws, &format!("s{n}"), "subscription { serverState { state } }").await;
+    }
+    subscribe(&mut ws, "over", "{ hubInfo { name } }").await;
+    let refused = next(&mut ws).await.unwrap();
+    assert_eq!((refused["id"].as_str(), refused["type"].as_str()), (Some("over"), Some("error")), "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+    ws.send(Message::Text(json!({ "id": "s0", "type": "complete" }).to_string().into())).await.unwrap();
+    subscribe(&mut ws, "room", "{ hubInfo { name } }").await;
+    let answer = loop {
+        let msg = next(&mut ws).await.unwrap();
+        if msg["id"] != "s0" {
+            break msg; // the hub confirms the end of s0 first
+        }
+    };
+    assert_eq!(answer["id"], "room", "{answer}");
+    assert_eq!(answer["payload"]["data"]["hubInfo"]["name"], "Kutanga Hub");
+    hub.stop().await;
+}
+
 on_both!(
+    a_socket_runs_a_bounded_number_of_operations,
     a_socket_closes_when_its_session_ends,
     every_operation_on_a_socket_is_authorised_now,
     a_socket_outliving_its_token_must_refresh,

@@ -17,30 +17,48 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct CallerCache {
-    entries: Mutex<HashMap<i64, (Caller, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    callers: HashMap<i64, (Caller, Instant)>,
+    /// Bumped by every invalidation: a caller loaded before one is not stored after it.
+    epoch: u64,
 }
 
 impl CallerCache {
     pub fn get(&self, session_id: i64) -> Option<Caller> {
         let entries = self.entries.lock().ok()?;
-        entries.get(&session_id).filter(|(_, at)| at.elapsed() < TTL).map(|(c, _)| c.clone())
+        entries.callers.get(&session_id).filter(|(_, at)| at.elapsed() < TTL).map(|(c, _)| c.clone())
     }
 
-    pub fn insert(&self, caller: Caller) {
+    /// The epoch to read before loading a caller, and to give [`Self::insert`] after.
+    pub fn epoch(&self) -> u64 {
+        self.entries.lock().map(|e| e.epoch).unwrap_or(u64::MAX)
+    }
+
+    /// Keeps a caller loaded at `epoch`, unless some access changed since: then what was loaded
+    /// may already be stale, and the next request loads again.
+    pub fn insert(&self, epoch: u64, caller: Caller) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if entries.epoch != epoch {
+                return;
             }
-            entries.insert(caller.session_id, (caller, Instant::now()));
+            if entries.callers.len() >= MAX_ENTRIES {
+                entries.callers.clear();
+            }
+            entries.callers.insert(caller.session_id, (caller, Instant::now()));
         }
     }
 
     /// Forgets every session of a user (None: every session).
     pub fn invalidate_user(&self, user_id: Option<i64>) {
         if let Ok(mut entries) = self.entries.lock() {
+            entries.epoch = entries.epoch.wrapping_add(1);
             match user_id {
-                Some(id) => entries.retain(|_, (c, _)| c.user_id != id),
-                None => entries.clear(),
+                Some(id) => entries.callers.retain(|_, (c, _)| c.user_id != id),
+                None => entries.callers.clear(),
             }
         }
     }
@@ -63,13 +81,23 @@ mod tests {
     #[test]
     fn invalidation_forgets_only_that_user() {
         let cache = CallerCache::default();
-        cache.insert(caller(1, 10));
-        cache.insert(caller(1, 11));
-        cache.insert(caller(2, 20));
+        cache.insert(cache.epoch(), caller(1, 10));
+        cache.insert(cache.epoch(), caller(1, 11));
+        cache.insert(cache.epoch(), caller(2, 20));
         cache.invalidate_user(Some(1));
         assert!(cache.get(10).is_none() && cache.get(11).is_none());
         assert_eq!(cache.get(20).map(|c| c.user_id), Some(2));
         cache.invalidate_user(None);
         assert!(cache.get(20).is_none());
+    }
+
+    #[test]
+    fn a_caller_loaded_before_an_invalidation_is_not_kept() {
+        let cache = CallerCache::default();
+        let epoch = cache.epoch();
+        // ... the caller is loaded here, then the session is revoked and the cache told ...
+        cache.invalidate_user(Some(1));
+        cache.insert(epoch, caller(1, 10));
+        assert!(cache.get(10).is_none());
     }
 }

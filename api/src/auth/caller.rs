@@ -75,8 +75,9 @@ pub async fn current(s: &Services, user_id: i64, session_id: i64) -> Result<Call
     {
         return Ok(caller);
     }
+    let epoch = s.cache.epoch();
     let caller = load(s.db.conn(), user_id, session_id).await?;
-    s.cache.insert(caller.clone());
+    s.cache.insert(epoch, caller.clone());
     Ok(caller)
 }
 

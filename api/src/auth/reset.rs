@@ -129,8 +129,7 @@ pub async fn reset(s: &Services, token: &str, new_password: String, client: &Cli
                 .ip(client.ip.clone()),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(account.id));
+    s.commit_access_change(txn, audit, Some(account.id)).await?;
     Ok(true)
 }
 
@@ -180,8 +179,7 @@ pub async fn change(
                 .detail(format!("{ended} session(s) ended")),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(account.id));
+    s.commit_access_change(txn, audit, Some(account.id)).await?;
     Ok(true)
 }
 

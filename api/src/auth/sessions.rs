@@ -190,7 +190,11 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
             )
             .await?;
         audit.finish(txn, s.bus.as_ref()).await?;
-        s.access_changed(owner.map(|u| u.id));
+        // Only a session that just ended changes anyone's access (a replay of a token of an
+        // ended session must not make every open subscription check again).
+        if revoked > 0 {
+            s.access_changed(owner.map(|u| u.id));
+        }
         return Err(BAD_REFRESH);
     };
     let account = user::Entity::find_by_id(current.user_id).one(&*txn).await?.ok_or(BAD_REFRESH)?;
@@ -198,6 +202,7 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
     if current.expires_at <= now || idle_end <= now || account.disabled {
         revoke(&*txn, session::Column::Id.eq(current.id)).await?;
         txn.commit().await?;
+        s.access_changed(Some(account.id));
         return Err(BAD_REFRESH);
     }
     rotated_token::ActiveModel { token_hash: Set(hash.clone()), session_id: Set(current.id), rotated_at: Set(now) }
@@ -235,7 +240,9 @@ pub async fn logout(
         audit.record(&*txn, caller.audit("auth.logout", client).target("user", caller.user_id)).await?;
     }
     audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(caller.user_id));
+    if n > 0 {
+        s.access_changed(Some(caller.user_id));
+    }
     Ok(n > 0)
 }
 
@@ -253,8 +260,7 @@ pub async fn logout_all(s: &Services, caller: &super::Caller, client: &ClientInf
                 .detail(format!("{n} session(s) ended")),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(caller.user_id));
+    s.commit_access_change(txn, audit, Some(caller.user_id)).await?;
     Ok(true)
 }
 

@@ -21,27 +21,42 @@ use crate::error::ApiError;
 
 /// How deeply brackets (`{`, `[`, `(`) nest in a GraphQL document, ignoring those in strings and
 /// comments. Stops counting past `limit` (the answer is then `limit + 1`).
+///
+/// Where a string does not end as the parser would end it (a block string never closed, a
+/// string cut by a line break), the parser may back off and read what follows as code, so from
+/// there on every bracket counts, in strings or not: the count may then be too high, never too
+/// low.
 pub fn nesting(document: &str, limit: usize) -> usize {
     let bytes = document.as_bytes();
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let mut everything_counts = false;
     while i < bytes.len() {
         match bytes[i] {
-            b'#' => {
+            b'#' if !everything_counts => {
                 while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
                 }
             }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+            b'"' if !everything_counts && bytes[i..].starts_with(b"\"\"\"") => {
+                let mut j = i + 3;
+                while j < bytes.len() && !bytes[j..].starts_with(b"\"\"\"") {
+                    j += if bytes[j..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
                 }
-                i += 2;
+                if j >= bytes.len() {
+                    everything_counts = true;
+                } else {
+                    i = j + 2;
+                }
             }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+            b'"' if !everything_counts => {
+                let mut j = i + 1;
+                while j < bytes.len() && bytes[j] != b'"' && bytes[j] != b'\n' && bytes[j] != b'\r' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                if j < bytes.len() && bytes[j] == b'"' {
+                    i = j;
+                } else {
+                    everything_counts = true;
                 }
             }
             b'{' | b'[' | b'(' => {
@@ -150,6 +165,13 @@ mod tests {
         assert_eq!(nesting(r#"{ a(s: "\"[[[[") }"#, 100), 2);
         assert_eq!(nesting(&"[".repeat(100_000), 32), 33, "stops counting past the limit");
         assert_eq!(nesting("}}}]]]{", 100), 1, "closing more than was opened does not hide an opening");
+        // An unterminated block string: the parser backs off and reads `""""` as two empty
+        // strings, then the brackets after them as code; so does the count.
+        let sneaky = format!("{{f(x:[\"\"\"\"{}{}])}}", "[".repeat(1000), "]".repeat(1000));
+        assert!(nesting(&sneaky, 32) > 32, "{}", nesting(&sneaky, 32));
+        let cut = format!("{{f(x:\"a\n{})}}", "[".repeat(100));
+        assert!(nesting(&cut, 32) > 32);
+        assert_eq!(nesting("{ a(s: \"\"\"ok\"\"\") { b } }", 100), 2, "a closed block string is skipped");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! that a flood of events could push out, and the fresh caller is shared with the stream's own
 //! filters ([`LiveCaller`]), so they never judge an event with permissions the caller lost.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_graphql::ErrorExtensions;
 use futures_util::{
@@ -49,14 +49,20 @@ enum Item<T> {
 }
 
 /// Wraps `inner` so that it ends with an error once `check` fails for the caller (or the
-/// caller's session ends).
+/// caller's session ends). An item is never passed on while an access change is unchecked:
+/// the check comes first.
 pub fn while_allowed<T: Send + 'static>(
     s: &Services,
     me: LiveCaller,
     check: Check,
     inner: BoxStream<'static, T>,
 ) -> impl Stream<Item = GqlResult<T>> + use<T> {
-    let generation = s.bus.access_generation();
+    let mut generation = s.bus.access_generation();
+    // The generation as of the last check; `None` until the first, so that a change landed
+    // between the resolver's own check and this point is never missed.
+    let reader = generation.clone();
+    let checked: Arc<Mutex<Option<u64>>> = Arc::default();
+    generation.mark_changed();
     let changes = stream::unfold(generation, |mut rx| async move {
         rx.changed().await.ok()?;
         Some((Item::Recheck, rx))
@@ -65,32 +71,41 @@ pub fn while_allowed<T: Send + 'static>(
     let check = Arc::new(check);
     // `select` takes turns between its two sides, so a flood of data never delays a recheck by
     // more than one item.
-    stream::select(inner.map(Item::Data), changes)
+    let checked_items = stream::select(inner.map(Item::Data), changes)
         .then(move |item| {
-            let (s, me, check) = (s.clone(), me.clone(), check.clone());
+            let (s, me, check, checked) = (s.clone(), me.clone(), check.clone(), checked.clone());
+            let now = *reader.borrow();
             async move {
+                let stale = *checked.lock().unwrap_or_else(|e| e.into_inner()) != Some(now);
+                if matches!(item, Item::Recheck) || stale {
+                    let was = me.get();
+                    let verdict = match caller::current(&s, was.user_id, was.session_id).await {
+                        Ok(fresh) => {
+                            me.set(fresh.clone());
+                            check(s, fresh).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = verdict {
+                        return Some(Err(e.extend()));
+                    }
+                    *checked.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                }
                 match item {
                     Item::Data(t) => Some(Ok(t)),
-                    Item::Recheck => {
-                        let was = me.get();
-                        let verdict = match caller::current(&s, was.user_id, was.session_id).await {
-                            Ok(fresh) => {
-                                me.set(fresh.clone());
-                                check(s, fresh).await
-                            }
-                            Err(e) => Err(e),
-                        };
-                        verdict.err().map(|e| Err(e.extend()))
-                    }
+                    Item::Recheck => None,
                 }
             }
         })
         .filter_map(future::ready)
-        .scan(false, |ended, item| {
-            if *ended {
-                return future::ready(None);
-            }
-            *ended = item.is_err();
-            future::ready(Some(item))
-        })
+        .boxed();
+    // The end comes right after the error, without waiting for another item.
+    stream::unfold((checked_items, false), |(mut items, ended)| async move {
+        if ended {
+            return None;
+        }
+        let item = items.next().await?;
+        let ended = item.is_err();
+        Some((item, (items, ended)))
+    })
 }

@@ -50,11 +50,20 @@ pub struct SocketSession {
     /// (token expiry, session expiry): the socket may stay open until the earlier one.
     until: Mutex<(DateTime<Utc>, DateTime<Utc>)>,
     closing: watch::Sender<Option<SocketClose>>,
+    /// The access generation as of before the session was checked at `connection_init`.
+    access: watch::Receiver<u64>,
 }
 
 impl SocketSession {
-    pub fn open(caller: &Caller, token_expires_at: DateTime<Utc>, client: ClientInfo) -> Arc<Self> {
+    /// A socket for a caller checked after `access` was taken (so no change is missed between).
+    pub fn open(
+        caller: &Caller,
+        token_expires_at: DateTime<Utc>,
+        client: ClientInfo,
+        access: watch::Receiver<u64>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            access,
             user_id: caller.user_id,
             session_id: caller.session_id,
             client,
@@ -111,7 +120,7 @@ impl SocketSession {
     /// Resolves when the socket must close, and says why: its session ended (seen on every
     /// access change and at the session's end of life) or its token expired.
     pub async fn closed(&self, s: &Services) -> SocketClose {
-        let mut access = s.bus.access_generation();
+        let mut access = self.access.clone();
         let mut closing = self.closing.subscribe();
         loop {
             if let Some(why) = *closing.borrow_and_update() {

@@ -29,6 +29,7 @@ use crate::{
         ClientInfo,
         caller::{authenticate, authenticate_until},
     },
+    error::ApiError,
     graphql::{
         HubSchema, RequestInfo,
         limits::{self, BatchBudget},
@@ -239,24 +240,84 @@ fn token_in(payload: Option<&serde_json::Value>) -> Option<String> {
 /// The marker that turns async-graphql's init failure (close 1002) into 4403.
 const FORBIDDEN: &str = "4403: Forbidden";
 
+/// The most operations one socket may run at once (subscriptions, queries and mutations alike).
+const MAX_SOCKET_OPERATIONS: usize = 100;
+
+/// The operations running on one socket.
+#[derive(Debug, Default)]
+struct Operations(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// The envelope of a graphql-transport-ws message.
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl Operations {
+    /// Looks at a client's message: `Err(id)` when it starts an operation past the limit.
+    fn admit(&self, bytes: &[u8]) -> Result<(), String> {
+        let Ok(Frame { kind, id: Some(id) }) = serde_json::from_slice::<Frame>(bytes) else { return Ok(()) };
+        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match kind.as_str() {
+            "subscribe" | "start" if !running.contains(&id) && running.len() >= MAX_SOCKET_OPERATIONS => Err(id),
+            "subscribe" | "start" => {
+                running.insert(id);
+                Ok(())
+            }
+            "complete" | "stop" => {
+                running.remove(&id);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Looks at a message to the client: an operation that completed or failed has ended.
+    fn sent(&self, text: &str) {
+        if !(text.contains("\"complete\"") || text.contains("\"error\"")) {
+            return;
+        }
+        if let Ok(Frame { kind, id: Some(id) }) = serde_json::from_str::<Frame>(text)
+            && (kind == "complete" || kind == "error")
+        {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+    }
+}
+
 async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols, client: ClientInfo) {
     let (mut sink, stream) = socket.split();
-    let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map(|m| {
-        future::ready(match m {
-            Ok(Message::Text(t)) => Some(t.as_str().as_bytes().to_vec()),
-            Ok(Message::Binary(b)) => Some(b.to_vec()),
-            _ => None,
-        })
+    let operations = Arc::new(Operations::default());
+    let (refused_tx, mut refused) = tokio::sync::mpsc::channel::<String>(16);
+    let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map({
+        let operations = operations.clone();
+        move |m| {
+            let bytes = match m {
+                Ok(Message::Text(t)) => Some(t.as_str().as_bytes().to_vec()),
+                Ok(Message::Binary(b)) => Some(b.to_vec()),
+                _ => None,
+            };
+            future::ready(bytes.and_then(|b| match operations.admit(&b) {
+                Ok(()) => Some(b),
+                Err(id) => {
+                    let _ = refused_tx.try_send(id);
+                    None
+                }
+            }))
+        }
     });
     let services = st.services.clone();
     let (opened_tx, opened) = tokio::sync::oneshot::channel::<Arc<SocketSession>>();
     let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let token = token_in(Some(&payload)).ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
+            let access = services.bus.access_generation();
             let (caller, expires) =
                 authenticate_until(&services, &token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
             // The socket keeps the session, not the caller: SocketAuth authorises each operation.
-            let socket = SocketSession::open(&caller, expires, client);
+            let socket = SocketSession::open(&caller, expires, client, access);
             let _ = opened_tx.send(socket.clone());
             let mut data = Data::default();
             data.insert(socket);
@@ -274,7 +335,10 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                     let (Some(socket), Some(token)) = (socket, token) else { return Ok(None) };
                     match socket.refresh(&services, &token).await {
                         Ok(until) => Ok(Some(serde_json::json!({ "expiresAt": until.to_rfc3339() }))),
-                        Err(_) => Err(async_graphql::Error::new(FORBIDDEN)),
+                        Err(ApiError::Unauthenticated(_)) => Err(async_graphql::Error::new(FORBIDDEN)),
+                        // The hub could not check it now (its store failed): the socket stays as
+                        // it was, and the client may try again.
+                        Err(_) => Ok(Some(serde_json::json!({ "error": "the token could not be checked; try again" }))),
                     }
                 }
             }
@@ -297,6 +361,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
             msg = graphql.next() => match msg {
                 Some(WsMessage::Text(text)) => {
                     acked |= text.contains("\"connection_ack\"");
+                    operations.sent(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
                     }
@@ -306,6 +371,15 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                 None => break None,
             },
             why = &mut guard => break Some((why.code, why.reason.to_owned())),
+            Some(id) = refused.recv() => {
+                let error = serde_json::json!({ "id": id, "type": "error", "payload": [{
+                    "message": format!("a socket runs at most {MAX_SOCKET_OPERATIONS} operations at once; complete one first"),
+                    "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": 1 },
+                }] });
+                if sink.send(Message::Text(error.to_string().into())).await.is_err() {
+                    break None;
+                }
+            }
             () = st.shutdown.cancelled() => break Some((1001, "the hub is shutting down".to_owned())),
             () = &mut init_deadline, if !acked => break Some((4408, "Connection initialisation timeout".to_owned())),
         }

@@ -139,8 +139,7 @@ pub async fn update(
     if !changes.is_empty() {
         audit.record(&*txn, caller.audit("role.update", client).target("role", id).detail(changes.join("; "))).await?;
     }
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(None);
+    s.commit_access_change(txn, audit, None).await?;
     Ok(updated)
 }
 
@@ -170,8 +169,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
                 .detail(format!("{} (held by {holders} account(s))", existing.name)),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(None);
+    s.commit_access_change(txn, audit, None).await?;
     Ok(true)
 }
 

@@ -127,8 +127,7 @@ pub async fn grant(
             )),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(user_id));
+    s.commit_access_change(txn, audit, Some(user_id)).await?;
     Ok(true)
 }
 
@@ -160,8 +159,7 @@ pub async fn revoke(
                 .detail(format!("user {user_id}: {gone} key(s) removed")),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(user_id));
+    s.commit_access_change(txn, audit, Some(user_id)).await?;
     Ok(gone > 0)
 }
 

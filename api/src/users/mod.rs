@@ -286,8 +286,7 @@ pub async fn update(
     if !changes.is_empty() {
         audit.record(&*txn, caller.audit("user.update", client).target("user", id).detail(changes.join("; "))).await?;
     }
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(id));
+    s.commit_access_change(txn, audit, Some(id)).await?;
     Ok(updated)
 }
 
@@ -302,8 +301,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
     user::Entity::delete_by_id(id).exec(&*txn).await?;
     ensure_admin_keys_held(&*txn).await?;
     audit.record(&*txn, caller.audit("user.delete", client).target("user", id).detail(account.email)).await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(id));
+    s.commit_access_change(txn, audit, Some(id)).await?;
     Ok(true)
 }
 
@@ -347,8 +345,7 @@ pub async fn set_roles(
             )),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(user_id));
+    s.commit_access_change(txn, audit, Some(user_id)).await?;
     Ok(account)
 }
 
@@ -379,8 +376,7 @@ pub async fn reset_password(
                 .ip(origin.ip.clone()),
         )
         .await?;
-    audit.finish(txn, s.bus.as_ref()).await?;
-    s.access_changed(Some(account.id));
+    s.commit_access_change(txn, audit, Some(account.id)).await?;
     Ok(account)
 }
 
