@@ -63,6 +63,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_unique_local()
                 || v6.is_unicast_link_local()
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some sites)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (64:ff9b:1::/48)
                 || s[0] == 0x2002) // 6to4, which embeds any IPv4 address
         }
     }
@@ -165,6 +167,8 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "2002:7f00:1::",
+            "fec0::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!targets.permits(bad.parse().unwrap()), "{bad}");
         }

@@ -95,8 +95,21 @@ pub struct AttemptLimits {
     per_account: Failures,
 }
 
+/// The key of a client address: an IPv6 address counts by its /64 (one host usually holds a
+/// whole /64, and would otherwise get 2^64 fresh counters).
+fn address(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>().map(|a| a.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 fn pair(account: &str, ip: Option<&str>) -> String {
-    format!("{account}\u{0}{}", ip.unwrap_or("-"))
+    format!("{account}\u{0}{}", ip.map_or_else(|| "-".to_owned(), address))
 }
 
 impl AttemptLimits {
@@ -117,13 +130,15 @@ impl AttemptLimits {
         // One lock order (address, then pair) for the check and the count, so that two attempts
         // at once cannot both see room for one.
         let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = [ip.and_then(|ip| self.per_ip.over(ip)), self.per_pair.over(&key)].into_iter().flatten().max();
+        let ip = ip.map(address);
+        let wait =
+            [ip.as_deref().and_then(|ip| self.per_ip.over(ip)), self.per_pair.over(&key)].into_iter().flatten().max();
         if let Some(w) = wait {
             return Err(limited(w));
         }
         self.per_pair.count(key);
         if let Some(ip) = ip {
-            self.per_ip.count(ip.to_owned());
+            self.per_ip.count(ip);
         }
         Ok(())
     }
@@ -132,7 +147,7 @@ impl AttemptLimits {
     pub fn succeeded(&self, account: &str, ip: Option<&str>) {
         self.per_pair.refund(&pair(account, ip));
         if let Some(ip) = ip {
-            self.per_ip.refund(ip);
+            self.per_ip.refund(&address(ip));
         }
     }
 
@@ -212,6 +227,16 @@ mod tests {
         assert_eq!(throttled, 5, "failures past 20 answer RATE_LIMITED");
         // The owner, from a clean address, is not refused before the check.
         limits.before("a@x.org", Some("192.0.2.7")).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_slash_64() {
+        let limits = AttemptLimits::new(2, 100, Duration::from_secs(60));
+        fail(&limits, "a@x.org", "2001:db8:1:2::1").unwrap();
+        fail(&limits, "a@x.org", "2001:db8:1:2:ffff::9").unwrap();
+        assert!(limits.before("a@x.org", Some("2001:db8:1:2:abcd::7")).is_err());
+        limits.before("a@x.org", Some("2001:db8:1:3::1")).unwrap();
+        assert_eq!(address("::ffff:10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Who the client is: the peer's address, or, when the peer is a trusted reverse proxy, the
-//! address the proxies say they forwarded for (`Forwarded`, else `X-Forwarded-For`).
+//! address the proxies say they forwarded for in `X-Forwarded-For`.
 //!
 //! Only proxies listed in `KUTANGA_TRUSTED_PROXIES` are believed, and the chain is read from the
 //! right: each hop added by a trusted proxy is skipped, and the first address a trusted proxy did
 //! not add itself is the client. A client can put anything at the left of the header; it cannot
-//! make a trusted proxy append a lie. Without trusted proxies the headers are ignored, so a
-//! client can never choose its own address.
+//! make a trusted proxy append a lie. Without trusted proxies the header is ignored, so a client
+//! can never choose its own address.
+//!
+//! `Forwarded` (RFC 7239) is never read: nginx, Apache, Caddy and Traefik append to
+//! `X-Forwarded-For` but pass a client's own `Forwarded` header through untouched, so believing
+//! it would let a client behind them name any address. A hop that names no address (garbage
+//! written by a proxy) makes the client unknown (`0.0.0.0`), never the proxy itself.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -17,7 +22,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, header},
+    http::HeaderMap,
     middleware::Next,
     response::Response,
 };
@@ -56,37 +61,23 @@ impl TrustedProxies {
                         break;
                     }
                 }
-                // An obfuscated or unknown hop: nothing to its left can be vouched for.
-                None => break,
+                // A hop that names no address: who is behind it is unknown.
+                None => return IpAddr::from([0, 0, 0, 0]),
             }
         }
         client
     }
 }
 
-/// The hops of `Forwarded` (RFC 7239) when present, else of `X-Forwarded-For`, left to right;
-/// `None` for a hop that names no address.
+/// The hops of `X-Forwarded-For`, left to right (all its lines in order); `None` for a hop that
+/// names no address.
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers.get_all(header::FORWARDED).iter().filter_map(|v| v.to_str().ok()).collect();
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, v)| node_address(v.trim().trim_matches('"')))
-            })
-            .collect();
-    }
     headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(','))
-        .map(|hop| node_address(hop.trim()))
+        .flat_map(|v| {
+            v.to_str().map_or_else(|_| vec![None], |line| line.split(',').map(|hop| node_address(hop.trim())).collect())
+        })
         .collect()
 }
 
@@ -105,7 +96,7 @@ pub async fn resolve(State(trusted): State<TrustedProxies>, mut req: Request, ne
     if let Some(peer) = peer {
         let headers = req.headers();
         if trusted.0.is_empty()
-            && (headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for"))
+            && headers.contains_key("x-forwarded-for")
             && peer.to_canonical().is_loopback()
             && !WARNED.swap(true, Ordering::Relaxed)
         {
@@ -158,18 +149,18 @@ mod tests {
         let all_trusted = headers(&[("x-forwarded-for", "10.0.0.5")]);
         assert_eq!(local.client(ip("127.0.0.1"), &all_trusted), ip("10.0.0.5"));
         let garbage = headers(&[("x-forwarded-for", "1.1.1.1, not-an-address")]);
-        assert_eq!(local.client(ip("127.0.0.1"), &garbage), ip("127.0.0.1"));
+        assert_eq!(local.client(ip("127.0.0.1"), &garbage), ip("0.0.0.0"));
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for() {
+    fn forwarded_is_never_believed() {
         let local = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
-        let h = headers(&[
-            ("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43, for=\"[2001:db8:cafe::17]:4711\""),
-            ("x-forwarded-for", "5.5.5.5"),
-        ]);
-        assert_eq!(local.client(ip("127.0.0.1"), &h), ip("2001:db8:cafe::17"));
-        let hidden = headers(&[("forwarded", "for=_hidden, for=198.51.100.17:80")]);
-        assert_eq!(local.client(ip("127.0.0.1"), &hidden), ip("198.51.100.17"));
+        // A client's own Forwarded header, passed through by a proxy that appends to XFF.
+        let h = headers(&[("forwarded", "for=127.0.0.1"), ("x-forwarded-for", "203.0.113.5")]);
+        assert_eq!(local.client(ip("127.0.0.1"), &h), ip("203.0.113.5"));
+        let only = headers(&[("forwarded", "for=198.51.100.9")]);
+        assert_eq!(local.client(ip("127.0.0.1"), &only), ip("127.0.0.1"));
+        let garbage = headers(&[("x-forwarded-for", "unknown")]);
+        assert_eq!(local.client(ip("127.0.0.1"), &garbage), ip("0.0.0.0"), "unknown, not the proxy");
     }
 }

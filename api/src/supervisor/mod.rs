@@ -323,12 +323,21 @@ impl Supervisor {
         }
         let now = Utc::now();
         let entry = Entry::new("server.start", asker.actor.clone()).ip(asker.ip.clone()).detail(format!("pid {pid}"));
-        self.transition(server_id, ServerState::Starting, Some(format!("starting (pid {pid})")), entry, move |a| {
-            a.pid = Set(Some(i64::from(pid)));
-            a.pid_start_time = Set(start_time);
-            a.started_at = Set(Some(now));
-        })
-        .await?;
+        let recorded = self
+            .transition(server_id, ServerState::Starting, Some(format!("starting (pid {pid})")), entry, move |a| {
+                a.pid = Set(Some(i64::from(pid)));
+                a.pid_start_time = Set(start_time);
+                a.started_at = Set(Some(now));
+            })
+            .await;
+        if let Err(e) = recorded {
+            // A game nobody could follow must not run: it goes, and the server stays as it was.
+            process::signal_group(pid, "SIGKILL");
+            if let Ok(mut map) = self.0.live.lock() {
+                map.remove(&server_id);
+            }
+            return Err(e);
+        }
         let regexes: Vec<Regex> =
             ready_def.as_ref().map(|r| r.regex.iter().filter_map(|x| Regex::new(x).ok()).collect()).unwrap_or_default();
         self.watch(

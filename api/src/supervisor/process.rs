@@ -4,7 +4,7 @@
 
 use std::{
     fs::{File, OpenOptions},
-    os::unix::fs::OpenOptionsExt,
+    os::unix::{fs::OpenOptionsExt, process::CommandExt},
     path::{Path, PathBuf},
 };
 
@@ -46,32 +46,51 @@ impl GameIds {
     }
 }
 
+/// procps' kill(1), run as a game's UID to signal every process of that UID at once.
+const KILL: &str = "/bin/kill";
+
 /// Kills every process that runs as `uid` (real or effective), again until none is left: what a
 /// game leaves behind (daemons it detached with setsid, children that changed their group) goes
-/// with it. Only for a server's own UID, never a shared one.
+/// with it. Only for a server's own UID, never a shared one. Returns how many there were.
+///
+/// The killing is done by a helper running as that UID calling kill(-1, SIGKILL): the kernel
+/// signals every process of the UID in one pass, so a game that forks as fast as it can cannot
+/// outrun it (as it could a scan of /proc followed by one kill per pid), and no pid reused
+/// between a scan and a kill is ever hit. Without the helper the scan-and-kill is the fallback.
 pub fn kill_user(uid: u32) -> usize {
-    let mut killed = 0;
+    let found = processes_of(uid).len();
     for _ in 0..20 {
-        let pids: Vec<i32> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-            .filter(|pid| process_uids(*pid).is_some_and(|(real, effective)| real == uid || effective == uid))
-            .collect();
+        let pids = processes_of(uid);
         if pids.is_empty() {
             break;
         }
-        for pid in pids {
-            if let Some(pid) = Pid::from_raw(pid)
-                && rustix::process::kill_process(pid, Signal::KILL).is_ok()
-            {
-                killed += 1;
+        let helper = std::process::Command::new(KILL)
+            .args(["-s", "KILL", "--", "-1"])
+            .uid(uid)
+            .gid(uid)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if helper.is_err() {
+            for pid in pids.into_iter().filter_map(Pid::from_raw) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    killed
+    found
+}
+
+/// The live processes whose real or effective UID is `uid`.
+fn processes_of(uid: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| process_uids(*pid).is_some_and(|(real, effective)| real == uid || effective == uid))
+        .collect()
 }
 
 /// The real and effective UID of a live (not zombie) process.
@@ -109,6 +128,13 @@ pub fn hand_over(dir: &Path, user: &GameUser) -> std::io::Result<()> {
             let entry = entry?;
             let name = entry.file_name();
             if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            // A file with other hard links may be a link the game made to a file outside (where
+            // the kernel allows that): it is never handed over.
+            let stat = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            let is_dir = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
+            if !is_dir && stat.st_nlink > 1 {
                 continue;
             }
             chownat(fd, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
@@ -332,11 +358,19 @@ mod hand_over_tests {
         std::fs::write(dir.path().join("sub/file"), "y").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link-to-file")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("sub/link-to-dir")).unwrap();
+        // A hard link to a file outside (where the kernel lets a game make one) is not handed over.
+        std::fs::write(outside.path().join("hard"), "z").unwrap();
+        std::fs::hard_link(outside.path().join("hard"), dir.path().join("hard-link")).unwrap();
         let nobody = GameUser { uid: 65534, gid: 65534 };
         hand_over(dir.path(), &nobody).unwrap();
         assert_eq!(std::fs::metadata(dir.path().join("sub/file")).unwrap().uid(), 65534);
         assert_eq!(std::fs::symlink_metadata(dir.path().join("link-to-file")).unwrap().uid(), 65534);
         assert_eq!(std::fs::metadata(outside.path().join("secret")).unwrap().uid(), 0, "the target is untouched");
         assert_eq!(std::fs::metadata(outside.path()).unwrap().uid(), 0);
+        assert_eq!(
+            std::fs::metadata(outside.path().join("hard")).unwrap().uid(),
+            0,
+            "the hard link's file is untouched"
+        );
     }
 }
