@@ -231,7 +231,13 @@ async fn health_playground_and_request_ids(backend: Backend) {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     let page = hub.http.get(hub.url("/graphql")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("graphiql"));
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.starts_with("default-src 'none'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("graphiql@3.9.0") && html.contains("integrity=\"sha384-"), "pinned, with SRI");
+    let script = hub.http.get(hub.url("/graphql/playground.js")).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("GraphiQL.createFetcher"));
     // Development mode answers introspection (production mode does not, see below).
     let res = hub.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(res["data"]["__schema"]["queryType"]["name"], "Query");
@@ -262,6 +268,8 @@ async fn the_web_app_is_served_with_a_spa_fallback(backend: Backend) {
     for path in ["/", "/servers/7/console"] {
         let res = hub.http.get(hub.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
+        let policy = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval'") && policy.contains("frame-ancestors 'none'"));
         assert!(res.text().await.unwrap().contains("app shell"), "{path}");
     }
     let js = hub.http.get(hub.url("/app.js")).send().await.unwrap().text().await.unwrap();

@@ -5,7 +5,7 @@ use std::{any::TypeId, net::IpAddr, sync::Arc};
 
 use async_graphql::{
     BatchRequest, Data, Request as GqlRequest,
-    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage},
+    http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage},
     parser::types::{DocumentOperations, OperationType},
 };
 use axum::{
@@ -15,7 +15,7 @@ use axum::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
     },
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt, future};
 use serde::Deserialize;
@@ -174,12 +174,7 @@ pub async fn get(
 /// The GraphiQL playground, when enabled.
 fn playground(st: &HttpState) -> Response {
     if st.services.settings.playground_enabled() {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Kutanga Hub GraphQL")
-            .finish();
-        return Html(page).into_response();
+        return super::playground::page();
     }
     error_response(StatusCode::NOT_FOUND, "the playground is disabled; POST queries to /graphql")
 }

@@ -5,6 +5,7 @@ pub mod client;
 mod graphql;
 mod health;
 mod metrics;
+mod playground;
 mod web;
 
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub fn router(app: &App) -> Router {
     let api = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql::websocket))
+        .route("/graphql/playground.js", get(playground::script))
         .with_state(state)
         // Answers carry tokens and private data: no cache, shared or not, may keep them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));

@@ -65,7 +65,7 @@ pub fn kill_user(uid: u32) -> usize {
             break;
         }
         let helper = std::process::Command::new(KILL)
-            .args(["-s", "KILL", "--", "-1"])
+            .args(["-9", "-1"])
             .uid(uid)
             .gid(uid)
             .stdin(std::process::Stdio::null())
