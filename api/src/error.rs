@@ -128,6 +128,16 @@ impl ErrorExtensions for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error as the engine reports it before any field runs: with its code, without a
+    /// location in the document (it has none).
+    pub fn server_error(&self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.to_string(), None);
+        error.extensions = self.extend().extensions;
+        error
+    }
+}
+
 /// The result of a resolver: errors carry their code.
 pub type GqlResult<T> = async_graphql::Result<T>;
 

@@ -58,6 +58,8 @@ fn deep_documents(depth: usize, seed: u64) -> Vec<(String, String)> {
 
 fn assert_bad_input(res: &Value, what: &str) {
     assert_eq!(code(res), "BAD_USER_INPUT", "{what}: {res}");
+    // No made-up place in the document (line 0, column 0): the error has none.
+    assert!(res["errors"][0]["locations"].as_array().is_none_or(|l| l.iter().all(|p| p["line"] != 0)), "{what}: {res}");
 }
 
 async fn post(hub: &TestHub, token: Option<&str>, body: Value) -> (StatusCode, Value) {

@@ -79,7 +79,12 @@ static WORKERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
             loop {
                 let job = rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
                 match job {
-                    Ok(job) => job(),
+                    // A panic in one hash must not end the thread (the permit is freed by unwinding).
+                    Ok(job) => {
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a password hash panicked");
+                        }
+                    }
                     Err(()) => return,
                 }
             }

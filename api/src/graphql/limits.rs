@@ -12,7 +12,7 @@ use std::sync::{
 };
 
 use async_graphql::{
-    ErrorExtensions, Pos, ServerError, ServerResult, ValidationResult, Value, Variables,
+    ServerError, ServerResult, ValidationResult, Value, Variables,
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation},
     parser::types::ExecutableDocument,
 };
@@ -84,9 +84,8 @@ pub fn value_nesting(value: &Value) -> usize {
 }
 
 fn too_deep(what: &str, limit: usize) -> ServerError {
-    ApiError::bad_input(what, format!("the {what} nest brackets deeper than {limit} levels"))
-        .extend()
-        .into_server_error(Pos::default())
+    let verb = if what == "variables" { "nest" } else { "nests" };
+    ApiError::bad_input(what, format!("the {what} {verb} brackets deeper than {limit} levels")).server_error()
 }
 
 /// The complexity a batch may still spend; every operation of a batch shares one.
@@ -146,7 +145,7 @@ impl Extension for DocumentLimitsExtension {
             && !budget.spend(result.complexity)
         {
             let e = ApiError::bad_input("query", "the batch as a whole is more complex than one request may be");
-            return Err(vec![e.extend().into_server_error(Pos::default())]);
+            return Err(vec![e.server_error()]);
         }
         Ok(result)
     }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use async_graphql::{
-    ErrorExtensions, Pos, Request, ServerResult,
+    Request, ServerResult,
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
 };
 use chrono::{DateTime, Utc};
@@ -163,8 +163,10 @@ impl Extension for SocketAuth {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         if let Some(socket) = ctx.data_opt::<Arc<SocketSession>>() {
-            let services = ctx.data::<Services>().map_err(|e| e.into_server_error(Pos::default()))?;
-            let caller = socket.caller_now(services).await.map_err(|e| e.extend().into_server_error(Pos::default()))?;
+            let services = ctx
+                .data::<Services>()
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("no services: {}", e.message)).server_error())?;
+            let caller = socket.caller_now(services).await.map_err(|e| e.server_error())?;
             request.data.insert(RequestInfo { caller: Some(caller), client: socket.client.clone() });
         }
         next.run(ctx, request).await

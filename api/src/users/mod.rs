@@ -117,27 +117,24 @@ pub async fn register(
         None => default_display_name(&email),
     };
     s.password_policy.check("password", &new_password, &[&email, &display_name]).await?;
+    // The invitation is checked before the costly hash (and again in the transaction).
+    match (mode, &invitation_token) {
+        (Registration::Invite, None) => {
+            return Err(ApiError::bad_input("invitation", "registration needs an invitation"));
+        }
+        (_, Some(token)) => {
+            usable_invitation(s.db.conn(), token, &email).await?;
+        }
+        (_, None) => {}
+    }
     let hash = password::hash(new_password).await?;
 
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     let now = Utc::now();
-    let invite = match (mode, invitation_token) {
-        (Registration::Invite, None) => {
-            return Err(ApiError::bad_input("invitation", "registration needs an invitation"));
-        }
-        (_, Some(token)) => {
-            let found = invitation::Entity::find()
-                .filter(invitation::Column::TokenHash.eq(digest(&token)))
-                .filter(invitation::Column::UsedAt.is_null())
-                .filter(invitation::Column::ExpiresAt.gt(now))
-                .one(&*txn)
-                .await?
-                .filter(|i| i.email.as_deref().is_none_or(|e| e == email))
-                .ok_or_else(|| ApiError::bad_input("invitation", "this invitation is invalid, used or expired"))?;
-            Some(found)
-        }
-        (_, None) => None,
+    let invite = match &invitation_token {
+        Some(token) => Some(usable_invitation(&*txn, token, &email).await?),
+        None => None,
     };
     let role_id = match invite.as_ref().and_then(|i| i.role_id) {
         Some(id) => id,
@@ -164,6 +161,22 @@ pub async fn register(
         .await?;
     audit.finish(txn, s.bus.as_ref()).await?;
     sessions::tokens(s, account, session.id, refresh_token)
+}
+
+/// The unused, unexpired invitation with this token, for this email (or for anyone).
+async fn usable_invitation<C: ConnectionTrait>(
+    db: &C,
+    token: &str,
+    email: &str,
+) -> Result<invitation::Model, ApiError> {
+    invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(digest(token)))
+        .filter(invitation::Column::UsedAt.is_null())
+        .filter(invitation::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?
+        .filter(|i| i.email.as_deref().is_none_or(|e| e == email))
+        .ok_or_else(|| ApiError::bad_input("invitation", "this invitation is invalid, used or expired"))
 }
 
 /// An invitation to register: the token is shown once.
