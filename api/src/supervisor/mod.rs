@@ -2,8 +2,8 @@
 //!
 //! States: INSTALLING -> OFFLINE -> STARTING -> RUNNING -> STOPPING -> OFFLINE, and CRASHED on an
 //! exit nobody asked for. Every transition is stored, published on the bus (`serverState`) and
-//! written to the audit log with who asked. A game runs as the unprivileged game user, in its own
-//! folder and process group; its console goes to files the hub tails, and its stdin is a FIFO,
+//! written to the audit log with who asked. A game runs as an unprivileged UID of its own, in its
+//! own folder and process group; its console goes to files the hub tails, and its stdin is a FIFO,
 //! so a game outlives a restart of the hub and is adopted again (pid plus start time) on start.
 
 pub mod cgroup;

@@ -205,9 +205,10 @@ pub struct Limits {
 /// util-linux's prlimit sets the limits and then execs the game: no window without them.
 const PRLIMIT: &str = "/usr/bin/prlimit";
 
-/// Starts the game in its folder, as the game user, in a process group of its own, with stdin
-/// from the FIFO (held open read-write by the game itself, so it never sees end-of-file when the
-/// hub goes away), stdout/stderr appended to the console files, and its limits.
+/// Starts the game in its folder, as its own user (when the hub is root), in a process group of
+/// its own, with stdin from the FIFO (held open read-write by the game itself, so it never sees
+/// end-of-file when the hub goes away), stdout/stderr appended to the console files, and its
+/// limits.
 pub fn spawn(
     launch: &Launch,
     dir: &Path,
