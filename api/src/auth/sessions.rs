@@ -159,11 +159,7 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
     let now = Utc::now();
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
-    let current = session::Entity::find()
-        .filter(session::Column::RefreshTokenHash.eq(hash.as_str()))
-        .filter(session::Column::RevokedAt.is_null())
-        .one(&*txn)
-        .await?;
+    let current = live_session(&*txn, &hash).await?;
     let Some(current) = current else {
         // Not a live token: a rotated one means theft.
         let rotated = rotated_token::Entity::find_by_id(hash.as_str()).one(&*txn).await?;
@@ -244,6 +240,35 @@ pub async fn logout(
         s.access_changed(Some(caller.user_id));
     }
     Ok(n > 0)
+}
+
+/// The live (not revoked) session whose current refresh token has this hash.
+async fn live_session<C: ConnectionTrait>(db: &C, hash: &str) -> Result<Option<session::Model>, ApiError> {
+    Ok(session::Entity::find()
+        .filter(session::Column::RefreshTokenHash.eq(hash))
+        .filter(session::Column::RevokedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Ends the session that `refresh_token` belongs to: whoever holds the token may end it (the web
+/// app's sign-out, whose token is in a cookie). False when it is no live session's.
+pub async fn end(s: &Services, refresh_token: &str, client: &ClientInfo) -> Result<bool, ApiError> {
+    let hash = digest(refresh_token);
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let current = live_session(&*txn, &hash).await?;
+    let Some(current) = current else { return Ok(false) };
+    revoke(&*txn, session::Column::Id.eq(current.id)).await?;
+    let owner = user::Entity::find_by_id(current.user_id).one(&*txn).await?;
+    audit
+        .record(
+            &*txn,
+            Entry::new("auth.logout", owner.as_ref().map(actor)).target("user", current.user_id).ip(client.ip.clone()),
+        )
+        .await?;
+    s.commit_access_change(txn, audit, Some(current.user_id)).await?;
+    Ok(true)
 }
 
 /// Ends every session of the caller.

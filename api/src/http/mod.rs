@@ -6,6 +6,7 @@ mod graphql;
 mod health;
 mod metrics;
 mod playground;
+mod session;
 mod web;
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use axum::{
     Router,
     http::{HeaderName, HeaderValue, Request, header},
-    routing::get,
+    routing::{get, post},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -35,6 +36,13 @@ pub fn router(app: &App) -> Router {
         .with_state(state)
         // Answers carry tokens and private data: no cache, shared or not, may keep them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let sessions = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/register", post(session::register))
+        .route("/auth/refresh", post(session::refresh))
+        .route("/auth/logout", post(session::logout))
+        .with_state(app.services.clone())
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let health = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -48,7 +56,8 @@ pub fn router(app: &App) -> Router {
         .route("/charts/server/{id}/{file}", get(charts::server))
         .with_state(app.services.clone());
 
-    api.merge(health)
+    api.merge(sessions)
+        .merge(health)
         .merge(metrics)
         .merge(charts)
         .fallback_service(web::service(&app.services.settings.web_dir))
