@@ -85,3 +85,19 @@ async fn the_page_shows_the_version_from_the_api(backend: Backend) {
 }
 
 on_both!(the_page_shows_the_version_from_the_api);
+
+/// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
+#[test]
+fn the_web_app_fits_its_size_budget() {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dist()).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "wasm" || x == "js") {
+            let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().unwrap();
+            assert!(out.status.success());
+            total += out.stdout.len();
+        }
+    }
+    assert!(total > 0, "the built app has its WASM and JS");
+    assert!(total <= 600 * 1024, "the web app weighs {total} bytes gzipped, over 600 KiB");
+}

@@ -127,8 +127,43 @@ fn locked_version(package: &str) -> Result<String> {
     Err(format!("{package} is not in Cargo.lock"))
 }
 
+/// The most the web app's WASM and JS may weigh, gzipped (a test holds it too).
+const WEB_BUDGET_BYTES: u64 = 600 * 1024;
+
 fn web() -> Result {
-    sh("trunk", &["--skip-version-check", "build", "--release"])
+    sh("trunk", &["--skip-version-check", "build", "--release"])?;
+    let mut total = 0;
+    let dist = root().join("web/dist");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dist)
+        .map_err(|e| format!("{}: {e}", dist.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"))
+        .collect();
+    files.sort();
+    for file in files {
+        let raw = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let gzipped = gzipped_size(&file)?;
+        total += gzipped;
+        eprintln!(
+            "  {:<48} {:>8} bytes, {:>7} gzipped",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            raw,
+            gzipped
+        );
+    }
+    eprintln!("web app: {:.1} KiB gzipped (WASM + JS; budget {} KiB)", total as f64 / 1024.0, WEB_BUDGET_BYTES / 1024);
+    if total > WEB_BUDGET_BYTES {
+        return Err(format!("the web app weighs {total} bytes gzipped, over its budget of {WEB_BUDGET_BYTES}"));
+    }
+    Ok(())
+}
+
+/// The size of a file once gzipped (`gzip -9`, as a server would send it).
+fn gzipped_size(file: &Path) -> Result<u64> {
+    let out =
+        Command::new("gzip").args(["-9", "-c"]).arg(file).output().map_err(|e| format!("cannot run gzip: {e}"))?;
+    if out.status.success() { Ok(out.stdout.len() as u64) } else { Err(format!("gzip failed on {}", file.display())) }
 }
 
 fn schema() -> Result {
@@ -189,19 +224,21 @@ fn bench() -> Result {
     if status.success() { Ok(()) } else { Err(format!("the benchmark failed ({status})")) }
 }
 
-/// Chromium for the browser tests: present, or installed from Debian's packages when we are root.
+/// Chromium and its driver for the browser tests: present, or installed from Debian's packages
+/// when we are root.
 fn chromium() -> Result {
     let path = env::var("KUTANGA_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if Path::new(&path).exists() {
+    if Path::new(&path).exists() && Path::new("/usr/bin/chromedriver").exists() {
         return Ok(());
     }
     let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
     if root_user && output("apt-get", &["--version"]).is_some() {
         sh("apt-get", &["update", "-q"])?;
-        return sh("apt-get", &["install", "-y", "-q", "chromium"]);
+        return sh("apt-get", &["install", "-y", "-q", "chromium", "chromium-driver"]);
     }
     Err(format!(
-        "the browser tests need Chromium at {path}: install it (`sudo apt-get install chromium`) or set KUTANGA_TEST_CHROMIUM"
+        "the browser tests need Chromium at {path} and chromedriver: install them (`sudo apt-get install chromium \
+         chromium-driver`) or set KUTANGA_TEST_CHROMIUM"
     ))
 }
 
