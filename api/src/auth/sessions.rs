@@ -232,14 +232,12 @@ pub async fn logout(
             .add(session::Column::UserId.eq(caller.user_id)),
     )
     .await?;
-    if n > 0 {
-        audit.record(&*txn, caller.audit("auth.logout", client).target("user", caller.user_id)).await?;
+    if n == 0 {
+        return Ok(false); // nothing changed: the transaction rolls back
     }
-    audit.finish(txn, s.bus.as_ref()).await?;
-    if n > 0 {
-        s.access_changed(Some(caller.user_id));
-    }
-    Ok(n > 0)
+    audit.record(&*txn, caller.audit("auth.logout", client).target("user", caller.user_id)).await?;
+    s.commit_access_change(txn, audit, Some(caller.user_id)).await?;
+    Ok(true)
 }
 
 /// The live (not revoked) session whose current refresh token has this hash.

@@ -89,6 +89,23 @@ fn node_address(text: &str) -> Option<IpAddr> {
         .or_else(|| text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).and_then(|t| t.parse().ok()))
 }
 
+/// The client of a request as the audit log and the sessions know it: its address and agent.
+pub fn client_info(ip: IpAddr, headers: &HeaderMap) -> crate::auth::ClientInfo {
+    crate::auth::ClientInfo {
+        ip: Some(ip.to_string()),
+        user_agent: headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json`, with or without parameters).
+pub fn sends_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// The middleware that sets [`ClientAddr`] on every request.
 pub async fn resolve(State(trusted): State<TrustedProxies>, mut req: Request, next: Next) -> Response {
     static WARNED: AtomicBool = AtomicBool::new(false);

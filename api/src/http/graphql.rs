@@ -35,7 +35,7 @@ use crate::{
         limits::{self, BatchBudget},
         socket::SocketSession,
     },
-    http::client::ClientAddr,
+    http::client::{ClientAddr, client_info, sends_json},
 };
 
 /// What the GraphQL handlers need.
@@ -54,10 +54,7 @@ impl HttpState {
     /// The caller from the Authorization header (an invalid token leaves the request anonymous;
     /// fields that need a caller answer UNAUTHENTICATED) and the client's address.
     async fn request_info(&self, headers: &HeaderMap, ip: IpAddr) -> RequestInfo {
-        let client = ClientInfo {
-            ip: Some(ip.to_string()),
-            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        };
+        let client = client_info(ip, headers);
         let caller = match bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
             Some(token) => authenticate(&self.services, token).await.ok(),
             None => None,
@@ -87,10 +84,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-    });
-    if !is_json {
+    if !sends_json(&headers) {
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json");
     }
     let limit = st.services.settings.max_body_bytes as usize;
@@ -212,10 +206,7 @@ pub async fn websocket(
         .and_then(|v| v.to_str().ok())
         .and_then(|list| list.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
         .unwrap_or(WebSocketProtocols::GraphQLWS);
-    let client = ClientInfo {
-        ip: Some(ip.to_string()),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-    };
+    let client = client_info(ip, &headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(st.services.settings.max_body_bytes as usize)

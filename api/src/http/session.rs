@@ -23,13 +23,8 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::client::ClientAddr;
-use crate::{
-    app::Services,
-    auth::{ClientInfo, sessions},
-    error::ApiError,
-    users,
-};
+use super::client::{ClientAddr, client_info as client, sends_json};
+use crate::{app::Services, auth::sessions, error::ApiError, users};
 
 const COOKIE: &str = "kutanga_refresh";
 const PATH: &str = "/auth";
@@ -84,13 +79,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
+        if !sends_json(req.headers()) {
             let mut res = failure(&ApiError::bad_input("contentType", "send the request as application/json"));
             *res.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             return Err(res);
@@ -99,13 +88,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
         serde_json::from_slice(&body)
             .map(JsonOnly)
             .map_err(|e| failure(&ApiError::bad_input("body", format!("not the expected JSON: {e}"))))
-    }
-}
-
-fn client(ip: std::net::IpAddr, headers: &HeaderMap) -> ClientInfo {
-    ClientInfo {
-        ip: Some(ip.to_string()),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }
 

@@ -58,9 +58,9 @@ const KILL: &str = "/bin/kill";
 /// outrun it (as it could a scan of /proc followed by one kill per pid), and no pid reused
 /// between a scan and a kill is ever hit. Without the helper the scan-and-kill is the fallback.
 pub fn kill_user(uid: u32) -> usize {
-    let found = processes_of(uid).len();
+    let mut pids = processes_of(uid);
+    let found = pids.len();
     for _ in 0..20 {
-        let pids = processes_of(uid);
         if pids.is_empty() {
             break;
         }
@@ -73,11 +73,12 @@ pub fn kill_user(uid: u32) -> usize {
             .stderr(std::process::Stdio::null())
             .status();
         if helper.is_err() {
-            for pid in pids.into_iter().filter_map(Pid::from_raw) {
+            for pid in pids.iter().copied().filter_map(Pid::from_raw) {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+        pids = processes_of(uid);
     }
     found
 }
