@@ -3,11 +3,14 @@
 //! This crate compiles for wasm32: it must never depend on sea-orm, axum, tokio or anything
 //! else that only runs on the server. Server-only derives sit behind the `server` feature.
 
+pub mod chart;
 pub mod error;
 pub mod ids;
 pub mod metric;
 pub mod permission;
 pub mod server;
+pub mod session;
+pub mod template;
 pub mod validation;
 
 pub use error::ErrorCode;

@@ -97,6 +97,61 @@ impl FromStr for Metric {
     }
 }
 
+/// One point of a series: the average over its bucket, and the extremes when the bucket holds
+/// more than one sample (a rollup).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub value: f64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Point {
+    /// A single sample.
+    pub const fn sample(at_ms: i64, value: f64) -> Self {
+        Self { at_ms, value, min: None, max: None }
+    }
+}
+
+/// Runs of points without a gap between neighbours: each is drawn as one line.
+pub fn segments(points: &[Point], step_seconds: i64) -> Vec<&[Point]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=points.len() {
+        if i == points.len() || is_gap(points[i - 1].at_ms, points[i].at_ms, step_seconds) {
+            if i > start {
+                out.push(&points[start..i]);
+            }
+            start = i;
+        }
+    }
+    out
+}
+
+/// A value in its unit, for axis labels and tooltips: `42%`, `3.5 GiB`, `2.0 KiB/s`.
+pub fn format_value(unit: &str, v: f64) -> String {
+    match unit {
+        "%" => format!("{v:.0}%"),
+        "bytes" => format_bytes(v),
+        "bytes/s" => format!("{}/s", format_bytes(v)),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// Bytes in binary units: `512 B`, `3.5 GiB`.
+pub fn format_bytes(v: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{v:.0} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
 /// Whether two consecutive points of a series with `step_seconds` are apart by a gap (the hub was
 /// down, or the server was not running): a line must not join them.
 pub fn is_gap(previous_ms: i64, next_ms: i64, step_seconds: i64) -> bool {
@@ -120,6 +175,23 @@ mod tests {
         assert!(Metric::CpuPercent.applies_to(Scope::Server));
         assert!(!Metric::Load1.applies_to(Scope::Server));
         assert!(Metric::ALL.iter().all(|m| m.applies_to(Scope::Host)));
+    }
+
+    #[test]
+    fn gaps_split_the_line() {
+        let p = Point::sample;
+        let points = [p(0, 1.0), p(2_000, 1.0), p(60_000, 1.0), p(62_000, 1.0), p(64_000, 1.0)];
+        let runs: Vec<usize> = segments(&points, 2).iter().map(|s| s.len()).collect();
+        assert_eq!(runs, [2, 3]);
+        assert!(segments(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn values_read_like_units() {
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(3.5 * 1024.0 * 1024.0 * 1024.0), "3.5 GiB");
+        assert_eq!(format_value(Metric::CpuPercent.unit(), 42.0), "42%");
+        assert_eq!(format_value(Metric::NetRxBytesPerS.unit(), 2048.0), "2.0 KiB/s");
     }
 
     #[test]

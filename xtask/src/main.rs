@@ -16,6 +16,8 @@ use std::{
 };
 
 const TRUNK_VERSION: &str = "0.22.1";
+/// npm's binaryen: Debian's (108) makes a wasm that fails in the browser.
+const BINARYEN_VERSION: &str = "132";
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 const USAGE: &str = "\
@@ -94,7 +96,8 @@ fn setup() -> Result {
     let trunk_ok = output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION));
     if !trunk_ok {
         // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
-        sh(&cargo(), &["install", "--locked", "trunk", "--version", TRUNK_VERSION, "--ignore-rust-version"])
+        // A debug build of Trunk installs in a third of the time and runs for seconds only.
+        sh(&cargo(), &["install", "--locked", "--debug", "trunk", "--version", TRUNK_VERSION, "--ignore-rust-version"])
             .map_err(|e| format!("{e}\ninstalling Trunk from crates.io failed; install it by hand and retry"))?;
     }
     let wanted = locked_version("wasm-bindgen")?;
@@ -104,6 +107,30 @@ fn setup() -> Result {
             "Trunk.toml pins another wasm-bindgen than Cargo.lock ({wanted}); set `wasm_bindgen = \"{wanted}\"`"
         ));
     }
+    let wasm_opt = binaryen_bin().join("wasm-opt");
+    let have_opt = output(&wasm_opt.to_string_lossy(), &["--version"]).unwrap_or_default();
+    if !have_opt.contains(&format!("version_{BINARYEN_VERSION}")) {
+        if output("npm", &["--version"]).is_none() {
+            return Err("the web app's size optimiser (wasm-opt) comes from npm's binaryen package: install Node.js \
+                        and npm (`sudo apt-get install npm`) and retry"
+                .into());
+        }
+        let prefix = binaryen_dir();
+        let prefix = prefix.to_string_lossy();
+        sh(
+            "npm",
+            &[
+                "install",
+                "--prefix",
+                &prefix,
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                &format!("binaryen@{BINARYEN_VERSION}"),
+            ],
+        )
+        .map_err(|e| format!("{e}\ninstalling binaryen {BINARYEN_VERSION} from npm failed"))?;
+    }
     let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
     if !have.split_whitespace().any(|w| w == wanted) {
         // Not --locked: its lock file wants a crate version the registry no longer serves.
@@ -111,6 +138,16 @@ fn setup() -> Result {
             .map_err(|e| format!("{e}\ninstalling wasm-bindgen-cli {wanted} failed"))?;
     }
     Ok(())
+}
+
+/// Where the project keeps npm's binaryen (outside the clone, so that it survives a fresh one).
+fn binaryen_dir() -> PathBuf {
+    let home = env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+    PathBuf::from(home).join(".cache/kutanga-hub/binaryen")
+}
+
+fn binaryen_bin() -> PathBuf {
+    binaryen_dir().join("node_modules/.bin")
 }
 
 /// The version of a package in Cargo.lock.
@@ -131,7 +168,17 @@ fn locked_version(package: &str) -> Result<String> {
 const WEB_BUDGET_BYTES: u64 = 600 * 1024;
 
 fn web() -> Result {
-    sh("trunk", &["--skip-version-check", "build", "--release"])?;
+    // Trunk finds wasm-opt on PATH (and would download it otherwise, which it may not).
+    let path = format!("{}:{}", binaryen_bin().display(), env::var("PATH").unwrap_or_default());
+    let status = Command::new("trunk")
+        .args(["--skip-version-check", "build", "--release"])
+        .current_dir(root())
+        .env("PATH", path)
+        .status()
+        .map_err(|e| format!("cannot run trunk: {e}"))?;
+    if !status.success() {
+        return Err(format!("trunk build failed ({status})"));
+    }
     let mut total = 0;
     let dist = root().join("web/dist");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dist)

@@ -143,6 +143,25 @@ impl Filter {
     }
 }
 
+/// The newest `last` entries about one target with one of `actions`, newest first.
+pub async fn about<C: ConnectionTrait>(
+    db: &C,
+    target_type: &str,
+    target_id: &str,
+    actions: &[&str],
+    last: u64,
+) -> Result<Vec<audit_log::Model>, DbErr> {
+    use audit_log::Column;
+    audit_log::Entity::find()
+        .filter(Column::TargetType.eq(target_type))
+        .filter(Column::TargetId.eq(target_id))
+        .filter(Column::Action.is_in(actions.iter().copied()))
+        .order_by_desc(Column::Id)
+        .limit(last)
+        .all(db)
+        .await
+}
+
 /// The newest entries first; `after` is the id of the last entry of the previous page.
 pub async fn list<C: ConnectionTrait>(
     db: &C,

@@ -15,11 +15,15 @@ use super::{
     users::parse_arg,
 };
 use crate::{
+    audit,
     error::{ApiError, GqlResult, IntoGql},
     events::{HubEvent, Topic},
     servers::{access, service as server_service},
-    supervisor::{Asker, Supervisor},
-    templates::service::{self as template_service, definition_of},
+    supervisor::{Asker, Supervisor, TRANSITIONS},
+    templates::{
+        Rule,
+        service::{self as template_service, definition_of},
+    },
 };
 
 /// A kind of game server.
@@ -51,6 +55,7 @@ impl Template {
             .into_iter()
             .map(|v| TemplateVariable {
                 rule: v.rule.as_ref().map(|r| r.describe()),
+                rule_spec: v.rule.as_ref().map(VariableRule::from),
                 key: v.key,
                 description: v.description,
                 default: v.default,
@@ -84,6 +89,30 @@ pub struct TemplateVariable {
     privileged: bool,
     /// The validation rule in words, e.g. "port (1024-65535)".
     rule: Option<String>,
+    /// The same rule in parts, for clients that check values before they send them.
+    rule_spec: Option<VariableRule>,
+}
+
+/// A variable's rule in parts.
+#[derive(SimpleObject)]
+pub struct VariableRule {
+    kind: shared::template::RuleKind,
+    min: Option<i64>,
+    max: Option<i64>,
+    options: Option<Vec<String>>,
+    pattern: Option<String>,
+}
+
+impl From<&Rule> for VariableRule {
+    fn from(rule: &Rule) -> Self {
+        let plain = Self { kind: rule.kind(), min: None, max: None, options: None, pattern: None };
+        match rule {
+            Rule::Integer { min, max } => Self { min: Some(*min), max: Some(*max), ..plain },
+            Rule::OneOf(options) => Self { options: Some(options.clone()), ..plain },
+            Rule::Pattern(p) => Self { pattern: Some(p.clone()), ..plain },
+            Rule::Port | Rule::Args => plain,
+        }
+    }
 }
 
 /// A variable value given when creating or changing a server.
@@ -142,6 +171,14 @@ pub struct ServerStateEvent {
     state: ServerState,
     at: DateTime<Utc>,
     message: Option<String>,
+}
+
+/// A user's grants on one server.
+#[derive(SimpleObject)]
+pub struct ServerGrant {
+    user: super::users::User,
+    /// `server.*` keys.
+    permissions: Vec<String>,
 }
 
 /// A variable's value on one server.
@@ -221,6 +258,38 @@ impl GameServer {
             return Err(ApiError::bad_input("lines", "lines is 1 to 1000")).gql();
         }
         Ok(s.supervisor.console(self.0.id).tail(lines as usize).iter().map(|l| ConsoleLine::from(l.as_ref())).collect())
+    }
+
+    /// Who holds per-server grants here, with their keys. Needs `server.grant` on it.
+    async fn grants(&self, ctx: &Context<'_>) -> GqlResult<Vec<ServerGrant>> {
+        let s = services(ctx)?;
+        let rows = access::grants(s.db.conn(), caller(ctx)?, self.0.id).await.gql()?;
+        Ok(rows.into_iter().map(|(user, permissions)| ServerGrant { user: user.into(), permissions }).collect())
+    }
+
+    /// Its latest changes of state, newest first (1 to 200, default 20), read from the audit
+    /// trail: visible to whoever sees the server.
+    async fn state_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] last: i32,
+    ) -> GqlResult<Vec<ServerStateEvent>> {
+        let s = services(ctx)?;
+        if !(1..=200).contains(&last) {
+            return Err(ApiError::bad_input("last", "last is 1 to 200")).gql();
+        }
+        let actions: Vec<&str> = TRANSITIONS.iter().map(|(a, _)| *a).collect();
+        let rows = audit::about(s.db.conn(), "server", &self.0.id.to_string(), &actions, last as u64)
+            .await
+            .map_err(ApiError::from)
+            .gql()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let state = TRANSITIONS.iter().find(|(a, _)| *a == row.action)?.1;
+                Some(ServerStateEvent { server_id: ID(self.0.id.to_string()), state, at: row.at, message: row.detail })
+            })
+            .collect())
     }
 
     /// The per-server keys the caller holds on this server (global or granted).

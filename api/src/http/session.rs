@@ -20,38 +20,15 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use chrono::{SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use shared::session::{LoginRequest, RegisterRequest, WebSession};
 
 use super::client::{ClientAddr, client_info as client, sends_json};
 use crate::{app::Services, auth::sessions, error::ApiError, users};
 
 const COOKIE: &str = "kutanga_refresh";
 const PATH: &str = "/auth";
-
-#[derive(Deserialize)]
-pub struct Login {
-    email: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Register {
-    email: String,
-    password: String,
-    display_name: Option<String>,
-    invitation: Option<String>,
-}
-
-/// What the app gets back: never the refresh token.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Session {
-    access_token: String,
-    access_token_expires_at: DateTime<Utc>,
-    user_id: String,
-}
 
 /// An error in the API's shape, with the HTTP status of its code.
 fn failure(e: &ApiError) -> Response {
@@ -118,9 +95,10 @@ fn set_cookie(s: &Services, token: Option<&str>) -> HeaderValue {
 
 /// The access token as the answer, the refresh token as the cookie.
 fn started(s: &Services, tokens: sessions::Tokens) -> Response {
-    let body = Session {
+    let body = WebSession {
         access_token: tokens.access_token,
-        access_token_expires_at: tokens.access_token_expires_at,
+        access_token_expires_at: tokens.access_token_expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        access_token_expires_in: (tokens.access_token_expires_at - Utc::now()).num_seconds().max(0),
         user_id: tokens.user.id.to_string(),
     };
     let mut res = axum::Json(body).into_response();
@@ -141,7 +119,7 @@ pub async fn login(
     State(s): State<Services>,
     Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
-    JsonOnly(input): JsonOnly<Login>,
+    JsonOnly(input): JsonOnly<LoginRequest>,
 ) -> Response {
     answer(&s, sessions::login(&s, &input.email, input.password, &client(ip, &headers)).await)
 }
@@ -151,7 +129,7 @@ pub async fn register(
     State(s): State<Services>,
     Extension(ClientAddr(ip)): Extension<ClientAddr>,
     headers: HeaderMap,
-    JsonOnly(input): JsonOnly<Register>,
+    JsonOnly(input): JsonOnly<RegisterRequest>,
 ) -> Response {
     let client = client(ip, &headers);
     answer(&s, users::register(&s, &input.email, input.password, input.display_name, input.invitation, &client).await)

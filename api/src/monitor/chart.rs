@@ -1,14 +1,15 @@
-//! Renders a metric's history with plotters, to SVG or PNG: the average as a line, the minimum
-//! to maximum of each bucket as a band (so peaks show), and gaps left open. Text uses DejaVu Sans
+//! Renders a metric's history to SVG or PNG with the drawing the web app uses too
+//! (`shared::chart`): the average as a line, the minimum to maximum of each bucket as a band,
+//! and gaps left open. Text uses DejaVu Sans
 //! built into the binary, so a PNG looks the same on a host without fonts.
 
 use std::sync::Once;
 
 use chrono::{DateTime, Duration, Utc};
 use plotters::{coord::Shift, prelude::*, style::FontStyle};
-use shared::Metric;
+use shared::chart::{self, Chart, Line};
 
-use super::history::{Point, Series};
+use super::history::Series;
 
 /// The picture format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +53,6 @@ pub const WIDTHS: std::ops::RangeInclusive<u32> = 200..=4000;
 pub const HEIGHTS: std::ops::RangeInclusive<u32> = 100..=3000;
 
 const FONT: &str = "sans-serif";
-const LINE: RGBColor = RGBColor(0x1f, 0x6f, 0xeb);
-const BAND: RGBColor = RGBColor(0xb6, 0xd0, 0xf7);
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -73,7 +72,7 @@ pub fn render(series: &Series, spec: &ChartSpec, format: ChartFormat) -> Result<
             let mut svg = String::new();
             {
                 let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-                draw(&root, series, spec).map_err(|e| e.to_string())?;
+                draw(&root, series, spec)?;
                 root.present().map_err(|e| e.to_string())?;
             }
             Ok(svg.into_bytes())
@@ -82,7 +81,7 @@ pub fn render(series: &Series, spec: &ChartSpec, format: ChartFormat) -> Result<
             let mut rgb = vec![0u8; spec.width as usize * spec.height as usize * 3];
             {
                 let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-                draw(&root, series, spec).map_err(|e| e.to_string())?;
+                draw(&root, series, spec)?;
                 root.present().map_err(|e| e.to_string())?;
             }
             encode_png(&rgb, spec.width, spec.height).map_err(|e| e.to_string())
@@ -136,19 +135,7 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::Encod
     Ok(out)
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &Series, spec: &ChartSpec) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let metric = series.metric;
-    let (low, high) = y_range(metric, &series.points);
-    let small = (spec.height / 30).clamp(10, 16);
-    let mut chart = ChartBuilder::on(root)
-        .caption(&spec.title, (FONT, small + 4))
-        .margin(8)
-        .x_label_area_size(small * 2)
-        .y_label_area_size(small * 5)
-        .build_cartesian_2d(spec.from..spec.to, low..high)?;
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &Series, spec: &ChartSpec) -> Result<(), String> {
     let span = spec.to - spec.from;
     let time_format = if span <= Duration::minutes(15) {
         "%H:%M:%S"
@@ -157,102 +144,25 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &Series, spec
     } else {
         "%m-%d"
     };
-    chart
-        .configure_mesh()
-        .light_line_style(RGBColor(0xee, 0xee, 0xee))
-        .x_labels((spec.width / 120).max(2) as usize)
-        .y_labels((spec.height / 50).max(2) as usize)
-        .x_label_formatter(&|t: &DateTime<Utc>| t.format(time_format).to_string())
-        .y_label_formatter(&|v: &f64| label(metric, *v))
-        .label_style((FONT, small))
-        .draw()?;
-    let step = series.step_seconds;
-    for segment in segments(&series.points, step) {
-        if segment.iter().any(|p| p.min.is_some()) {
-            let upper = segment.iter().map(|p| (at(p), p.max.unwrap_or(p.value)));
-            let lower = segment.iter().rev().map(|p| (at(p), p.min.unwrap_or(p.value)));
-            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), BAND.filled())))?;
-        }
-        if let [only] = segment {
-            chart.draw_series(std::iter::once(Circle::new((at(only), only.value), 2, LINE.filled())))?;
-        } else {
-            chart.draw_series(LineSeries::new(segment.iter().map(|p| (at(p), p.value)), LINE.stroke_width(2)))?;
-        }
-    }
-    Ok(())
-}
-
-fn at(p: &Point) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(p.at_ms).unwrap_or_default()
-}
-
-/// Runs of points without a gap between neighbours.
-fn segments(points: &[Point], step_seconds: i64) -> Vec<&[Point]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=points.len() {
-        if i == points.len() || shared::metric::is_gap(points[i - 1].at_ms, points[i].at_ms, step_seconds) {
-            if i > start {
-                out.push(&points[start..i]);
-            }
-            start = i;
-        }
-    }
-    out
-}
-
-/// Percentages from 0 to 100 (or more for a server's CPU), others from 0 to a little above the
-/// highest value.
-fn y_range(metric: Metric, points: &[Point]) -> (f64, f64) {
-    let top = points.iter().map(|p| p.max.unwrap_or(p.value)).fold(0.0_f64, f64::max);
-    let floor = points.iter().map(|p| p.min.unwrap_or(p.value)).fold(0.0_f64, f64::min);
-    match metric.unit() {
-        "%" => (floor.min(0.0), top.max(100.0)),
-        _ => (floor, if top > 0.0 { top * 1.1 } else { 1.0 }),
-    }
-}
-
-fn label(metric: Metric, v: f64) -> String {
-    match metric.unit() {
-        "%" => format!("{v:.0}%"),
-        "bytes" => bytes(v),
-        "bytes/s" => format!("{}/s", bytes(v)),
-        _ => format!("{v:.2}"),
-    }
-}
-
-fn bytes(v: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = v;
-    let mut unit = 0;
-    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{v:.0} B") } else { format!("{v:.1} {}", UNITS[unit]) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(at_ms: i64, value: f64) -> Point {
-        Point { at_ms, value, min: None, max: None }
-    }
-
-    #[test]
-    fn gaps_split_the_line() {
-        let points = [p(0, 1.0), p(2_000, 1.0), p(60_000, 1.0), p(62_000, 1.0), p(64_000, 1.0)];
-        let runs: Vec<usize> = segments(&points, 2).iter().map(|s| s.len()).collect();
-        assert_eq!(runs, [2, 3]);
-        assert!(segments(&[], 2).is_empty());
-    }
-
-    #[test]
-    fn labels_read_like_units() {
-        assert_eq!(bytes(512.0), "512 B");
-        assert_eq!(bytes(3.5 * 1024.0 * 1024.0 * 1024.0), "3.5 GiB");
-        assert_eq!(label(Metric::CpuPercent, 42.0), "42%");
-        assert_eq!(label(Metric::NetRxBytesPerS, 2048.0), "2.0 KiB/s");
-    }
+    let label =
+        |t: i64, _span: i64| DateTime::from_timestamp_millis(t).unwrap_or_default().format(time_format).to_string();
+    let lines = [Line {
+        name: series.metric.as_str(),
+        colour: chart::PALETTE[0],
+        points: &series.points,
+        step_seconds: series.step_seconds,
+    }];
+    let chart = Chart {
+        title: &spec.title,
+        from_ms: spec.from.timestamp_millis(),
+        to_ms: spec.to.timestamp_millis(),
+        unit: series.metric.unit(),
+        lines: &lines,
+        theme: chart::Theme::LIGHT,
+        font: FONT,
+        text_px: (spec.height / 30).clamp(10, 16),
+        time_label: &label,
+        bare: false,
+    };
+    chart::draw(root, &chart).map(|_| ()).map_err(|e| e.to_string())
 }

@@ -47,15 +47,7 @@ impl SeriesKey {
     }
 }
 
-/// One point of a served series: the average over its bucket, and the extremes when the bucket
-/// holds more than one sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    pub at_ms: i64,
-    pub value: f64,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-}
+pub use shared::metric::Point;
 
 /// A served series.
 #[derive(Debug, Clone, PartialEq)]

@@ -163,6 +163,32 @@ pub async fn revoke(
     Ok(gone > 0)
 }
 
+/// Who holds grants on a server, with their keys, by user id. The caller needs `server.grant`
+/// there: a grant list tells who else works on the server.
+pub async fn grants<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+    server_id: i64,
+) -> Result<Vec<(user::Model, Vec<String>)>, ApiError> {
+    require(db, caller, server_id, Permission::ServerGrant).await?;
+    let rows = server_grant::Entity::find()
+        .filter(server_grant::Column::ServerId.eq(server_id))
+        .order_by_asc(server_grant::Column::UserId)
+        .order_by_asc(server_grant::Column::PermissionKey)
+        .find_also_related(user::Entity)
+        .all(db)
+        .await?;
+    let mut out: Vec<(user::Model, Vec<String>)> = Vec::new();
+    for (grant, holder) in rows {
+        let Some(holder) = holder else { continue };
+        match out.last_mut() {
+            Some((last, keys)) if last.id == holder.id => keys.push(grant.permission_key),
+            _ => out.push((holder, vec![grant.permission_key])),
+        }
+    }
+    Ok(out)
+}
+
 /// The keys a user is granted on a server.
 async fn granted<C: ConnectionTrait>(db: &C, server_id: i64, user_id: i64) -> Result<BTreeSet<Permission>, ApiError> {
     let keys: Vec<String> = server_grant::Entity::find()

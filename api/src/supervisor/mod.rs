@@ -110,6 +110,16 @@ struct Inner {
 #[derive(Clone)]
 pub struct Supervisor(Arc<Inner>);
 
+/// The audit actions that record a server's changes of state, with the state each leads to.
+pub const TRANSITIONS: [(&str, ServerState); 6] = [
+    ("server.start", ServerState::Starting),
+    ("server.ready", ServerState::Running),
+    ("server.stop", ServerState::Stopping),
+    ("server.restart", ServerState::Stopping),
+    ("server.stopped", ServerState::Offline),
+    ("server.crash", ServerState::Crashed),
+];
+
 fn conflict(message: impl Into<String>) -> ApiError {
     ApiError::Conflict { field: None, message: message.into() }
 }
@@ -219,7 +229,8 @@ impl Supervisor {
         definition_of(&tpl)
     }
 
-    /// Stores a state, publishes it and writes its audit entry, in one transaction.
+    /// Stores a state, publishes it and writes its audit entry, in one transaction. The entry's
+    /// action is one of [`TRANSITIONS`], which is how a server's history is read back.
     async fn transition(
         &self,
         server_id: i64,

@@ -62,61 +62,18 @@ fn yes() -> bool {
     true
 }
 
-/// What a variable's value must look like.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Rule {
-    /// A port number from 1024 to 65535.
-    Port,
-    /// An integer in a range.
-    Integer { min: i64, max: i64 },
-    /// One of a list.
-    OneOf(Vec<String>),
-    /// A regular expression the whole value must match.
-    Pattern(String),
-    /// A JSON array of strings, expanded into several arguments by `{{KEY...}}`.
-    Args,
+pub use shared::template::Rule;
+
+/// Checks values against a rule, with patterns compiled by the `regex` crate.
+pub trait RuleCheck {
+    fn check(&self, value: &str) -> Result<(), String>;
 }
 
-impl Rule {
-    /// The rule in words, for the API.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Port => "port (1024-65535)".into(),
-            Self::Integer { min, max } => format!("integer {min}..{max}"),
-            Self::OneOf(options) => format!("one of: {}", options.join(", ")),
-            Self::Pattern(p) => format!("pattern {p}"),
-            Self::Args => "JSON array of strings".into(),
-        }
-    }
-
-    /// Checks a value against the rule; the message says what is expected.
-    pub fn check(&self, value: &str) -> Result<(), String> {
-        match self {
-            Self::Port => match value.parse::<u16>() {
-                Ok(p) if p >= 1024 => Ok(()),
-                _ => Err("a port number from 1024 to 65535".into()),
-            },
-            Self::Integer { min, max } => match value.parse::<i64>() {
-                Ok(n) if (*min..=*max).contains(&n) => Ok(()),
-                _ => Err(format!("a whole number from {min} to {max}")),
-            },
-            Self::OneOf(options) => {
-                if options.iter().any(|o| o == value) {
-                    Ok(())
-                } else {
-                    Err(format!("one of {}", options.join(", ")))
-                }
-            }
-            Self::Pattern(p) => {
-                let re = Regex::new(&format!("^(?:{p})$")).map_err(|e| e.to_string())?;
-                if re.is_match(value) { Ok(()) } else { Err(format!("text matching {p}")) }
-            }
-            Self::Args => match serde_json::from_str::<Vec<String>>(value) {
-                Ok(args) if args.iter().all(|a| !a.contains('\0')) && args.len() <= 64 => Ok(()),
-                _ => Err("a JSON array of at most 64 strings, such as [\"--port\", \"7777\"]".into()),
-            },
-        }
+impl RuleCheck for Rule {
+    fn check(&self, value: &str) -> Result<(), String> {
+        self.check_with(value, |pattern, value| {
+            Regex::new(&format!("^(?:{pattern})$")).map(|re| re.is_match(value)).map_err(|e| e.to_string())
+        })
     }
 }
 

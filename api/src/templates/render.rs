@@ -4,7 +4,10 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use super::{Definition, Rule, definition::placeholders};
+use super::{
+    Definition, Rule,
+    definition::{RuleCheck, placeholders},
+};
 use crate::error::ApiError;
 
 /// A server's variable values, complete and checked.

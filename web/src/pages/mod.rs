@@ -1,3 +1,7 @@
-//! One module per page.
+//! One module per page (or a few small pages of one kind).
 
-pub mod home;
+pub mod auth;
+pub mod dashboard;
+pub mod resources;
+pub mod server;
+pub mod servers;

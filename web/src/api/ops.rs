@@ -1,0 +1,54 @@
+//! Every GraphQL operation of the app, typed by `graphql_client` from the documents in
+//! `api/documents/` and checked against the hub's `schema.graphql` when the app compiles.
+
+use graphql_client::GraphQLQuery;
+pub use shared::{ServerState, template::RuleKind as VariableRuleKind};
+
+/// RFC 3339 text, as the hub sends it (see `crate::time`).
+pub type DateTime = String;
+
+macro_rules! operations {
+    ($file:tt: $($name:ident),+ $(,)?) => {
+        $(
+            #[derive(GraphQLQuery)]
+            #[graphql(
+                schema_path = "../schema.graphql",
+                query_path = $file,
+                response_derives = "Debug, Clone, PartialEq",
+                variables_derives = "Debug, Clone",
+                extern_enums("ServerState", "VariableRuleKind")
+            )]
+            pub struct $name;
+        )+
+    };
+}
+
+operations!("src/api/documents/hub.graphql": HubInfo, Me, RequestPasswordReset, ResetPassword);
+operations!(
+    "src/api/documents/servers.graphql": Servers,
+    Server,
+    ServerConsoleTail,
+    ServerGrants,
+    Templates,
+    CreateServer,
+    UpdateServer,
+    DeleteServer,
+    StartServer,
+    StopServer,
+    RestartServer,
+    KillServer,
+    SendServerCommand,
+    GrantServerAccess,
+    RevokeServerAccess,
+    FindUsers,
+    ServerStates,
+    ServerConsole,
+);
+operations!(
+    "src/api/documents/metrics.graphql": HostHistory,
+    ServerHistory,
+    HostSamples,
+    ServerSamples,
+    FiringAlerts,
+    AlertEvents,
+);

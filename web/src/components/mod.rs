@@ -1,0 +1,7 @@
+//! The parts pages are built of.
+
+pub mod console;
+pub mod form;
+pub mod power;
+pub mod shell;
+pub mod status;

@@ -1,0 +1,53 @@
+//! Loading, empty, error, "not allowed" and "not found" states, the same on every page.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use shared::Permission;
+
+use crate::{api::ApiError, app::ctx};
+
+/// An API error in words.
+#[component]
+pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
+    move || error.get().map(|e| view! { <p class="note error" role="alert">{e.words()}</p> })
+}
+
+#[component]
+pub fn Loading(#[prop(optional, into)] what: Option<String>) -> impl IntoView {
+    view! { <p class="muted" role="status">{format!("Loading {}…", what.unwrap_or_default()).replace("  ", " ")}</p> }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="page narrow">
+            <h1>"Not found"</h1>
+            <p>"There is no page at this address."</p>
+            <p><A href="/">"Back to the dashboard"</A></p>
+        </main>
+    }
+}
+
+/// What a page shows to a user without the permission it needs.
+#[component]
+pub fn NotAllowed(permission: Permission) -> impl IntoView {
+    view! {
+        <section class="page narrow" aria-labelledby="not-allowed">
+            <h1 id="not-allowed">"Not allowed"</h1>
+            <p>{format!("This page needs the permission {}, which you do not hold.", permission.key())}</p>
+            <p>"Ask an admin for it if you need this page."</p>
+            <p><A href="/">"Back to the dashboard"</A></p>
+        </section>
+    }
+}
+
+/// Renders `children` only for holders of `permission`, "not allowed" for the others.
+#[component]
+pub fn Require(permission: Permission, children: ChildrenFn) -> impl IntoView {
+    let ctx = ctx();
+    move || match ctx.me.with(|m| m.is_some()) {
+        false => view! { <Loading /> }.into_any(),
+        true if ctx.can(permission) => children().into_any(),
+        true => view! { <NotAllowed permission=permission /> }.into_any(),
+    }
+}
