@@ -1,15 +1,21 @@
-//! The web app in a real headless Chromium: it loads from the hub and shows the version it
-//! fetched from the API.
+//! The web app in a real headless Chromium (Debian's, through chromedriver), against a real hub
+//! on a fresh database: sign-in, live state and console, charts, permissions, a hub restart
+//! under an open dashboard, a narrow screen. Each test saves screenshots to target/screenshots;
+//! with KUTANGA_UPDATE_SCREENSHOTS=1 the README's pictures in docs/ are written anew.
 //!
-//! Needs the built app (web/dist: `cargo xtask web`) and Chromium (`cargo xtask test` installs
-//! both); KUTANGA_TEST_CHROMIUM overrides the browser's path.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Needs the built app (web/dist: `cargo xtask web`), Chromium and chromedriver (`cargo xtask
+//! test` installs them); KUTANGA_TEST_CHROMIUM and KUTANGA_TEST_CHROMEDRIVER override paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "browser/webdriver.rs"]
+mod webdriver;
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use common::{Backend, Store, TestHub};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Store, TestHub};
+use serde_json::json;
+use webdriver::{Browser, Driver};
 
 fn dist() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist"));
@@ -21,70 +27,312 @@ fn dist() -> PathBuf {
     dir
 }
 
-fn chromium() -> String {
-    let path = std::env::var("KUTANGA_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "Chromium is not at {path}: install it (apt-get install chromium; cargo xtask test does) or set KUTANGA_TEST_CHROMIUM"
-    );
-    path
-}
-
-/// The page's DOM after its scripts ran, as headless Chromium sees it.
-async fn rendered_dom(url: String) -> String {
-    let browser = chromium();
-    tokio::task::spawn_blocking(move || {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                &format!("--user-data-dir={}", profile.path().display()),
-                // Virtual time runs the app (wasm load, fetch, render) before the DOM is dumped.
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-async fn the_page_shows_the_version_from_the_api(backend: Backend) {
+async fn hub_with(extra: &[&str]) -> TestHub {
     let dist = dist();
-    // A name no build contains: it can only come from this hub's API.
-    let name = format!("Browser Hub {}", std::process::id());
-    let hub =
-        TestHub::start_with(Store::new(backend).await, &["--web-dir", dist.to_str().unwrap(), "--hub-name", &name])
-            .await;
-    let mut dom = String::new();
-    for _ in 0..3 {
-        dom = rendered_dom(hub.url("/")).await;
-        if dom.contains("hub-version") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut args = vec!["--web-dir", dist.to_str().unwrap(), "--metrics-interval", "1"];
+    args.extend_from_slice(extra);
+    TestHub::start_with(Store::new(Backend::Sqlite).await, &args).await
+}
+
+async fn sign_in(b: &Browser, hub: &TestHub, email: &str, password: &str) {
+    b.goto(&hub.url("/sign-in")).await;
+    b.fill("#email", email).await;
+    b.fill("#password", password).await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("[data-testid=user]", None, 20).await;
+}
+
+/// Copies a screenshot to docs/ for the README when asked to.
+fn keep_for_readme(shot: &std::path::Path, name: &str) {
+    if std::env::var("KUTANGA_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let docs = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"));
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(shot, docs.join(format!("{name}.png"))).unwrap();
     }
-    assert!(dom.contains(&format!("<h1 id=\"hub-name\">{name}</h1>")), "{dom}");
-    assert!(dom.contains(&format!("<span id=\"hub-version\">{}</span>", env!("CARGO_PKG_VERSION"))), "{dom}");
-    // A deep link is answered with the app too (SPA fallback).
-    let deep = rendered_dom(hub.url("/servers/1")).await;
-    assert!(deep.contains(&name), "{deep}");
+}
+
+/// How many pixels of a canvas have the colour of a chart's first series (shared::chart's
+/// PALETTE[0], #1f6feb, give or take antialiasing): the data, not the frame, is drawn.
+async fn series_pixels(b: &Browser, css: &str) -> u64 {
+    let script = "const c = document.querySelector(arguments[0]); if (!c || !c.width) return -1;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) {
+          if (Math.abs(d[i] - 0x1f) < 40 && Math.abs(d[i+1] - 0x6f) < 40 && Math.abs(d[i+2] - 0xeb) < 40) n++;
+        } return n;";
+    b.exec(script, json!([css])).await.as_i64().unwrap_or(-1).max(0) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_out_and_registering() {
+    let hub = hub_with(&["--registration", "open"]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1280, 900).await;
+    // A protected page sends a signed-out visitor to sign in, and back after.
+    b.goto(&hub.url("/servers")).await;
+    b.wait_for("h1", Some("Sign in"), 20).await;
+    assert!(b.current_path().await.starts_with("/sign-in?next=%2Fservers"), "{}", b.current_path().await);
+    b.fill("#email", ADMIN_EMAIL).await;
+    b.fill("#password", "not the password").await;
+    b.click_on("button[type=submit]", None).await;
+    let error = b.wait_for("[data-testid=sign-in-error]", None, 20).await;
+    let words = b.text(&error).await;
+    assert_eq!(words, "Invalid email or password.");
+    b.screenshot("sign-in-wrong-password").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("h1", Some("Servers"), 20).await;
+    assert_eq!(b.current_path().await, "/servers");
+    b.wait_for("[data-testid=connection]", Some("Live"), 20).await;
+    // The refresh token is a cookie no script can read.
+    let cookies = b.exec("return document.cookie", json!([])).await;
+    assert_eq!(cookies, json!(""), "no script sees the session");
+    // A reload keeps the session (the cookie), then signing out ends it.
+    b.goto(&hub.url("/")).await;
+    b.wait_for("[data-testid=user]", None, 20).await;
+    b.click_on("button", Some("Sign out")).await;
+    b.wait_for("h1", Some("Sign in"), 20).await;
+    b.goto(&hub.url("/")).await;
+    b.wait_for("h1", Some("Sign in"), 20).await;
+    // Registration is open on this hub: a new account lands on the dashboard.
+    b.click_on("a", Some("Create an account")).await;
+    b.fill("#email", "newcomer@example.org").await;
+    b.fill("#displayName", "Newcomer").await;
+    b.fill("#password", "short").await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for(".field-error", Some("at least 8 characters"), 10).await;
+    b.fill("#password", "a long enough passphrase").await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("[data-testid=user]", Some("Newcomer"), 20).await;
+    b.screenshot("registered").await;
+    b.close().await;
     hub.stop().await;
 }
 
-on_both!(the_page_shows_the_version_from_the_api);
+/// The README's tour: create a server from the Custom command template, start it, see RUNNING
+/// and its console live, send a command, see the charts drawn, stop it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_runs_live_in_the_browser() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.goto(&hub.url("/servers/new")).await;
+    b.click_on("#template option", Some("Custom command")).await;
+    b.fill("#name", "echo-box").await;
+    b.wait_for("#var-COMMAND", None, 10).await;
+    // The browser checks the template's rules before the API does.
+    b.fill("#var-COMMAND", "relative/path").await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for(".field-error", Some("COMMAND must be"), 10).await;
+    b.fill("#var-COMMAND", "/bin/sh").await;
+    b.fill("#var-ARGS", r#"["-c", "echo hello from the box; while read l; do echo \"got $l\"; done"]"#).await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("h1", Some("echo-box"), 20).await;
+    b.wait_for("[data-testid=state]", Some("OFFLINE"), 10).await;
+    // Start: RUNNING arrives live (no reload), the console shows the output.
+    b.click_on("button[data-action=start]", None).await;
+    b.wait_for("[data-testid=state]", Some("RUNNING"), 30).await;
+    b.wait_for("[data-testid=console]", Some("hello from the box"), 20).await;
+    let command = b.wait_for("#command", None, 10).await;
+    b.type_into(&command, "ping\u{E007}").await;
+    b.wait_for("[data-testid=console]", Some("got ping"), 20).await;
+    // The history of states shows the start.
+    b.wait_for(".transitions", Some("STARTING"), 10).await;
+    // The server's charts draw once samples arrive (its memory is never zero).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let drawn = series_pixels(&b, ".detail-grid canvas[aria-label=Memory]").await;
+    assert!(drawn > 0, "the server's memory chart shows no data");
+    let shot = b.screenshot("server-detail").await;
+    keep_for_readme(&shot, "server-detail");
+    // The dashboard: host charts drawn, the server's card live.
+    b.click_on("nav a", Some("Dashboard")).await;
+    b.wait_for(".server-card", Some("echo-box"), 20).await;
+    b.wait_for(".server-card [data-testid=state]", Some("RUNNING"), 20).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let drawn = series_pixels(&b, "[data-testid=host-charts] canvas").await;
+    assert!(drawn > 20, "the host CPU chart shows no line ({drawn} pixels of its colour)");
+    let shot = b.screenshot("dashboard").await;
+    keep_for_readme(&shot, "dashboard");
+    // Resources: charts over a range, with a legend and downloads.
+    b.click_on("nav a", Some("Resources")).await;
+    b.click_on(".ranges button", Some("1 h")).await;
+    b.wait_for(".chart-title", Some("Network"), 10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let shot = b.screenshot("resources").await;
+    keep_for_readme(&shot, "resources");
+    // Stop it from the list.
+    b.click_on("nav a", Some("Servers")).await;
+    b.click_on("tr[data-server=echo-box] button[data-action=stop]", None).await;
+    b.wait_for("tr[data-server=echo-box] [data-testid=state]", Some("OFFLINE"), 30).await;
+    b.close().await;
+    hub.stop().await;
+}
+
+/// Pages offer what the caller's permissions allow: a moderator sees no delete; a user sees
+/// only the server granted to them, and no Resources page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_shape_the_pages() {
+    let hub = hub_with(&[]).await;
+    let admin = hub.admin_token().await;
+    let mine = hub
+        .create_server_from(
+            &admin,
+            "granted-one",
+            "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"600\"]\n",
+        )
+        .await;
+    let res = hub.gql(Some(&admin), "query { templates { id name } }", json!({})).await;
+    let sleeper =
+        res["data"]["templates"].as_array().unwrap().iter().find(|t| t["name"] == "Sleeper").unwrap()["id"].clone();
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($t: ID!) { createServer(input: { name: \"hidden-one\", templateId: $t }) { id } }",
+            json!({ "t": sleeper }),
+        )
+        .await;
+    assert!(res["data"]["createServer"]["id"].is_string(), "{res}");
+    hub.user_with_roles("mod@example.org", &["Moderator"]).await;
+    hub.user_with_roles("player@example.org", &["User"]).await;
+    let res = hub.gql(Some(&admin), "query { users(search: \"player\") { id } }", json!({})).await;
+    let player = res["data"]["users"][0]["id"].clone();
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($s: ID!, $u: ID!) { grantServerAccess(serverId: $s, userId: $u, permissions: [\"server.read\", \"server.start\"]) }",
+            json!({ "s": mine, "u": player }),
+        )
+        .await;
+    assert_eq!(res["data"]["grantServerAccess"], json!(true), "{res}");
+
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1280, 900).await;
+    sign_in(&b, &hub, "mod@example.org", "another long passphrase").await;
+    b.goto(&hub.url(&format!("/servers/{mine}/edit"))).await;
+    b.wait_for("h1", Some("Edit granted-one"), 20).await;
+    assert!(b.find(".danger-zone").await.is_none(), "a moderator is offered no delete");
+    b.screenshot("moderator-settings").await;
+    b.click_on("button", Some("Sign out")).await;
+    b.wait_for("h1", Some("Sign in"), 20).await;
+
+    sign_in(&b, &hub, "player@example.org", "another long passphrase").await;
+    b.wait_for(".server-card", Some("granted-one"), 20).await;
+    assert!(b.find("nav a[href='/resources']").await.is_none(), "no Resources without metrics.read");
+    let cards = b.find_all(".server-card").await;
+    assert_eq!(cards.len(), 1, "the user sees only the granted server");
+    let card = b.text(&cards[0]).await;
+    assert!(card.contains("Start") && !card.contains("Stop"), "server.start without server.stop: {card}");
+    // The URL of a page they may not use says so.
+    b.goto(&hub.url("/resources")).await;
+    b.wait_for("h1", Some("Not allowed"), 20).await;
+    b.screenshot("not-allowed").await;
+    b.close().await;
+    hub.stop().await;
+}
+
+/// The hub restarts while the dashboard is open: the indicator goes to reconnecting, comes
+/// back, and live data resumes without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_survives_a_hub_restart() {
+    let hub = hub_with(&[]).await;
+    let admin = hub.admin_token().await;
+    let id = hub
+        .create_server_from(&admin, "survivor", "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"600\"]\n")
+        .await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1280, 900).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.wait_for("[data-testid=connection]", Some("Live"), 20).await;
+    b.wait_for(".server-card", Some("survivor"), 20).await;
+    let addr = hub.addr;
+    let store = hub.stop().await;
+    b.wait_for("[data-testid=connection]", Some("Reconnecting"), 20).await;
+    b.screenshot("reconnecting").await;
+    let dist = dist();
+    let hub = TestHub::start_at(store, &["--web-dir", dist.to_str().unwrap(), "--metrics-interval", "1"], addr).await;
+    b.wait_for("[data-testid=connection]", Some("Live"), 40).await;
+    // Live data resumes: a start made through the API shows on the open page.
+    let res = hub
+        .gql(
+            Some(&hub.admin_token().await),
+            "mutation($id: ID!) { startServer(id: $id) { state } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(res["data"]["startServer"]["state"].is_string(), "{res}");
+    b.wait_for(".server-card [data-testid=state]", Some("RUNNING"), 30).await;
+    b.close().await;
+    hub.stop().await;
+}
+
+/// Two tabs of one session outlive many access tokens: refreshes (each rotating the cookie)
+/// never overlap across tabs, so reuse detection never fires, the live connection is renewed
+/// in place (no reconnect), and both tabs stay signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_outlive_their_access_tokens() {
+    let hub = hub_with(&["--access-token-ttl", "30"]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1280, 900).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let first = b.tab().await;
+    let second = b.new_tab().await;
+    b.switch_to(&second).await;
+    b.goto(&hub.url("/servers")).await;
+    b.wait_for("[data-testid=user]", None, 20).await;
+    // Every change of the connection indicator, from now on, in each tab.
+    let watch = "window.__seen = []; const el = document.querySelector('[data-testid=connection]');
+        new MutationObserver(() => window.__seen.push(el.textContent)).observe(el, { subtree: true, childList: true, characterData: true });";
+    for tab in [&first, &second] {
+        b.switch_to(tab).await;
+        b.wait_for("[data-testid=connection]", Some("Live"), 20).await;
+        b.exec(watch, json!([])).await;
+    }
+    // Three token lifetimes: each tab refreshes at 80 % of its token's life.
+    tokio::time::sleep(Duration::from_secs(75)).await;
+    for tab in [&first, &second] {
+        b.switch_to(tab).await;
+        let seen = b.exec("return window.__seen", json!([])).await;
+        assert_eq!(seen, json!([]), "the live connection never dropped: {seen}");
+        b.click_on("nav a", Some("Servers")).await;
+        b.wait_for("h1", Some("Servers"), 10).await;
+        b.wait_for(".empty", Some("No servers yet"), 10).await;
+    }
+    let admin = hub.admin_token().await;
+    let reuse =
+        hub.gql(Some(&admin), "{ auditLog(filter: { action: \"auth.refresh_reuse\" }) { id } }", json!({})).await;
+    assert_eq!(reuse["data"]["auditLog"], json!([]), "no refresh token was presented twice: {reuse}");
+    // Each tab refreshed at least twice (every refresh rotates the cookie).
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rotations = entity::rotated_token::Entity::find().count(hub.app.services.db.conn()).await.unwrap();
+    assert!(rotations >= 4, "only {rotations} refreshes in three token lifetimes of two tabs");
+    b.close().await;
+    hub.stop().await;
+}
+
+/// At 360 px wide the pages fit the screen: no sideways scrolling, the menu behind a button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_fits_a_phone() {
+    let hub = hub_with(&[]).await;
+    let admin = hub.admin_token().await;
+    hub.create_server_from(&admin, "pocket", "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"600\"]\n")
+        .await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 360, 780).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.wait_for(".server-card", Some("pocket"), 20).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let width = b.exec("return [document.documentElement.scrollWidth, window.innerWidth]", json!([])).await;
+    assert!(width[0].as_i64() <= width[1].as_i64(), "the dashboard scrolls sideways at 360 px: {width}");
+    b.screenshot("phone-dashboard").await;
+    b.click_on(".menu-button", None).await;
+    b.click_on("nav a", Some("Servers")).await;
+    b.wait_for("tr[data-server=pocket]", None, 10).await;
+    let width = b.exec("return [document.documentElement.scrollWidth, window.innerWidth]", json!([])).await;
+    assert!(width[0].as_i64() <= width[1].as_i64(), "the server list scrolls sideways at 360 px: {width}");
+    b.screenshot("phone-servers").await;
+    b.close().await;
+    hub.stop().await;
+}
 
 /// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
 #[test]

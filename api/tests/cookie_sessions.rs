@@ -42,6 +42,11 @@ async fn a_browser_session_lives_in_an_http_only_cookie(backend: Backend) {
     let body: Value = res.json().await.unwrap();
     assert!(body.get("refreshToken").is_none() && !body.to_string().contains(&first), "never in the body: {body}");
     let access = body["accessToken"].as_str().unwrap().to_owned();
+    // The body is shared::session::WebSession: the expiry as a time and as seconds from now
+    // (a client with a skewed clock counts from its own).
+    let session: shared::session::WebSession = serde_json::from_value(body.clone()).unwrap();
+    assert!((890..=900).contains(&session.access_token_expires_in), "{body}");
+    assert!(session.access_token_expires_at.ends_with('Z'), "{body}");
     let me = hub.gql(Some(&access), "{ me { email } }", json!({})).await;
     assert_eq!(me["data"]["me"]["email"], ADMIN_EMAIL);
 

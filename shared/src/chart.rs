@@ -126,16 +126,16 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart<'_>
             builder.caption(chart.title, (chart.font, text + 4).into_font().color(&theme.text));
         }
     }
-    let mut ctx = builder.build_cartesian_2d(from..to, low..high)?;
+    let (width, height) = root.dim_in_pixel();
+    let ticks = time_ticks(from, to, (width / (text * 9).max(1)).max(2) as usize);
+    let mut ctx = builder.build_cartesian_2d((from..to).with_key_points(ticks), low..high)?;
     if !chart.bare {
-        let (width, height) = root.dim_in_pixel();
         let span = to - from;
         let unit = chart.unit;
         ctx.configure_mesh()
             .bold_line_style(theme.grid)
             .light_line_style(theme.grid.mix(0.4))
             .axis_style(theme.axis)
-            .x_labels((width / (text * 9).max(1)).max(2) as usize)
             .y_labels((height / (text * 4).max(1)).max(2) as usize)
             .x_label_formatter(&|t: &i64| (chart.time_label)(*t, span))
             .y_label_formatter(&|v: &f64| format_value(unit, *v))
@@ -164,6 +164,43 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart<'_>
     }
     let (x, y) = ctx.plotting_area().get_pixel_range();
     Ok(Frame { left: x.start, right: x.end, top: y.start, bottom: y.end, from_ms: from, to_ms: to, low, high })
+}
+
+/// Round times for the x axis: the finest of the usual steps (1 s … 7 days) that puts at most
+/// `most` labels on the range.
+pub fn time_ticks(from_ms: i64, to_ms: i64, most: usize) -> Vec<i64> {
+    const SECOND: i64 = 1000;
+    const MINUTE: i64 = 60 * SECOND;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    const STEPS: [i64; 21] = [
+        SECOND,
+        2 * SECOND,
+        5 * SECOND,
+        10 * SECOND,
+        15 * SECOND,
+        30 * SECOND,
+        MINUTE,
+        2 * MINUTE,
+        5 * MINUTE,
+        10 * MINUTE,
+        15 * MINUTE,
+        30 * MINUTE,
+        HOUR,
+        2 * HOUR,
+        3 * HOUR,
+        6 * HOUR,
+        12 * HOUR,
+        DAY,
+        2 * DAY,
+        7 * DAY,
+        30 * DAY,
+    ];
+    let span = (to_ms - from_ms).max(1);
+    let most = most.max(1) as i64;
+    let step = STEPS.into_iter().find(|s| span / s <= most).unwrap_or(span);
+    let first = from_ms.div_euclid(step) * step + if from_ms.rem_euclid(step) == 0 { 0 } else { step };
+    (0..).map(|i| first + i * step).take_while(|t| *t <= to_ms).take(most as usize + 1).collect()
 }
 
 /// Percentages from 0 to 100 (or more for a server's CPU), others from 0 to a little above the
@@ -258,6 +295,18 @@ mod tests {
         assert_eq!(doc.descendants().filter(|n| n.has_tag_name("circle")).count(), 1);
         let (empty, _) = svg(&[]);
         assert!(roxmltree::Document::parse(&empty).is_ok());
+    }
+
+    #[test]
+    fn time_ticks_fall_on_round_times() {
+        let hour = 3_600_000;
+        let ticks = time_ticks(10 * hour + 7 * 60_000, 11 * hour + 7 * 60_000, 5);
+        assert_eq!(ticks.len(), 4, "{ticks:?}");
+        assert!(ticks.iter().all(|t| t % (15 * 60_000) == 0), "quarter hours: {ticks:?}");
+        let ticks = time_ticks(0, 30 * 86_400_000, 6);
+        assert!(ticks.len() <= 6 && ticks.windows(2).all(|w| w[1] - w[0] == 7 * 86_400_000), "{ticks:?}");
+        assert_eq!(time_ticks(5, 5, 3), vec![] as Vec<i64>);
+        assert_eq!(time_ticks(0, 10_000, 100).len(), 11, "one a second at most");
     }
 
     #[test]

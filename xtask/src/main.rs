@@ -236,9 +236,9 @@ fn test(args: &[String]) -> Result {
     web()?;
     let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
     let mut cmd: Vec<&str> = if nextest {
-        vec!["nextest", "run", "--workspace", "--exclude", "kutanga-web", "--no-fail-fast"]
+        vec!["nextest", "run", "--workspace", "--no-fail-fast"]
     } else {
-        vec!["test", "--workspace", "--exclude", "kutanga-web", "--no-fail-fast"]
+        vec!["test", "--workspace", "--no-fail-fast"]
     };
     cmd.extend(args.iter().map(String::as_str));
     eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo {}", cmd.join(" "));

@@ -146,12 +146,18 @@ impl TestHub {
 
     /// Starts a hub on `store` with extra command-line options.
     pub async fn start_with(store: Store, extra: &[&str]) -> Self {
+        Self::start_at(store, extra, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Starts a hub listening on `addr` (a restart on the address the hub had, for clients that
+    /// reconnect).
+    pub async fn start_at(store: Store, extra: &[&str], addr: SocketAddr) -> Self {
         let mut args: Vec<OsString> = vec!["kutanga".into()];
         args.extend(store.args().into_iter().map(OsString::from));
         args.extend(extra.iter().map(OsString::from));
         let cli = Cli::parse_args(args).expect("test settings parse");
         let (app, _) = App::build(cli.settings).await.expect("the hub builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(app.clone().serve(listener));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod flight;
 pub mod ops;
 pub mod session;
 

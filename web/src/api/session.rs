@@ -9,10 +9,7 @@
 
 use std::{cell::RefCell, future::Future, rc::Rc};
 
-use futures_util::{
-    FutureExt,
-    future::{LocalBoxFuture, Shared},
-};
+use futures_util::FutureExt;
 use gloo_net::http::Request;
 use js_sys::{Promise, Reflect};
 use leptos::prelude::*;
@@ -24,7 +21,7 @@ use shared::{
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 
-use super::error::ApiError;
+use super::{error::ApiError, flight::SingleFlight};
 use crate::{live, time};
 
 /// Where the app stands.
@@ -43,11 +40,9 @@ struct Token {
     expires_at_ms: f64,
 }
 
-type Flight = Shared<LocalBoxFuture<'static, Result<String, ApiError>>>;
-
 thread_local! {
     static TOKEN: RefCell<Option<Token>> = const { RefCell::new(None) };
-    static FLIGHT: RefCell<Option<Flight>> = const { RefCell::new(None) };
+    static FLIGHT: &'static SingleFlight<Result<String, ApiError>> = Box::leak(Box::new(SingleFlight::new()));
     static PHASE: RefCell<Option<RwSignal<Phase>>> = const { RefCell::new(None) };
     static EPOCH: RefCell<Option<RwSignal<u64>>> = const { RefCell::new(None) };
     static TIMER: RefCell<Option<gloo_timers::callback::Timeout>> = const { RefCell::new(None) };
@@ -126,29 +121,21 @@ pub async fn token() -> Option<String> {
 /// Trades the cookie for a fresh access token (and a rotated cookie). Callers that come while
 /// a refresh is in flight share its result. A refresh the hub refuses signs out.
 pub async fn refresh() -> Result<String, ApiError> {
-    let flight = FLIGHT.with(|f| {
-        f.borrow_mut()
-            .get_or_insert_with(|| {
-                async {
-                    let result = exclusively(post::<()>("/auth/refresh", None)).await;
-                    FLIGHT.with(|f| f.borrow_mut().take());
-                    match result {
-                        Ok(session) => Ok(accept(session)),
-                        Err(e) => {
-                            // The network failing is not the session ending: keep it and retry later.
-                            if e.code.is_some() {
-                                forget();
-                            }
-                            Err(e)
-                        }
+    let flight = FLIGHT.with(|f| *f);
+    flight
+        .join(|| async {
+            match exclusively(post::<()>("/auth/refresh", None)).await {
+                Ok(session) => Ok(accept(session)),
+                Err(e) => {
+                    // The network failing is not the session ending: keep it and retry later.
+                    if e.code.is_some() {
+                        forget();
                     }
+                    Err(e)
                 }
-                .boxed_local()
-                .shared()
-            })
-            .clone()
-    });
-    flight.await
+            }
+        })
+        .await
 }
 
 /// Signs in with email and password.

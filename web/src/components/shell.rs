@@ -107,7 +107,7 @@ fn ThemeSwitch() -> impl IntoView {
         <label class="theme">
             <span class="sr-only">"Theme"</span>
             <select on:change=on_change>
-                <option value="system" selected=selected(ThemeChoice::System)>"System theme"</option>
+                <option value="system" selected=selected(ThemeChoice::System)>"Auto"</option>
                 <option value="light" selected=selected(ThemeChoice::Light)>"Light"</option>
                 <option value="dark" selected=selected(ThemeChoice::Dark)>"Dark"</option>
             </select>

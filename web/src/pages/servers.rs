@@ -222,9 +222,10 @@ pub fn ServerList() -> impl IntoView {
                 </p>
             }.into_any(),
             Some(_) => view! {
+                <div class="table-scroll">
                 <table class="table servers">
                     <thead>
-                        <tr><th scope="col">"Name"</th><th scope="col">"State"</th><th scope="col">"Template"</th><th scope="col">"CPU"</th><th scope="col">"Memory"</th><th scope="col">"Actions"</th></tr>
+                        <tr><th scope="col">"Name"</th><th scope="col">"State"</th><th scope="col" class="wide">"Template"</th><th scope="col">"CPU"</th><th scope="col" class="wide">"Memory"</th><th scope="col">"Actions"</th></tr>
                     </thead>
                     <tbody>
                         <For each=shown key=|r| r.id let:row>
@@ -232,6 +233,7 @@ pub fn ServerList() -> impl IntoView {
                         </For>
                     </tbody>
                 </table>
+                </div>
                 {move || (shown().is_empty()).then(|| view! { <p class="empty">"No server matches."</p> })}
             }.into_any(),
         }}
@@ -248,9 +250,9 @@ fn ServerRow(row: Row) -> impl IntoView {
         <tr data-server=row.name.clone()>
             <th scope="row"><A href=format!("/servers/{}", row.id)>{name}</A></th>
             <td><StateBadge state=row.state /></td>
-            <td>{row.template.clone()}</td>
+            <td class="wide">{row.template.clone()}</td>
             <td>{move || usage.get().map(|u| format!("{:.1}%", u.0)).unwrap_or_else(|| "–".into())}</td>
-            <td>{move || usage.get().map(|u| format_bytes(u.1)).unwrap_or_else(|| "–".into())}</td>
+            <td class="wide">{move || usage.get().map(|u| format_bytes(u.1)).unwrap_or_else(|| "–".into())}</td>
             <td>
                 <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=Signal::derive(move || keys.clone())
                     actions=&[Power::Start, Power::Stop] small=true />
@@ -278,11 +280,23 @@ pub fn check(var: &VarSpec, value: &str) -> Result<(), String> {
         return if var.required { Err("required".into()) } else { Ok(()) };
     }
     match &var.rule {
-        Some(rule) => rule.check_with(value, |pattern, value| {
-            let re = js_sys::RegExp::new(&format!("^(?:{pattern})$"), "u");
-            Ok(re.test(value))
-        }),
+        Some(rule) => rule.check_with(value, matches_pattern),
         None => Ok(()),
+    }
+}
+
+/// Whether the whole value matches a pattern, by the browser's RegExp. A pattern it cannot read
+/// (Rust's regex syntax differs in corners) passes: the hub checks again.
+fn matches_pattern(pattern: &str, value: &str) -> Result<bool, String> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let constructor = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("RegExp"))
+        .ok()
+        .and_then(|c| c.dyn_into::<js_sys::Function>().ok());
+    let Some(constructor) = constructor else { return Ok(true) };
+    let args = js_sys::Array::of2(&JsValue::from_str(&format!("^(?:{pattern})$")), &JsValue::from_str("u"));
+    match js_sys::Reflect::construct(&constructor, &args).ok().and_then(|r| r.dyn_into::<js_sys::RegExp>().ok()) {
+        Some(re) => Ok(re.test(value)),
+        None => Ok(true),
     }
 }
 
