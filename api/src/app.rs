@@ -96,6 +96,7 @@ impl Services {
         let session_policy = SessionPolicy {
             lifetime: chrono::Duration::seconds(settings.session_ttl as i64),
             idle: chrono::Duration::seconds(settings.session_idle_timeout as i64),
+            reuse_grace: chrono::Duration::seconds(settings.refresh_reuse_grace as i64),
         };
         let limits = AttemptLimits::new(
             settings.rate_limit_account,

@@ -112,6 +112,12 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_SESSION_IDLE_TIMEOUT", global = true, default_value_t = 7 * 86_400, value_parser = clap::value_parser!(u64).range(300..=31_536_000))]
     pub session_idle_timeout: u64,
 
+    /// Seconds after a refresh during which the refresh token it replaced is still answered
+    /// (a retry whose answer was lost, as when a browser reloads mid-refresh) instead of being
+    /// taken for a stolen token that revokes the session. 0: never.
+    #[arg(long, env = "KUTANGA_REFRESH_REUSE_GRACE", global = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub refresh_reuse_grace: u64,
+
     /// Sign-in and password-reset attempts allowed per account before RATE_LIMITED.
     #[arg(long, env = "KUTANGA_RATE_LIMIT_ACCOUNT", global = true, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub rate_limit_account: u32,

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, SmtpSink, Store, TestHub, code};
 use serde_json::{Value, json};
 
@@ -142,7 +144,8 @@ async fn bad_input_is_refused_and_nothing_is_stored(backend: Backend) {
 }
 
 async fn refresh_rotates_and_a_replayed_token_revokes_the_session(backend: Backend) {
-    let hub = TestHub::start(backend).await;
+    // No grace: the replay below comes at once.
+    let hub = TestHub::start_with(Store::new(backend).await, &["--refresh-reuse-grace", "0"]).await;
     let login = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
     let first = login["data"]["login"]["refreshToken"].as_str().unwrap().to_owned();
     let r1 = hub.gql(None, REFRESH, json!({ "t": first })).await;
@@ -171,6 +174,40 @@ async fn refresh_rotates_and_a_replayed_token_revokes_the_session(backend: Backe
     );
     // Garbage is simply refused.
     assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": "nonsense" })).await), "UNAUTHENTICATED");
+    hub.stop().await;
+}
+
+/// A refresh whose answer was lost (a browser reloaded mid-request keeps the old cookie) is
+/// retried with the replaced token: within the grace it is answered, and the lost token is the
+/// one retired; the retry of a retry counts from the first rotation; past the grace, or with an
+/// older token, it is theft as before.
+async fn a_lost_refresh_answer_can_be_retried_within_the_grace(backend: Backend) {
+    let hub = TestHub::start_with(Store::new(backend).await, &["--refresh-reuse-grace", "3"]).await;
+    let login = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    let t0 = login["data"]["login"]["refreshToken"].as_str().unwrap().to_owned();
+    let token = |res: &Value| {
+        res["data"]["refreshSession"]["refreshToken"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned()
+    };
+    let lost = token(&hub.gql(None, REFRESH, json!({ "t": t0 })).await);
+    // The client never saw `lost`: it retries with t0, twice.
+    let t2 = token(&hub.gql(None, REFRESH, json!({ "t": t0 })).await);
+    let t3 = token(&hub.gql(None, REFRESH, json!({ "t": t0 })).await);
+    assert!(lost != t2 && t2 != t3);
+    // The tokens the retries replaced are retired: presenting one is theft.
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": lost })).await), "UNAUTHENTICATED");
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": t3 })).await), "UNAUTHENTICATED", "the family is revoked");
+
+    // Past the grace, the replaced token is theft again.
+    let login = hub.gql(None, LOGIN, json!({ "e": ADMIN_EMAIL, "p": ADMIN_PASSWORD })).await;
+    let u0 = login["data"]["login"]["refreshToken"].as_str().unwrap().to_owned();
+    let u1 = token(&hub.gql(None, REFRESH, json!({ "t": u0 })).await);
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": u0 })).await), "UNAUTHENTICATED");
+    assert_eq!(code(&hub.gql(None, REFRESH, json!({ "t": u1 })).await), "UNAUTHENTICATED", "revoked");
+    let admin = hub.admin_token().await;
+    let log =
+        hub.gql(Some(&admin), "{ auditLog(filter: { action: \"auth.refresh_reuse\" }) { outcome } }", json!({})).await;
+    assert_eq!(log["data"]["auditLog"].as_array().map(Vec::len), Some(2), "{log}");
     hub.stop().await;
 }
 
@@ -469,6 +506,7 @@ on_both!(
     weak_passwords_are_refused_with_the_reason,
     bad_input_is_refused_and_nothing_is_stored,
     refresh_rotates_and_a_replayed_token_revokes_the_session,
+    a_lost_refresh_answer_can_be_retried_within_the_grace,
     idle_and_expired_sessions_cannot_refresh,
     logout_and_logout_all_end_sessions_at_once,
     password_reset_by_mail_is_single_use_and_ends_sessions,

@@ -3,15 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `POST /auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /auth/login`. No `Debug`: it holds a password.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-/// `POST /auth/register`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /auth/register`. No `Debug`: it holds a password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     pub email: String,

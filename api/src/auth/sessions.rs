@@ -42,6 +42,9 @@ pub struct SessionPolicy {
     pub lifetime: Duration,
     /// A session unused this long ends.
     pub idle: Duration,
+    /// After a rotation, the replaced refresh token is answered this long (a retry whose answer
+    /// was lost) instead of revoking the session as stolen.
+    pub reuse_grace: Duration,
 }
 
 const BAD_CREDENTIALS: ApiError = ApiError::Unauthenticated("invalid email or password");
@@ -150,7 +153,10 @@ pub fn tokens(s: &Services, user: user::Model, session_id: i64, refresh_token: S
 }
 
 /// Trades a refresh token for new tokens. The old refresh token stops working; presenting it
-/// again revokes the session.
+/// again revokes the session, unless it is the token the session's current one replaced and that
+/// rotation is younger than the policy's `reuse_grace`: then it is a retry whose answer was lost
+/// (a browser reloaded or closed mid-refresh keeps the old cookie), and it is answered like the
+/// first time (a new token; the lost one is retired).
 pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> Result<Tokens, ApiError> {
     if refresh_token.len() > 256 {
         return Err(BAD_REFRESH);
@@ -159,39 +165,57 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
     let now = Utc::now();
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
-    let current = live_session(&*txn, &hash).await?;
-    let Some(current) = current else {
-        // Not a live token: a rotated one means theft.
-        let rotated = rotated_token::Entity::find_by_id(hash.as_str()).one(&*txn).await?;
-        let Some(rotated) = rotated else {
-            return Err(BAD_REFRESH);
-        };
-        let revoked = revoke(&*txn, session::Column::Id.eq(rotated.session_id)).await?;
-        let owner = match session::Entity::find_by_id(rotated.session_id).one(&*txn).await? {
-            Some(sess) => user::Entity::find_by_id(sess.user_id).one(&*txn).await?,
-            None => None,
-        };
-        audit
-            .record(
-                &*txn,
-                Entry::new("auth.refresh_reuse", owner.as_ref().map(actor))
-                    .target("session", rotated.session_id)
-                    .outcome(Outcome::Denied)
-                    .detail(if revoked > 0 {
-                        "a rotated refresh token was presented again; the session is revoked"
-                    } else {
-                        "a rotated refresh token of an ended session was presented again"
-                    })
-                    .ip(client.ip.clone()),
-            )
-            .await?;
-        audit.finish(txn, s.bus.as_ref()).await?;
-        // Only a session that just ended changes anyone's access (a replay of a token of an
-        // ended session must not make every open subscription check again).
-        if revoked > 0 {
-            s.access_changed(owner.map(|u| u.id));
+    let current = match live_session(&*txn, &hash).await? {
+        Some(current) => current,
+        None => {
+            let rotated = rotated_token::Entity::find_by_id(hash.as_str()).one(&*txn).await?;
+            let Some(rotated) = rotated else {
+                return Err(BAD_REFRESH);
+            };
+            let retried = match session::Entity::find_by_id(rotated.session_id).one(&*txn).await? {
+                Some(sess)
+                    if sess.revoked_at.is_none()
+                        && sess.previous_token_hash.as_deref() == Some(hash.as_str())
+                        && now - rotated.rotated_at < s.session_policy.reuse_grace =>
+                {
+                    Some(sess)
+                }
+                _ => None,
+            };
+            match retried {
+                Some(sess) => sess,
+                None => {
+                    // A rotated token presented again: theft.
+                    let revoked = revoke(&*txn, session::Column::Id.eq(rotated.session_id)).await?;
+                    let owner = match session::Entity::find_by_id(rotated.session_id).one(&*txn).await? {
+                        Some(sess) => user::Entity::find_by_id(sess.user_id).one(&*txn).await?,
+                        None => None,
+                    };
+                    audit
+                        .record(
+                            &*txn,
+                            Entry::new("auth.refresh_reuse", owner.as_ref().map(actor))
+                                .target("session", rotated.session_id)
+                                .outcome(Outcome::Denied)
+                                .detail(if revoked > 0 {
+                                    "a rotated refresh token was presented again; the session is revoked"
+                                } else {
+                                    "a rotated refresh token of an ended session was presented again"
+                                })
+                                .ip(client.ip.clone()),
+                        )
+                        .await?;
+                    audit.finish(txn, s.bus.as_ref()).await?;
+                    // Only a session that just ended changes anyone's access (a replay of a
+                    // token of an ended session must not make every open subscription check
+                    // again).
+                    if revoked > 0 {
+                        s.access_changed(owner.map(|u| u.id));
+                    }
+                    return Err(BAD_REFRESH);
+                }
+            }
         }
-        return Err(BAD_REFRESH);
     };
     let account = user::Entity::find_by_id(current.user_id).one(&*txn).await?.ok_or(BAD_REFRESH)?;
     let idle_end = current.last_used_at + s.session_policy.idle;
@@ -201,14 +225,19 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
         s.access_changed(Some(account.id));
         return Err(BAD_REFRESH);
     }
-    rotated_token::ActiveModel { token_hash: Set(hash.clone()), session_id: Set(current.id), rotated_at: Set(now) }
+    // The token retired now: the one presented, or on a retry the one whose answer was lost
+    // (the presented one stays the session's previous token, so a retry of a retry within the
+    // grace still counts from the first rotation).
+    let retired = current.refresh_token_hash.clone();
+    let previous = if retired == hash { hash } else { current.previous_token_hash.clone().unwrap_or(hash) };
+    rotated_token::ActiveModel { token_hash: Set(retired), session_id: Set(current.id), rotated_at: Set(now) }
         .insert(&*txn)
         .await?;
     let new_token = random_secret();
     let session_id = current.id;
     let mut active = current.into_active_model();
     active.refresh_token_hash = Set(digest(&new_token));
-    active.previous_token_hash = Set(Some(hash));
+    active.previous_token_hash = Set(Some(previous));
     active.last_used_at = Set(now);
     active.update(&*txn).await?;
     txn.commit().await?;

@@ -176,9 +176,18 @@ pub struct ServerStateEvent {
 /// A user's grants on one server.
 #[derive(SimpleObject)]
 pub struct ServerGrant {
-    user: super::users::User,
+    user: Grantee,
     /// `server.*` keys.
     permissions: Vec<String>,
+}
+
+/// Who holds a grant: enough to recognise them, and no more (the rest of an account needs
+/// `user.read`).
+#[derive(SimpleObject)]
+pub struct Grantee {
+    id: ID,
+    email: String,
+    display_name: String,
 }
 
 /// A variable's value on one server.
@@ -264,7 +273,13 @@ impl GameServer {
     async fn grants(&self, ctx: &Context<'_>) -> GqlResult<Vec<ServerGrant>> {
         let s = services(ctx)?;
         let rows = access::grants(s.db.conn(), caller(ctx)?, self.0.id).await.gql()?;
-        Ok(rows.into_iter().map(|(user, permissions)| ServerGrant { user: user.into(), permissions }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(user, permissions)| ServerGrant {
+                user: Grantee { id: ID(user.id.to_string()), email: user.email, display_name: user.display_name },
+                permissions,
+            })
+            .collect())
     }
 
     /// Its latest changes of state, newest first (1 to 200, default 20), read from the audit

@@ -111,11 +111,12 @@ struct Inner {
 pub struct Supervisor(Arc<Inner>);
 
 /// The audit actions that record a server's changes of state, with the state each leads to.
-pub const TRANSITIONS: [(&str, ServerState); 6] = [
+pub const TRANSITIONS: [(&str, ServerState); 7] = [
     ("server.start", ServerState::Starting),
     ("server.ready", ServerState::Running),
     ("server.stop", ServerState::Stopping),
     ("server.restart", ServerState::Stopping),
+    ("server.quota_stop", ServerState::Stopping),
     ("server.stopped", ServerState::Offline),
     ("server.crash", ServerState::Crashed),
 ];

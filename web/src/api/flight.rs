@@ -23,8 +23,7 @@ impl<T: Clone + 'static> SingleFlight<T> {
         &'static self,
         task: impl FnOnce() -> F,
     ) -> impl Future<Output = T> + 'static {
-        let shared = self
-            .running
+        self.running
             .borrow_mut()
             .get_or_insert_with(|| {
                 let work = task();
@@ -36,8 +35,7 @@ impl<T: Clone + 'static> SingleFlight<T> {
                 .boxed_local()
                 .shared()
             })
-            .clone();
-        shared
+            .clone()
     }
 }
 

@@ -38,6 +38,7 @@ struct Token {
     access: String,
     /// This tab's clock.
     expires_at_ms: f64,
+    ttl_ms: f64,
 }
 
 thread_local! {
@@ -49,7 +50,8 @@ thread_local! {
     static CHANNEL: RefCell<Option<web_sys::BroadcastChannel>> = const { RefCell::new(None) };
 }
 
-/// A token this close to its expiry is refreshed before use.
+/// A token this close to its expiry is refreshed before use (or a quarter of its life, for
+/// short-lived tokens).
 const MARGIN_MS: f64 = 30_000.0;
 const LOCK: &str = "kutanga-refresh";
 const CHANNEL_NAME: &str = "kutanga-session";
@@ -112,7 +114,7 @@ fn tell_other_tabs(message: &str) {
 /// The access token to send, refreshed first when it is about to expire; None when signed out.
 pub async fn token() -> Option<String> {
     let current = TOKEN.with(|t| t.borrow().clone())?;
-    if current.expires_at_ms - time::now_ms() > MARGIN_MS {
+    if current.expires_at_ms - time::now_ms() > MARGIN_MS.min(current.ttl_ms / 4.0) {
         return Some(current.access);
     }
     refresh().await.ok()
@@ -127,8 +129,9 @@ pub async fn refresh() -> Result<String, ApiError> {
             match exclusively(post::<()>("/auth/refresh", None)).await {
                 Ok(session) => Ok(accept(session)),
                 Err(e) => {
-                    // The network failing is not the session ending: keep it and retry later.
-                    if e.code.is_some() {
+                    // Only the hub refusing the cookie ends the session; the network failing, a
+                    // rate limit or a busy hub do not (the next attempt may succeed).
+                    if e.is(ErrorCode::Unauthenticated) {
                         forget();
                     }
                     Err(e)
@@ -154,11 +157,13 @@ pub async fn register(request: RegisterRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Ends the session on the hub and in every tab.
-pub async fn sign_out() {
-    let _ = exclusively(post_empty("/auth/logout")).await;
+/// Ends the session on the hub and in every tab. The tab signs out even when the hub cannot
+/// be told (the error says so: the cookie's session then lives on until it expires).
+pub async fn sign_out() -> Result<(), ApiError> {
+    let told = exclusively(post_no_content("/auth/logout")).await;
     forget();
     tell_other_tabs("signed-out");
+    told
 }
 
 /// The session has ended (signed out elsewhere, revoked, disabled): back to the sign-in page.
@@ -171,7 +176,7 @@ pub fn forget() {
 
 fn accept(session: WebSession) -> String {
     let ttl_ms = (session.access_token_expires_in.max(1) * 1000) as f64;
-    let token = Token { access: session.access_token.clone(), expires_at_ms: time::now_ms() + ttl_ms };
+    let token = Token { access: session.access_token.clone(), expires_at_ms: time::now_ms() + ttl_ms, ttl_ms };
     TOKEN.with(|t| *t.borrow_mut() = Some(token));
     // Refresh ahead of expiry: at 80 % of its life, so that the live connection is handed the
     // new token well before the hub would close it.
@@ -207,12 +212,25 @@ async fn post<B: Serialize>(path: &str, body: Option<&B>) -> Result<WebSession, 
     }))
 }
 
-async fn post_empty(path: &str) -> Result<(), ApiError> {
-    match post::<()>(path, None).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code.is_none() => Err(e),
-        Err(_) => Ok(()),
+/// POSTs `{}` to a route that answers 204 (or an API error).
+async fn post_no_content(path: &str) -> Result<(), ApiError> {
+    let response = Request::post(path)
+        .header("Accept", "application/json")
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .map_err(ApiError::network)?
+        .send()
+        .await
+        .map_err(ApiError::network)?;
+    let status = response.status();
+    if (200..300).contains(&status) {
+        return Ok(());
     }
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(answer
+        .get("errors")
+        .and_then(ApiError::first_of)
+        .unwrap_or_else(|| ApiError::network(format!("HTTP {status}"))))
 }
 
 /// Runs `work` while no other tab of this hub runs a refresh.
@@ -257,8 +275,13 @@ async fn exclusively<T: 'static>(work: impl Future<Output = Result<T, ApiError>>
     }
 }
 
+/// How long a tab's refresh lease in localStorage lasts.
+const LEASE_MS: f64 = 20_000.0;
+
 /// The fallback of [`exclusively`]: a lease in localStorage, taken when free or expired and
-/// checked again after a pause so that two tabs that wrote at once see who won.
+/// checked again after a pause so that two tabs that wrote at once see who won. localStorage is
+/// not atomic across processes, so this narrows the race rather than closing it; the hub's
+/// grace for a just-replaced refresh token (KUTANGA_REFRESH_REUSE_GRACE) covers the rest.
 async fn leased<T>(work: impl Future<Output = T>) -> T {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
     let Some(storage) = storage else { return work.await };
@@ -271,11 +294,16 @@ async fn leased<T>(work: impl Future<Output = T>) -> T {
             .and_then(|h| h.split_once('@'))
             .is_none_or(|(_, until)| until.parse::<f64>().is_ok_and(|until| until < now));
         if free {
-            let _ = storage.set_item(LOCK, &format!("{me}@{}", now + 10_000.0));
+            let until = now + LEASE_MS;
+            let _ = storage.set_item(LOCK, &format!("{me}@{until}"));
             gloo_timers::future::TimeoutFuture::new(50).await;
-            if storage.get_item(LOCK).ok().flatten().is_some_and(|h| h.starts_with(&format!("{me}@"))) {
+            // Still ours, and still time to use it (a throttled background tab may wake late).
+            let ours = storage.get_item(LOCK).ok().flatten().is_some_and(|h| h.starts_with(&format!("{me}@")));
+            if ours && time::now_ms() < until - LEASE_MS / 2.0 {
                 let out = work.await;
-                let _ = storage.remove_item(LOCK);
+                if storage.get_item(LOCK).ok().flatten().is_some_and(|h| h.starts_with(&format!("{me}@"))) {
+                    let _ = storage.remove_item(LOCK);
+                }
                 return out;
             }
         }

@@ -139,7 +139,11 @@ pub fn Chart(
                 && let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob)
             {
                 save(&url, &format!("{}.csv", file_name(&title)));
-                let _ = web_sys::Url::revoke_object_url(&url);
+                // Some browsers read the blob after click() returns: free it a little later.
+                gloo_timers::callback::Timeout::new(10_000, move || {
+                    let _ = web_sys::Url::revoke_object_url(&url);
+                })
+                .forget();
             }
         }
     };

@@ -62,7 +62,11 @@ pub fn nearest(points: &[Point], at_ms: i64, within_ms: i64) -> Option<Point> {
 pub fn csv(series: &[Series], iso: impl Fn(i64) -> String) -> String {
     let mut out = String::from("series,time,value,min,max\n");
     for s in series {
-        let name = s.name.replace(['"', ',', '\n', '\r'], " ");
+        let mut name = s.name.replace(['"', ',', '\n', '\r'], " ");
+        // A spreadsheet runs a cell that starts like a formula: never let a name do so.
+        if name.starts_with(['=', '+', '-', '@', '\t']) {
+            name.insert(0, '\'');
+        }
         for p in &s.points {
             let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
             out.push_str(&format!("{name},{},{},{},{}\n", iso(p.at_ms), p.value, opt(p.min), opt(p.max)));
@@ -124,5 +128,7 @@ mod tests {
         };
         let text = csv(&[s], |ms| format!("T{ms}"));
         assert_eq!(text, "series,time,value,min,max\ncpu  all,T0,1.5,,\ncpu  all,T60000,2,1,3\n");
+        let formula = Series { name: "=HYPERLINK(1)".into(), points: vec![Point::sample(0, 1.0)], step_seconds: 1 };
+        assert!(csv(&[formula], |_| "T".into()).contains("\n'=HYPERLINK(1),T,1,,\n"));
     }
 }

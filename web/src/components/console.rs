@@ -29,43 +29,63 @@ struct Line {
     text: String,
 }
 
+/// The lines on screen, each with a number of its own (the list's keys).
+#[derive(Default)]
+struct Lines {
+    next: u64,
+    list: VecDeque<Line>,
+}
+
+impl Lines {
+    fn push(&mut self, at: String, stream: String, text: String) {
+        self.list.push_back(Line { seq: self.next, at, stream, text });
+        self.next += 1;
+        while self.list.len() > KEEP {
+            self.list.pop_front();
+        }
+    }
+}
+
+/// Updates do nothing once the console is gone (an answer that arrives after the page changed
+/// must not touch it).
 #[derive(Clone, Copy)]
 struct Buffer {
-    lines: RwSignal<VecDeque<Line>>,
-    next: StoredValue<u64>,
+    lines: RwSignal<Lines>,
 }
 
 impl Buffer {
     fn push(&self, at: String, stream: String, text: String) {
-        let seq = self.next.get_value();
-        self.next.set_value(seq + 1);
-        self.lines.update(|l| {
-            l.push_back(Line { seq, at, stream, text });
-            while l.len() > KEEP {
-                l.pop_front();
-            }
-        });
+        self.lines.update(|l| l.push(at, stream, text));
     }
 
     /// Replaces the buffer with the hub's kept lines plus those that arrived after them.
     fn fill(&self, tail: Vec<(String, String, String)>) {
-        let arrived: Vec<Line> = self.lines.get_untracked().into_iter().collect();
         let last = tail.last().map(|(at, _, _)| at.clone());
-        self.lines.set(VecDeque::new());
-        for (at, stream, text) in tail {
-            self.push(at, stream, text);
-        }
-        for l in arrived {
-            if last.as_ref().is_none_or(|last| l.at > *last) {
-                self.push(l.at, l.stream, l.text);
+        self.lines.update(|lines| {
+            let arrived: Vec<Line> = lines.list.drain(..).collect();
+            for (at, stream, text) in tail {
+                lines.push(at, stream, text);
             }
-        }
+            for l in arrived {
+                if last.as_ref().is_none_or(|last| l.at > *last) {
+                    lines.push(l.at, l.stream, l.text);
+                }
+            }
+        });
+    }
+
+    fn clear(&self) {
+        self.lines.update(|l| l.list.clear());
     }
 }
 
 #[component]
-pub fn Console(server_id: i64, #[prop(into)] can_send: Signal<bool>, #[prop(into)] name: String) -> impl IntoView {
-    let buffer = Buffer { lines: RwSignal::new(VecDeque::new()), next: StoredValue::new(0) };
+pub fn Console(
+    server_id: i64,
+    #[prop(into)] can_send: Signal<bool>,
+    #[prop(into)] name: Signal<String>,
+) -> impl IntoView {
+    let buffer = Buffer { lines: RwSignal::new(Lines::default()) };
     let error = RwSignal::new(None::<ApiError>);
     let loaded = RwSignal::new(false);
     let follow = RwSignal::new(true);
@@ -121,6 +141,7 @@ pub fn Console(server_id: i64, #[prop(into)] can_send: Signal<bool>, #[prop(into
         let needle = search.get().to_lowercase();
         buffer.lines.with(|lines| {
             lines
+                .list
                 .iter()
                 .filter(|l| needle.is_empty() || ansi::plain(&l.text).to_lowercase().contains(&needle))
                 .cloned()
@@ -151,10 +172,10 @@ pub fn Console(server_id: i64, #[prop(into)] can_send: Signal<bool>, #[prop(into
                         }
                     }>"Follow output"</button>
                 </Show>
-                <button type="button" class="small" on:click=move |_| buffer.lines.set(VecDeque::new())>"Clear"</button>
+                <button type="button" class="small" on:click=move |_| buffer.clear()>"Clear"</button>
             </div>
-            <div class="console" node_ref=log role="log" aria-label=format!("Console of {name}") tabindex="0" on:scroll=on_scroll data-testid="console">
-                <Show when=move || loaded.get() || !buffer.lines.with(VecDeque::is_empty) fallback=|| view! { <p class="muted">"Loading the console…"</p> }>
+            <div class="console" node_ref=log role="log" aria-label=move || format!("Console of {}", name.get()) tabindex="0" on:scroll=on_scroll data-testid="console">
+                <Show when=move || loaded.get() || !buffer.lines.with(|l| l.list.is_empty()) fallback=|| view! { <p class="muted">"Loading the console…"</p> }>
                     <For each=shown key=|l| l.seq let:line>
                         <div class=format!("line {}", line.stream)>
                             {ansi::parse(&line.text)
@@ -195,11 +216,11 @@ fn CommandLine(server_id: i64) -> impl IntoView {
             .await
             {
                 Ok(_) => {
-                    history.update_value(|h| {
+                    let _ = history.try_update_value(|h| {
                         if h.last() != Some(&text) {
                             h.push(text);
                         }
-                        cursor.set_value(h.len());
+                        let _ = cursor.try_set_value(h.len());
                     });
                     command.set(String::new());
                     error.set(None);

@@ -2,7 +2,7 @@
 //! action is in flight or the state does not allow it.
 
 use leptos::prelude::*;
-use shared::{ErrorCode, Permission, ServerState};
+use shared::{Permission, ServerState};
 
 use crate::api::{
     self, ApiError,
@@ -69,7 +69,7 @@ impl Power {
 #[component]
 pub fn PowerButtons(
     id: String,
-    #[prop(into)] name: String,
+    #[prop(into)] name: Signal<String>,
     state: RwSignal<ServerState>,
     #[prop(into)] keys: Signal<Vec<String>>,
     actions: &'static [Power],
@@ -92,21 +92,21 @@ pub fn PowerButtons(
                 leptos::task::spawn_local(async move {
                     match action.run(id).await {
                         Ok(s) => state.set(s),
-                        // Someone else got there first: the live state says where it is.
-                        Err(e) if e.is(ErrorCode::Conflict) => error.set(Some(e)),
+                        // A CONFLICT (someone else got there first) says so; the live state
+                        // shows where the server is.
                         Err(e) => error.set(Some(e)),
                     }
                     busy.set(false);
                 });
             };
-            let label = format!("{} {}", action.label(), name);
+            let label = move || format!("{} {}", action.label(), name.get());
             view! {
                 <Show when=held>
                     <button
                         type="button"
                         class=if action == Power::Kill { "danger" } else { "" }
                         class:small=small
-                        aria-label=label.clone()
+                        aria-label=label
                         data-action=action.label().to_lowercase()
                         disabled=move || busy.get() || !action.allowed_in(state.get())
                         on:click=click.clone()

@@ -20,7 +20,11 @@ pub fn Shell(children: Children) -> impl IntoView {
     let sign_out = move |_| {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            session::sign_out().await;
+            // Signed out here either way; the sign-in page cannot show why the hub was not told,
+            // so the console keeps it.
+            if let Err(e) = session::sign_out().await {
+                leptos::logging::warn!("the hub could not be told of the sign-out: {}", e.words());
+            }
             navigate("/sign-in", Default::default());
         });
     };

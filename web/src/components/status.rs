@@ -45,9 +45,11 @@ pub fn NotAllowed(permission: Permission) -> impl IntoView {
 #[component]
 pub fn Require(permission: Permission, children: ChildrenFn) -> impl IntoView {
     let ctx = ctx();
-    move || match ctx.me.with(|m| m.is_some()) {
-        false => view! { <Loading /> }.into_any(),
-        true if ctx.can(permission) => children().into_any(),
-        true => view! { <NotAllowed permission=permission /> }.into_any(),
+    // The page is rebuilt only when the answer changes, not each time `me` is read again.
+    let allowed = Memo::new(move |_| ctx.me.with(Option::is_some).then(|| ctx.can(permission)));
+    move || match allowed.get() {
+        None => view! { <Loading /> }.into_any(),
+        Some(true) => children().into_any(),
+        Some(false) => view! { <NotAllowed permission=permission /> }.into_any(),
     }
 }

@@ -53,6 +53,16 @@ struct Socket {
     _handlers: [Closure<dyn FnMut(web_sys::Event)>; 3],
 }
 
+impl Drop for Socket {
+    /// A socket let go is closed and its handlers unhooked before they are freed.
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close_with_code(1000);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     socket: Option<Socket>,
@@ -64,6 +74,10 @@ struct Inner {
     /// Signed in, so a connection should exist.
     wanted: bool,
     connected_once: bool,
+    /// A socket is being opened (waiting for a token): a second `open` waits for it.
+    opening: bool,
+    /// Refused at `connection_init` (4403) and refreshed once already: the next refusal signs out.
+    init_refused: bool,
     retry: Option<gloo_timers::callback::Timeout>,
     keepalive: Option<gloo_timers::callback::Interval>,
     status: Option<RwSignal<Status>>,
@@ -121,11 +135,10 @@ pub fn disconnect() {
         l.retry.take();
         l.keepalive.take();
         l.connected_once = false;
+        l.init_refused = false;
         l.socket.take()
     });
-    if let Some(s) = socket {
-        let _ = s.ws.close_with_code(1000);
-    }
+    drop(socket);
     set_status(Status::Offline);
 }
 
@@ -186,11 +199,18 @@ fn url() -> Option<String> {
 }
 
 fn open() {
+    if with(|l| !l.wanted || l.opening || l.socket.is_some()) {
+        return;
+    }
+    with(|l| l.opening = true);
     wasm_bindgen_futures::spawn_local(async {
-        if !with(|l| l.wanted) {
+        let token = session::token().await;
+        with(|l| l.opening = false);
+        // Signed out or connected elsewhere meanwhile.
+        if with(|l| !l.wanted || l.socket.is_some()) {
             return;
         }
-        let Some(token) = session::token().await else {
+        let Some(token) = token else {
             // No session (refused) or no network: the session module decides; retry if still wanted.
             schedule_retry();
             return;
@@ -223,18 +243,14 @@ fn open() {
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         let stale = with(|l| {
-            let stale = l.socket.take();
-            l.socket = Some(Socket {
+            l.socket.replace(Socket {
                 ws,
                 acked: false,
                 last_heard_ms: time::now_ms(),
                 _handlers: [on_open, on_message, on_close],
-            });
-            stale
+            })
         });
-        if let Some(stale) = stale {
-            let _ = stale.ws.close_with_code(1000);
-        }
+        drop(stale);
     });
 }
 
@@ -284,6 +300,7 @@ fn acknowledged() {
             s.acked = true;
         }
         l.attempt = 0;
+        l.init_refused = false;
         let resumed = std::mem::replace(&mut l.connected_once, true);
         let requests: Vec<(u64, Request)> = l.subs.iter().map(|(id, s)| (*id, s.request.clone())).collect();
         (resumed, requests)
@@ -323,31 +340,42 @@ fn start_keepalive() {
 }
 
 fn closed(generation: u64, code: u16) {
+    // Whether this socket was the current one, and had been acknowledged.
     let current = with(|l| {
         if l.generation != generation {
-            return false;
-        }
-        if let Some(s) = l.socket.take() {
-            s.ws.set_onclose(None);
+            return None;
         }
         l.keepalive.take();
-        true
+        l.socket.take().map(|s| s.acked)
     });
-    if !current || !with(|l| l.wanted) {
+    let Some(acked) = current else { return };
+    if !with(|l| l.wanted) {
         return;
     }
     match Closed::from_code(code) {
+        // Refused at connection_init: the token may have expired on the way (a frozen tab, a
+        // slow network). Refresh once and try again; refused twice, the session has ended.
+        Closed::SessionEnded if !acked && !with(|l| std::mem::replace(&mut l.init_refused, true)) => {
+            reopen_with_fresh_token()
+        }
         Closed::SessionEnded => session::forget(),
-        Closed::TokenExpired => wasm_bindgen_futures::spawn_local(async {
-            set_status(Status::Reconnecting);
-            if session::refresh().await.is_ok() {
-                open();
-            } else {
-                schedule_retry();
-            }
-        }),
+        Closed::TokenExpired => reopen_with_fresh_token(),
         Closed::Lost => schedule_retry(),
     }
+}
+
+fn reopen_with_fresh_token() {
+    set_status(Status::Reconnecting);
+    wasm_bindgen_futures::spawn_local(async {
+        // A refresh the hub refuses signs out (the session module); any other failure retries
+        // after the backoff.
+        if session::refresh().await.is_ok() && with(|l| l.attempt == 0) {
+            with(|l| l.attempt = 1);
+            open();
+        } else {
+            schedule_retry();
+        }
+    });
 }
 
 fn schedule_retry() {

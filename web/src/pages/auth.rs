@@ -18,9 +18,41 @@ use crate::{
     components::form::{Field, field_error, form_error},
 };
 
-/// Where to go after signing in: the page that sent the user here, if it is one of ours.
-fn next_page(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\")).unwrap_or_else(|| "/".into())
+/// Where to go after signing in: the page that sent the user here, if it is one of ours: a path
+/// of this site, never another origin. Browsers drop tabs and newlines from URLs and read `\`
+/// as `/`, so `/\t/evil.example` would be `//evil.example`: no control, space or backslash passes.
+pub fn next_page(next: Option<String>) -> String {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    })
+    .unwrap_or_else(|| "/".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        let go = |n: &str| next_page(Some(n.to_owned()));
+        assert_eq!(go("/servers/3?x=1"), "/servers/3?x=1");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "https://evil.example",
+            "evil",
+            "/ok\r",
+            "/a b",
+            "",
+        ] {
+            assert_eq!(go(bad), "/", "{bad:?}");
+        }
+        assert_eq!(next_page(None), "/");
+    }
 }
 
 #[component]

@@ -114,6 +114,8 @@ fn AlertBanner() -> impl IntoView {
 pub fn Dashboard() -> impl IntoView {
     let ctx = ctx();
     let servers = live_servers();
+    // Loading, empty or cards: the cards are built once and kept across reloads.
+    let shape = Memo::new(move |_| servers.rows.with(|r| r.as_ref().map(Vec::is_empty)));
     view! {
         <Show when=move || ctx.can(Permission::AlertRead)>
             <AlertBanner />
@@ -133,10 +135,10 @@ pub fn Dashboard() -> impl IntoView {
                 </Show>
             </div>
             <ErrorNote error=servers.error />
-            {move || match servers.rows.get() {
+            {move || match shape.get() {
                 None => view! { <Loading what="servers" /> }.into_any(),
-                Some(rows) if rows.is_empty() => view! { <p class="empty">"You see no servers yet."</p> }.into_any(),
-                Some(_) => view! {
+                Some(true) => view! { <p class="empty">"You see no servers yet."</p> }.into_any(),
+                Some(false) => view! {
                     <div class="cards">
                         <For each=move || servers.rows.get().unwrap_or_default() key=|r| r.id let:row>
                             <ServerCard row=row />

@@ -110,7 +110,11 @@ fn ResourcesPage() -> impl IntoView {
             "Server "
             <select on:change=move |e| server.set(event_target_value(&e))>
                 <option value="">"Choose a server"</option>
-                {move || servers.rows.get().unwrap_or_default().into_iter().map(|r| view! { <option value=r.id.to_string()>{r.name.clone()}</option> }).collect_view()}
+                {move || servers.rows.get().unwrap_or_default().into_iter().map(|r| {
+                    let id = r.id.to_string();
+                    let selected = { let id = id.clone(); move || server.get() == id };
+                    view! { <option value=id selected=selected>{r.name.clone()}</option> }
+                }).collect_view()}
             </select>
         </label>
         {move || {

@@ -84,7 +84,7 @@ fn Detail(id: i64) -> impl IntoView {
     let keys =
         Signal::derive(move || loaded.with(|s| s.as_ref().map(|s| s.my_permissions.clone()).unwrap_or_default()));
     let holds = move |key: Permission| keys.with(|k| k.iter().any(|k| k == key.key()));
-    let name = move || loaded.with(|s| s.as_ref().map(|s| s.name.clone()).unwrap_or_default());
+    let name = Signal::derive(move || loaded.with(|s| s.as_ref().map(|s| s.name.clone()).unwrap_or_default()));
 
     view! {
         <ErrorNote error=error />
@@ -93,7 +93,7 @@ fn Detail(id: i64) -> impl IntoView {
                 <h1>{name}</h1>
                 <StateBadge state=state />
                 <span class="grow"></span>
-                {move || view! { <PowerButtons id=id.to_string() name=name() state=state keys=keys actions=&[Power::Start, Power::Stop, Power::Restart, Power::Kill] /> }}
+                <PowerButtons id=id.to_string() name=name state=state keys=keys actions=&[Power::Start, Power::Stop, Power::Restart, Power::Kill] />
                 <Show when=move || holds(Permission::ServerUpdate) || holds(Permission::ServerDelete)>
                     <A href=format!("/servers/{id}/edit") attr:class="button">"Settings"</A>
                 </Show>
@@ -101,7 +101,7 @@ fn Detail(id: i64) -> impl IntoView {
             <div class="detail-grid">
                 <section class="card console-card" aria-labelledby="console-title">
                     <h2 id="console-title">"Console"</h2>
-                    {move || view! { <Console server_id=id name=name() can_send=Signal::derive(move || holds(Permission::ServerConsole)) /> }}
+                    <Console server_id=id name=name can_send=Signal::derive(move || holds(Permission::ServerConsole)) />
                 </section>
                 <section class="card" aria-labelledby="usage-title">
                     <h2 id="usage-title">"Usage"</h2>

@@ -57,8 +57,9 @@ pub fn live_servers() -> LiveServers {
         leptos::task::spawn_local(async move {
             match api::run::<Servers>(servers::Variables {}).await {
                 Ok(data) => {
-                    let old: BTreeMap<i64, Row> =
-                        list.rows.get_untracked().unwrap_or_default().into_iter().map(|r| (r.id, r)).collect();
+                    // The page may have gone while the answer travelled.
+                    let Some(old) = list.rows.try_get_untracked() else { return };
+                    let old: BTreeMap<i64, Row> = old.unwrap_or_default().into_iter().map(|r| (r.id, r)).collect();
                     let rows = data
                         .servers
                         .into_iter()
@@ -116,19 +117,46 @@ pub fn live_servers() -> LiveServers {
     list
 }
 
-/// Keeps `usage` current from the server's samples while the component lives.
+/// Keeps `usage` current from the server's samples while the component lives and the server
+/// runs (a stopped server sends none: no subscription is held for it, which keeps a long list
+/// within the hub's 100 operations per socket).
 pub fn follow_usage(row: &Row) {
-    let usage = row.usage;
-    let sub = live::subscribe::<ServerSamples>(
-        server_samples::Variables { server_id: row.id.to_string() },
-        move |event| {
-            if let Ok(data) = event {
-                usage.set(Some((data.server_metrics.cpu_percent, data.server_metrics.memory_bytes)));
+    use std::sync::{Arc, Mutex};
+    let (usage, state, id) = (row.usage, row.state, row.id);
+    let held: Arc<Mutex<Option<live::SubId>>> = Arc::new(Mutex::new(None));
+    let release = {
+        let held = held.clone();
+        move || {
+            if let Some(sub) = held.lock().ok().and_then(|mut h| h.take()) {
+                live::unsubscribe(sub);
             }
-        },
-        None,
-    );
-    on_cleanup(move || live::unsubscribe(sub));
+        }
+    };
+    Effect::new({
+        let (held, release) = (held.clone(), release.clone());
+        move |_| {
+            let running = matches!(state.get(), ServerState::Starting | ServerState::Running | ServerState::Stopping);
+            let holding = held.lock().is_ok_and(|h| h.is_some());
+            if running && !holding {
+                let sub = live::subscribe::<ServerSamples>(
+                    server_samples::Variables { server_id: id.to_string() },
+                    move |event| {
+                        if let Ok(data) = event {
+                            usage.set(Some((data.server_metrics.cpu_percent, data.server_metrics.memory_bytes)));
+                        }
+                    },
+                    None,
+                );
+                if let Ok(mut h) = held.lock() {
+                    *h = Some(sub);
+                }
+            } else if !running && holding {
+                release();
+                usage.set(None);
+            }
+        }
+    });
+    on_cleanup(release);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +172,8 @@ enum SortBy {
 pub fn ServerList() -> impl IntoView {
     let ctx = ctx();
     let list = live_servers();
+    // Loading, empty or a list: the table is built once and its rows kept across reloads.
+    let shape = Memo::new(move |_| list.rows.with(|r| r.as_ref().map(Vec::is_empty)));
     let search = RwSignal::new(String::new());
     let state_filter = RwSignal::new(String::new());
     let sort = RwSignal::new(SortBy::Name);
@@ -212,16 +242,16 @@ pub fn ServerList() -> impl IntoView {
             </label>
         </div>
         <ErrorNote error=list.error />
-        {move || match list.rows.with(|r| r.as_ref().map(Vec::len)) {
+        {move || match shape.get() {
             None => view! { <Loading what="servers" /> }.into_any(),
-            Some(0) => view! {
+            Some(true) => view! {
                 <p class="empty">"No servers yet. "
                     <Show when=move || ctx.can(Permission::ServerCreate) fallback=|| "Ask an admin to give you one.">
                         <A href="/servers/new">"Create the first one"</A>"."
                     </Show>
                 </p>
             }.into_any(),
-            Some(_) => view! {
+            Some(false) => view! {
                 <div class="table-scroll">
                 <table class="table servers">
                     <thead>
@@ -507,7 +537,9 @@ pub fn NewServer() -> impl IntoView {
 pub fn EditServer() -> impl IntoView {
     let params = use_params_map();
     let navigate = StoredValue::new_local(use_navigate());
-    let go = move |path: String| navigate.with_value(|n| n(&path, Default::default()));
+    let go = move |path: String| {
+        let _ = navigate.try_with_value(|n| n(&path, Default::default()));
+    };
     let id = params.with_untracked(|p| p.get("id")).unwrap_or_default();
     let server_id = StoredValue::new(id.clone());
     let loaded = RwSignal::new(None::<server::ServerServer>);
