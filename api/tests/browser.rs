@@ -157,7 +157,11 @@ async fn a_server_runs_live_in_the_browser() {
     b.click_on("nav a", Some("Resources")).await;
     b.click_on(".ranges button", Some("1 h")).await;
     b.wait_for(".chart-title", Some("Network"), 10).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    b.wait_for(".ranges button[aria-pressed=true]", Some("1 h"), 10).await;
+    b.click_on(".ranges button", Some("Live")).await;
+    b.click_on("select option", Some("echo-box")).await;
+    b.wait_for(".chart-title", Some("Server memory"), 10).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let shot = b.screenshot("resources").await;
     keep_for_readme(&shot, "resources");
     // Stop it from the list.

@@ -304,13 +304,19 @@ pub struct VarSpec {
     pub rule: Option<Rule>,
 }
 
-/// Checks a value in the browser, with the same rules the hub applies again.
+/// Checks a value in the browser, with the same rules the hub applies again (patterns by the
+/// browser's RegExp).
 pub fn check(var: &VarSpec, value: &str) -> Result<(), String> {
+    check_with(var, value, matches_pattern)
+}
+
+/// [`check`] with the pattern matcher given (tests use their own).
+fn check_with(var: &VarSpec, value: &str, matches: fn(&str, &str) -> Result<bool, String>) -> Result<(), String> {
     if value.is_empty() {
         return if var.required { Err("required".into()) } else { Ok(()) };
     }
     match &var.rule {
-        Some(rule) => rule.check_with(value, matches_pattern),
+        Some(rule) => rule.check_with(value, matches),
         None => Ok(()),
     }
 }
@@ -688,5 +694,44 @@ pub fn EditServer() -> impl IntoView {
                 </form>
             </Show>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn var(key: &str, required: bool, editable: bool, rule: Option<Rule>) -> VarSpec {
+        VarSpec {
+            key: key.into(),
+            description: None,
+            default: None,
+            required,
+            editable,
+            privileged: false,
+            rule_words: None,
+            rule,
+        }
+    }
+
+    fn only_digits(_pattern: &str, value: &str) -> Result<bool, String> {
+        Ok(value.chars().all(|c| c.is_ascii_digit()))
+    }
+
+    #[test]
+    fn the_form_checks_required_values_and_rules_before_sending() {
+        let port = var("PORT", true, true, Some(Rule::Port));
+        assert_eq!(check_with(&port, "", only_digits), Err("required".into()));
+        assert_eq!(check_with(&port, "80", only_digits), Err("a port number from 1024 to 65535".into()));
+        assert_eq!(check_with(&port, "30000", only_digits), Ok(()));
+        let optional = var("MOTD", false, true, Some(Rule::Pattern("[0-9]+".into())));
+        assert_eq!(check_with(&optional, "", only_digits), Ok(()), "an empty optional value is not checked");
+        assert_eq!(check_with(&optional, "abc", only_digits), Err("text matching [0-9]+".into()));
+        let values: BTreeMap<String, String> =
+            [("PORT".to_owned(), "80".to_owned()), ("FIXED".to_owned(), String::new())].into_iter().collect();
+        let fixed = var("FIXED", true, false, None);
+        let problems = check_all(&[port, fixed], &values);
+        assert_eq!(problems.len(), 1, "a variable the template sets is not the user's to fix: {problems:?}");
+        assert_eq!(problems["PORT"], "PORT must be a port number from 1024 to 65535");
     }
 }
