@@ -334,6 +334,14 @@ async fn the_app_fits_a_phone() {
     let width = b.exec("return [document.documentElement.scrollWidth, window.innerWidth]", json!([])).await;
     assert!(width[0].as_i64() <= width[1].as_i64(), "the server list scrolls sideways at 360 px: {width}");
     b.screenshot("phone-servers").await;
+    // The dark theme, picked by hand, holds across a reload.
+    b.click_on(".theme select option[value=dark]", None).await;
+    let dark = "return getComputedStyle(document.body).backgroundColor";
+    assert_eq!(b.exec(dark, json!([])).await, json!("rgb(13, 17, 23)"));
+    b.goto(&hub.url("/servers")).await;
+    b.wait_for("tr[data-server=pocket]", None, 20).await;
+    assert_eq!(b.exec(dark, json!([])).await, json!("rgb(13, 17, 23)"), "the choice is remembered");
+    b.screenshot("phone-servers-dark").await;
     b.close().await;
     hub.stop().await;
 }
