@@ -346,6 +346,79 @@ async fn the_app_fits_a_phone() {
     hub.stop().await;
 }
 
+/// An alert rule made in the form fires on a low CPU threshold, arrives live, is acknowledged,
+/// shows its metric around the firing; the audit log filters to that acknowledgement, opens it,
+/// and holds new entries while paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_fires_is_acknowledged_and_audited() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.click_on("nav a", Some("Alerts")).await;
+    b.wait_for(".empty", Some("No alert has fired yet"), 20).await;
+    b.fill("#name", "busy host").await;
+    b.fill("#threshold", "not a number").await;
+    b.click_on("button[type=submit]", Some("Create the rule")).await;
+    b.wait_for(".field-error", Some("a number"), 10).await;
+    b.fill("#threshold", "0").await;
+    b.fill("#forSeconds", "0").await;
+    b.click_on("button[type=submit]", Some("Create the rule")).await;
+    b.wait_for("table[aria-label='Alert rules'] td", Some("busy host"), 20).await;
+    // The evaluator fires on the next sample; the page hears it live.
+    b.wait_for("table[aria-label=Alerts] [data-testid=alert-state]", Some("FIRING"), 30).await;
+    b.click_on("table[aria-label=Alerts] button", Some("Acknowledge")).await;
+    b.wait_for("table[aria-label=Alerts] td", Some("by Administrator"), 20).await;
+    // Opening the alert draws its metric around the firing.
+    b.click_on("table[aria-label=Alerts] tbody tr", None).await;
+    b.wait_for("tr.details canvas", None, 10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(series_pixels(&b, "tr.details canvas").await > 0, "the alert's metric is drawn");
+    let shot = b.screenshot("alerts").await;
+    keep_for_readme(&shot, "alerts");
+
+    b.click_on("nav a", Some("Audit log")).await;
+    b.fill("#action", "alert.acknowledge").await;
+    b.click_on("button[type=submit]", Some("Filter")).await;
+    b.wait_for("table[aria-label='Audit log'] td", Some("alert.acknowledge"), 20).await;
+    let rows = b.find_all("table[aria-label='Audit log'] tbody tr").await;
+    assert_eq!(rows.len(), 1, "only the acknowledgement matches");
+    b.click(&rows[0]).await;
+    b.wait_for("tr.details", Some("Administrator"), 10).await;
+    // Live entries wait while paused (the rule is paused first, so that it raises no more).
+    let admin = hub.admin_token().await;
+    let rules = hub.gql(Some(&admin), "{ alertRules { id } }", json!({})).await;
+    let rule = rules["data"]["alertRules"][0]["id"].clone();
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { setAlertRuleEnabled(id: $id, enabled: false) { enabled } }",
+            json!({ "id": rule }),
+        )
+        .await;
+    assert_eq!(res["data"]["setAlertRuleEnabled"]["enabled"], json!(false), "{res}");
+    b.click_on("button", Some("Clear")).await;
+    b.wait_for("table[aria-label='Audit log'] td", Some("alert_rule.create"), 20).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    b.click_on("button", Some("Pause live entries")).await;
+    let res = hub
+        .gql(
+            Some(&admin),
+            "mutation { createAlertRule(input: { name: \"second\", metric: \"load.1\", threshold: 99, forSeconds: 60 }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(res["data"]["createAlertRule"]["id"].is_string(), "{res}");
+    b.wait_for("button", Some("Resume (1 new)"), 20).await;
+    let shot = b.screenshot("audit").await;
+    keep_for_readme(&shot, "audit");
+    b.click_on("button", Some("Resume (1 new)")).await;
+    let first = b.wait_for("table[aria-label='Audit log'] tbody tr", None, 10).await;
+    assert!(b.text(&first).await.contains("alert_rule.create"), "the held entry is on top");
+    b.close().await;
+    hub.stop().await;
+}
+
 /// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
 #[test]
 fn the_web_app_fits_its_size_budget() {

@@ -17,7 +17,7 @@ use crate::{
     },
     components::{shell::Shell, status::NotFound},
     live,
-    pages::{auth, dashboard, resources, server, servers},
+    pages::{alerts, audit, auth, dashboard, resources, server, servers},
 };
 
 /// The light and dark look: the system's unless the user picked one.
@@ -169,7 +169,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("servers/:id") view=server::ServerDetail />
                     <Route path=path!("servers/:id/edit") view=servers::EditServer />
                     <Route path=path!("resources") view=resources::Resources />
-                    <Route path=path!("alerts") view=dashboard::Alerts />
+                    <Route path=path!("alerts") view=alerts::Alerts />
+                    <Route path=path!("audit") view=audit::Audit />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -11,6 +11,7 @@ mod api;
 mod app;
 mod charts;
 mod components;
+mod download;
 mod live;
 mod pages;
 mod time;

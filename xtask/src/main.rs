@@ -61,8 +61,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root. Read at run time (`cargo run` sets CARGO_MANIFEST_DIR): checkouts that
+/// share one target dir share the `xtask` binary too, and the path compiled into it may be
+/// another checkout's.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
+    let manifest = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    Path::new(&manifest).parent().unwrap_or(Path::new(".")).to_owned()
 }
 
 /// Runs a command in the workspace root; fails with its name when it fails.

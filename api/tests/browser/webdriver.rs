@@ -170,7 +170,11 @@ impl Browser {
         format!("{:?}", self.try_call("GET", &format!("/element/{}/text", el.0), Value::Null).await)
     }
 
+    /// Clicks an element, first scrolled to the middle of the window (the sticky top bar would
+    /// cover one scrolled to the top).
     pub async fn click(&self, el: &El) {
+        let center = "arguments[0].scrollIntoView({ block: 'center', inline: 'center' })";
+        let _ = self.try_call("POST", "/execute/sync", json!({ "script": center, "args": [{ ELEMENT: el.0 }] })).await;
         self.try_call("POST", &format!("/element/{}/click", el.0), json!({})).await.unwrap();
     }
 

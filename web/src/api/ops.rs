@@ -14,8 +14,8 @@ macro_rules! operations {
             #[graphql(
                 schema_path = "../schema.graphql",
                 query_path = $file,
-                response_derives = "Debug, Clone, PartialEq",
-                variables_derives = "Debug, Clone",
+                response_derives = "Clone, PartialEq",
+                variables_derives = "Clone",
                 extern_enums("ServerState", "VariableRuleKind")
             )]
             pub struct $name;
@@ -52,3 +52,13 @@ operations!(
     FiringAlerts,
     AlertEvents,
 );
+operations!(
+    "src/api/documents/alerts.graphql": AlertRules,
+    AlertList,
+    AlertChanges,
+    CreateAlertRule,
+    SetAlertRuleEnabled,
+    DeleteAlertRule,
+    AcknowledgeAlert,
+);
+operations!("src/api/documents/audit.graphql": AuditPage, AuditFeed);

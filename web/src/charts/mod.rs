@@ -11,11 +11,10 @@ use leptos::{html, prelude::*};
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use shared::chart::{self, Chart as Spec, Frame, Line, PALETTE, Theme};
-use wasm_bindgen::JsCast;
 
 pub use series::Series;
 
-use crate::{app::ctx, time};
+use crate::{app::ctx, download, time};
 
 /// A chart of one or more series over `range` (Unix ms).
 #[component]
@@ -124,7 +123,7 @@ pub fn Chart(
             if let Some(el) = canvas.get_untracked()
                 && let Ok(url) = el.to_data_url()
             {
-                save(&url, &format!("{}.png", file_name(&title)));
+                download::save_url(&url, &format!("{}.png", file_name(&title)));
             }
         }
     };
@@ -132,19 +131,7 @@ pub fn Chart(
         let title = title.clone();
         move |_| {
             let text = series.with_untracked(|all| series::csv(all, |ms| time::rfc3339(ms as f64)));
-            let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&text));
-            let options = web_sys::BlobPropertyBag::new();
-            options.set_type("text/csv");
-            if let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
-                && let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob)
-            {
-                save(&url, &format!("{}.csv", file_name(&title)));
-                // Some browsers read the blob after click() returns: free it a little later.
-                gloo_timers::callback::Timeout::new(10_000, move || {
-                    let _ = web_sys::Url::revoke_object_url(&url);
-                })
-                .forget();
-            }
+            download::save_text(&text, &format!("{}.csv", file_name(&title)), "text/csv");
         }
     };
 
@@ -229,18 +216,6 @@ fn file_name(title: &str) -> String {
     let name: String =
         title.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     if name.trim_matches('-').is_empty() { "chart".into() } else { name }
-}
-
-/// Makes the browser save `url` as `name`.
-fn save(url: &str, name: &str) {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-    if let Ok(a) = document.create_element("a")
-        && let Ok(a) = a.dyn_into::<web_sys::HtmlAnchorElement>()
-    {
-        a.set_href(url);
-        a.set_download(name);
-        a.click();
-    }
 }
 
 /// Host metrics in the app: the names, units and titles of each chart.

@@ -5,3 +5,4 @@ pub mod form;
 pub mod power;
 pub mod shell;
 pub mod status;
+pub mod table;

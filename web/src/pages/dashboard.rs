@@ -17,11 +17,10 @@ use crate::{
     },
     components::{
         power::{Power, PowerButtons, StateBadge},
-        status::{ErrorNote, Loading, Require},
+        status::{ErrorNote, Loading},
     },
     live,
     pages::servers::{Row, live_servers},
-    time,
 };
 
 /// An alert as the pages show it.
@@ -192,37 +191,5 @@ fn ServerCard(row: Row) -> impl IntoView {
             </div>
             <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=Signal::derive(move || keys.clone()) actions=&[Power::Start, Power::Stop] small=true />
         </article>
-    }
-}
-
-#[component]
-pub fn Alerts() -> impl IntoView {
-    view! {
-        <Require permission=Permission::AlertRead>
-            <AlertsPage />
-        </Require>
-    }
-}
-
-#[component]
-fn AlertsPage() -> impl IntoView {
-    let (alerts, error) = live_alerts();
-    view! {
-        <h1>"Firing alerts"</h1>
-        <ErrorNote error=error />
-        {move || match alerts.get() {
-            None => view! { <Loading what="alerts" /> }.into_any(),
-            Some(list) if list.is_empty() => view! { <p class="empty">"No alert is firing."</p> }.into_any(),
-            Some(list) => view! {
-                <table class="table">
-                    <thead><tr><th scope="col">"Rule"</th><th scope="col">"Metric"</th><th scope="col">"Value"</th><th scope="col">"Since"</th></tr></thead>
-                    <tbody>
-                        {list.into_iter().map(|a| view! {
-                            <tr><th scope="row">{a.rule}</th><td>{a.metric}</td><td>{format!("{:.2}", a.value)}</td><td>{time::show(&a.started_at)}</td></tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            }.into_any(),
-        }}
     }
 }

@@ -1,5 +1,7 @@
 //! One module per page (or a few small pages of one kind).
 
+pub mod alerts;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod resources;
