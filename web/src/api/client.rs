@@ -1,18 +1,31 @@
 //! Runs typed GraphQL operations against `/graphql` with the session's access token: refreshed
 //! before it expires, and once more when the hub answers UNAUTHENTICATED.
+//!
+//! Only the ends are typed (variables in, data out): the request itself is one non-generic
+//! function on JSON values, so that the WASM holds one copy of it rather than one per operation.
 
 use gloo_net::http::Request;
-use graphql_client::{GraphQLQuery, QueryBody, Response};
+use graphql_client::GraphQLQuery;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use shared::ErrorCode;
 
 use super::{error::ApiError, session};
 
 /// Runs a query or mutation.
 pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::ResponseData, ApiError> {
-    let body = Q::build_query(variables);
+    let body = serde_json::to_value(Q::build_query(variables)).map_err(ApiError::network)?;
+    typed(request(body).await?)
+}
+
+/// Data of the expected shape.
+pub fn typed<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
+    serde_json::from_value(data).map_err(|e| ApiError::network(format!("an answer of an unexpected shape: {e}")))
+}
+
+async fn request(body: Value) -> Result<Value, ApiError> {
     let token = session::token().await;
-    match send::<Q::Variables, Q::ResponseData>(&body, token.as_deref()).await {
+    match send(&body, token.as_deref()).await {
         Err(e) if e.is(ErrorCode::Unauthenticated) && token.is_some() => {
             let fresh = session::refresh().await?;
             send(&body, Some(&fresh)).await
@@ -21,10 +34,7 @@ pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::Response
     }
 }
 
-async fn send<V: serde::Serialize, T: DeserializeOwned>(
-    body: &QueryBody<V>,
-    token: Option<&str>,
-) -> Result<T, ApiError> {
+async fn send(body: &Value, token: Option<&str>) -> Result<Value, ApiError> {
     let mut request = Request::post("/graphql").header("Accept", "application/json");
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
@@ -32,21 +42,26 @@ async fn send<V: serde::Serialize, T: DeserializeOwned>(
     let response = request.json(body).map_err(ApiError::network)?.send().await.map_err(ApiError::network)?;
     let status = response.status();
     let text = response.text().await.map_err(ApiError::network)?;
-    decode(&text).ok_or_else(|| ApiError::network(format!("HTTP {status} without a GraphQL answer")))?
+    let answer: Value = serde_json::from_str(&text)
+        .map_err(|_| ApiError::network(format!("HTTP {status} without a GraphQL answer")))?;
+    data_of(answer)
 }
 
-/// A GraphQL answer: its data, or its first error. None when the text is not an answer.
-pub fn decode<T: DeserializeOwned>(text: &str) -> Option<Result<T, ApiError>> {
-    let response: Response<T> = serde_json::from_str(text).ok()?;
-    if let Some(e) = response.errors.as_ref().and_then(|errors| errors.first()) {
-        let ext = e.extensions.as_ref();
-        return Some(Err(ApiError::from_graphql(&e.message, |key| ext.and_then(|x| x.get(key)))));
+/// A GraphQL answer's data, or its first error.
+pub fn data_of(mut answer: Value) -> Result<Value, ApiError> {
+    if let Some(e) = answer.get("errors").and_then(ApiError::first_of) {
+        return Err(e);
     }
-    Some(response.data.ok_or_else(|| ApiError::network("an answer without data")))
+    match answer.get_mut("data").map(Value::take) {
+        Some(data) if !data.is_null() => Ok(data),
+        _ => Err(ApiError::network("an answer without data")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
@@ -55,15 +70,18 @@ mod tests {
     }
 
     #[test]
-    fn answers_decode_to_data_or_their_first_error() {
-        assert_eq!(decode::<Data>(r#"{"data":{"a":1}}"#), Some(Ok(Data { a: 1 })));
-        let e = decode::<Data>(
-            r#"{"data":null,"errors":[{"message":"server not found","extensions":{"code":"NOT_FOUND"}},{"message":"x"}]}"#,
-        )
-        .unwrap()
+    fn answers_give_their_data_or_their_first_error() {
+        let data = data_of(json!({ "data": { "a": 1 } })).unwrap();
+        assert_eq!(typed::<Data>(data), Ok(Data { a: 1 }));
+        let e = data_of(json!({
+            "data": null,
+            "errors": [{ "message": "server not found", "extensions": { "code": "NOT_FOUND" } }, { "message": "x" }]
+        }))
         .unwrap_err();
         assert_eq!(e.code, Some(ErrorCode::NotFound));
-        assert_eq!(decode::<Data>("<html>bad gateway</html>"), None);
-        assert!(decode::<Data>(r#"{"data":null}"#).unwrap().is_err());
+        assert!(data_of(json!({ "data": null })).is_err());
+        assert!(data_of(json!("<html>bad gateway</html>")).is_err());
+        let wrong = typed::<Data>(json!({ "b": 2 })).unwrap_err();
+        assert!(wrong.message.contains("unexpected shape"), "{wrong:?}");
     }
 }

@@ -163,10 +163,7 @@ pub fn subscribe<Q: GraphQLQuery>(
         operation_name: body.operation_name.to_owned(),
     };
     let on_data: OnData = Rc::new(move |payload| {
-        on_data(payload.and_then(|p| {
-            crate::api::client::decode::<Q::ResponseData>(&p.to_string())
-                .unwrap_or_else(|| Err(ApiError::network("an event that is not a GraphQL answer")))
-        }))
+        on_data(payload.and_then(crate::api::client::data_of).and_then(crate::api::client::typed::<Q::ResponseData>))
     });
     let id = with(|l| {
         l.next_id += 1;
