@@ -419,6 +419,64 @@ async fn an_alert_fires_is_acknowledged_and_audited() {
     hub.stop().await;
 }
 
+/// A custom role with two permissions, made in the form: it shows with its checklist and in the
+/// matrix, changes, and goes; the built-in roles offer no delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_role_is_made_changed_and_deleted() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.click_on("nav a", Some("Roles")).await;
+    b.wait_for("form[data-role=Admin] .badge", Some("built-in"), 20).await;
+    assert!(b.find("form[data-role=Admin] button.danger").await.is_none(), "a built-in role offers no delete");
+    b.fill("#new-role-name", "Operators").await;
+    b.click_on("#new-role-server-read", None).await;
+    b.click_on("#new-role-server-start", None).await;
+    b.click_on("button[type=submit]", Some("Create the role")).await;
+    b.wait_for("form[data-role=Operators] h2", Some("Operators"), 20).await;
+    let admin = hub.admin_token().await;
+    let keys_of = |res: &serde_json::Value| {
+        res["data"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Operators")
+            .map(|r| r["permissions"].clone())
+    };
+    let res = hub.gql(Some(&admin), "{ roles { name permissions } }", json!({})).await;
+    assert_eq!(keys_of(&res), Some(json!(["server.read", "server.start"])), "{res}");
+    let matrix = b.wait_for("table.matrix", None, 10).await;
+    assert!(b.text(&matrix).await.contains("Operators"));
+    b.exec("window.scrollTo(0, 0)", json!([])).await;
+    let shot = b.screenshot("roles").await;
+    keep_for_readme(&shot, "roles");
+    // Change it: one key more.
+    let id = hub.gql(Some(&admin), "{ roles { id name } }", json!({})).await["data"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Operators")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.click_on(&format!("#role-{id}-audit-read"), None).await;
+    b.click_on("form[data-role=Operators] button[type=submit]", None).await;
+    b.wait_for("form[data-role=Operators] [role=status]", Some("Saved"), 20).await;
+    let res = hub.gql(Some(&admin), "{ roles { name permissions } }", json!({})).await;
+    assert_eq!(keys_of(&res), Some(json!(["server.read", "server.start", "audit.read"])), "{res}");
+    // Delete it, asked twice.
+    b.click_on("form[data-role=Operators] button.danger", Some("Delete")).await;
+    b.click_on("form[data-role=Operators] button.danger", Some("Delete the role")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let res = hub.gql(Some(&admin), "{ roles { name permissions } }", json!({})).await;
+    assert_eq!(keys_of(&res), None, "the role is gone: {res}");
+    assert!(b.find("form[data-role=Operators]").await.is_none());
+    b.close().await;
+    hub.stop().await;
+}
+
 /// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
 #[test]
 fn the_web_app_fits_its_size_budget() {

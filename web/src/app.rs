@@ -17,7 +17,7 @@ use crate::{
     },
     components::{shell::Shell, status::NotFound},
     live,
-    pages::{alerts, audit, auth, dashboard, resources, server, servers},
+    pages::{alerts, audit, auth, dashboard, resources, roles, server, servers},
 };
 
 /// The light and dark look: the system's unless the user picked one.
@@ -171,6 +171,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("resources") view=resources::Resources />
                     <Route path=path!("alerts") view=alerts::Alerts />
                     <Route path=path!("audit") view=audit::Audit />
+                    <Route path=path!("roles") view=roles::Roles />
                 </ParentRoute>
             </Routes>
         </Router>

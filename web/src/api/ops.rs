@@ -62,3 +62,4 @@ operations!(
     AcknowledgeAlert,
 );
 operations!("src/api/documents/audit.graphql": AuditPage, AuditFeed);
+operations!("src/api/documents/roles.graphql": RolesAndPermissions, CreateRole, UpdateRole, DeleteRole);

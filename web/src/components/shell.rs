@@ -57,6 +57,9 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Show when=move || ctx.can(Permission::AlertRead)>
                     <A href="/alerts" on:click=close>"Alerts"</A>
                 </Show>
+                <Show when=move || ctx.can(Permission::RoleRead)>
+                    <A href="/roles" on:click=close>"Roles"</A>
+                </Show>
                 <Show when=move || ctx.can(Permission::AuditRead)>
                     <A href="/audit" on:click=close>"Audit log"</A>
                 </Show>

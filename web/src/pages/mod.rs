@@ -5,5 +5,6 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod resources;
+pub mod roles;
 pub mod server;
 pub mod servers;
