@@ -74,6 +74,30 @@ async fn registration_follows_its_mode(backend: Backend) {
     let again =
         json!({ "i": { "email": "guest2@hub.test", "password": "tangerine submarine velvet", "invitation": token } });
     assert_eq!(field(&hub.gql(None, REGISTER, again).await), "invitation", "single use");
+
+    // Listed without their tokens (the hub keeps hashes), the used one with its account; an
+    // unused one revoked stops working; a used one cannot be revoked.
+    let spare = hub.gql(Some(&admin), "mutation { createInvitation { id token } }", json!({})).await;
+    let (spare_id, spare_token) = (
+        spare["data"]["createInvitation"]["id"].as_str().unwrap().to_owned(),
+        spare["data"]["createInvitation"]["token"].as_str().unwrap().to_owned(),
+    );
+    let list =
+        hub.gql(Some(&admin), "{ invitations { id token email roleName usedAt usedBy { email } } }", json!({})).await;
+    let list = list["data"]["invitations"].as_array().unwrap_or_else(|| panic!("{list}")).clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|i| i["token"].is_null()), "{list:?}");
+    let used = list.iter().find(|i| i["email"] == "guest@hub.test").unwrap();
+    assert_eq!(used["usedBy"]["email"], "guest@hub.test");
+    let revoke = "mutation($id: ID!) { revokeInvitation(id: $id) }";
+    assert_eq!(code(&hub.gql(Some(&admin), revoke, json!({ "id": used["id"] })).await), "CONFLICT");
+    let res = hub.gql(Some(&admin), revoke, json!({ "id": spare_id })).await;
+    assert_eq!(res["data"]["revokeInvitation"], true, "{res}");
+    let late = json!({ "i": { "email": "late@hub.test", "password": "tangerine submarine velvet", "invitation": spare_token } });
+    assert_eq!(field(&hub.gql(None, REGISTER, late).await), "invitation", "a revoked invitation");
+    assert_eq!(code(&hub.gql(Some(&admin), revoke, json!({ "id": spare_id })).await), "NOT_FOUND");
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    assert_eq!(code(&hub.gql(Some(&moderator), "{ invitations { id } }", json!({})).await), "FORBIDDEN");
     hub.stop().await;
 }
 
@@ -264,6 +288,65 @@ async fn logout_and_logout_all_end_sessions_at_once(backend: Backend) {
     let actions: Vec<&str> =
         log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"auth.logout") && actions.contains(&"auth.logout_all"), "{actions:?}");
+    hub.stop().await;
+}
+
+const SESSIONS: &str = "{ me { id sessions { id current ip userAgent lastUsedAt } } }";
+
+async fn sessions_are_listed_and_ended_one_at_a_time(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let one = hub.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let two = hub.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let mine = hub.gql(Some(&one), SESSIONS, json!({})).await;
+    let list = mine["data"]["me"]["sessions"].as_array().unwrap_or_else(|| panic!("{mine}")).clone();
+    assert_eq!(list.len(), 2, "{mine}");
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1, "{mine}");
+    let current = list.iter().find(|s| s["current"] == true).unwrap()["id"].clone();
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+    assert_eq!(list[0]["ip"], "127.0.0.1", "{mine}");
+    // Another user neither sees nor ends them.
+    let user = hub.user_with_roles("u@hub.test", &["User"]).await;
+    let admin_id = mine["data"]["me"]["id"].clone();
+    let peek =
+        hub.gql(Some(&user), "query($id: ID!) { user(id: $id) { sessions { id } } }", json!({ "id": admin_id })).await;
+    assert_eq!(code(&peek), "FORBIDDEN", "{peek}");
+    let end = "mutation($id: ID!) { endSession(id: $id) }";
+    assert_eq!(code(&hub.gql(Some(&user), end, json!({ "id": other })).await), "NOT_FOUND");
+    assert!(hub.gql(Some(&two), "{ me { id } }", json!({})).await["errors"].is_null());
+    // Its owner ends one: that one stops at once, this one lives.
+    let res = hub.gql(Some(&one), end, json!({ "id": other })).await;
+    assert_eq!(res["data"]["endSession"], true, "{res}");
+    assert_eq!(code(&hub.gql(Some(&two), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    let mine = hub.gql(Some(&one), SESSIONS, json!({})).await;
+    assert_eq!(mine["data"]["me"]["sessions"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(code(&hub.gql(Some(&one), end, json!({ "id": other })).await), "NOT_FOUND", "ended already");
+    // An admin ends every session of another account; a moderator may not.
+    let moderator = hub.user_with_roles("mod@hub.test", &["Moderator"]).await;
+    let user_id = hub.gql(Some(&user), "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
+    let end_all = "mutation($id: ID!) { endUserSessions(userId: $id) }";
+    assert_eq!(code(&hub.gql(Some(&moderator), end_all, json!({ "id": user_id })).await), "FORBIDDEN");
+    let res = hub.gql(Some(&one), end_all, json!({ "id": user_id })).await;
+    assert_eq!(res["data"]["endUserSessions"], 1, "{res}");
+    assert_eq!(code(&hub.gql(Some(&user), "{ me { id } }", json!({})).await), "UNAUTHENTICATED");
+    assert!(hub.gql(Some(&one), "{ me { id } }", json!({})).await["errors"].is_null(), "{current}");
+    let log = hub.gql(Some(&one), "{ auditLog(first: 5) { action } }", json!({})).await;
+    let actions: Vec<&str> =
+        log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"auth.session_end") && actions.contains(&"auth.logout_all"), "{actions:?}");
+    hub.stop().await;
+}
+
+async fn the_password_policy_answers_before_a_change(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let token = hub.admin_token().await;
+    let ask = "query($p: String!) { passwordProblem(password: $p) }";
+    for weak in ["password1", "short", "admin@hub.test"] {
+        let res = hub.gql(Some(&token), ask, json!({ "p": weak })).await;
+        assert!(res["data"]["passwordProblem"].as_str().is_some_and(|m| !m.is_empty()), "{weak}: {res}");
+    }
+    let res = hub.gql(Some(&token), ask, json!({ "p": "tangerine submarine velvet" })).await;
+    assert!(res["data"]["passwordProblem"].is_null(), "{res}");
+    assert_eq!(code(&hub.gql(None, ask, json!({ "p": "x" })).await), "UNAUTHENTICATED");
     hub.stop().await;
 }
 
@@ -509,6 +592,8 @@ on_both!(
     a_lost_refresh_answer_can_be_retried_within_the_grace,
     idle_and_expired_sessions_cannot_refresh,
     logout_and_logout_all_end_sessions_at_once,
+    sessions_are_listed_and_ended_one_at_a_time,
+    the_password_policy_answers_before_a_change,
     password_reset_by_mail_is_single_use_and_ends_sessions,
     change_password_needs_the_current_one,
     twenty_aliased_logins_hit_the_limit,

@@ -117,6 +117,9 @@ async fn the_role_table_holds(backend: Backend) {
     let user = hub.user_with_roles("user@hub.test", &["User"]).await;
     let user_id =
         hub.gql(Some(&user), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned();
+    let victim = hub.user_with_roles("victim@hub.test", &["User"]).await;
+    let victim_id =
+        hub.gql(Some(&victim), "{ me { id } }", json!({})).await["data"]["me"]["id"].as_str().unwrap().to_owned();
     let table: Vec<(&str, String, [Want; 3])> = vec![
         // (what, operation, [Admin, Moderator, User])
         ("me", "{ me { id } }".into(), [Allow, Allow, Allow]),
@@ -137,6 +140,11 @@ async fn the_role_table_holds(backend: Backend) {
         ("templates", "{ templates { id } }".into(), [Allow, Allow, Allow]),
         ("createRole", "mutation { createRole(name: \"T-ROLE\", permissions: []) { id } }".into(), [Allow, Deny, Deny]),
         ("createInvitation", "mutation { createInvitation { id } }".into(), [Allow, Deny, Deny]),
+        ("invitations", "{ invitations { id } }".into(), [Allow, Deny, Deny]),
+        ("passwordProblem", "{ passwordProblem(password: \"x\") }".into(), [Allow, Allow, Allow]),
+        ("me.sessions", "{ me { sessions { id } } }".into(), [Allow, Allow, Allow]),
+        ("user.sessions", format!("{{ user(id: \"{victim_id}\") {{ sessions {{ id }} }} }}"), [Allow, Deny, Deny]),
+        ("endUserSessions", format!("mutation {{ endUserSessions(userId: \"{victim_id}\") }}"), [Allow, Deny, Deny]),
         (
             "createUser",
             "mutation { createUser(email: \"probe-ROLE@hub.test\", password: \"tangerine submarine velvet\") { id } }"

@@ -7,7 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::{rotated_token, session, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set,
     sea_query::{Expr, IntoCondition},
 };
 
@@ -314,6 +315,76 @@ pub async fn logout_all(s: &Services, caller: &super::Caller, client: &ClientInf
         .await?;
     s.commit_access_change(txn, audit, Some(caller.user_id)).await?;
     Ok(true)
+}
+
+/// The sessions of a user that still work (not ended, not expired, not idle too long), the most
+/// recently used first.
+pub async fn live_of(s: &Services, user_id: i64) -> Result<Vec<session::Model>, ApiError> {
+    let now = Utc::now();
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastUsedAt.gt(now - s.session_policy.idle))
+        .order_by_desc(session::Column::LastUsedAt)
+        .all(s.db.conn())
+        .await?)
+}
+
+/// Ends one session: one of the caller's own, or anyone's with `user.manage`. Another user's
+/// session is NOT_FOUND to a caller who may not end it (its id tells nothing).
+pub async fn end_one(
+    s: &Services,
+    caller: &super::Caller,
+    session_id: i64,
+    client: &ClientInfo,
+) -> Result<bool, ApiError> {
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let found = session::Entity::find_by_id(session_id)
+        .filter(session::Column::RevokedAt.is_null())
+        .one(&*txn)
+        .await?
+        .filter(|row| row.user_id == caller.user_id || caller.has(shared::Permission::UserManage))
+        .ok_or(ApiError::NotFound("session"))?;
+    revoke(&*txn, session::Column::Id.eq(found.id)).await?;
+    audit
+        .record(
+            &*txn,
+            caller.audit("auth.session_end", client).target("user", found.user_id).detail(format!(
+                "session {} ({})",
+                found.id,
+                found.ip.as_deref().unwrap_or("unknown address")
+            )),
+        )
+        .await?;
+    s.commit_access_change(txn, audit, Some(found.user_id)).await?;
+    Ok(true)
+}
+
+/// Ends every session of another user (needs `user.manage`; oneself: [`logout_all`]). Returns
+/// how many ended.
+pub async fn end_all_of(
+    s: &Services,
+    caller: &super::Caller,
+    user_id: i64,
+    client: &ClientInfo,
+) -> Result<u64, ApiError> {
+    if user_id != caller.user_id {
+        caller.require(shared::Permission::UserManage)?;
+    }
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    user::Entity::find_by_id(user_id).one(&*txn).await?.ok_or(ApiError::NotFound("user"))?;
+    let n = revoke(&*txn, session::Column::UserId.eq(user_id)).await?;
+    audit
+        .record(
+            &*txn,
+            caller.audit("auth.logout_all", client).target("user", user_id).detail(format!("{n} session(s) ended")),
+        )
+        .await?;
+    s.commit_access_change(txn, audit, Some(user_id)).await?;
+    Ok(n)
 }
 
 /// Revokes the live sessions that match `which`; returns how many.

@@ -56,6 +56,20 @@ impl AuthQuery {
         let me = caller(ctx)?;
         user_by_id(ctx, me.user_id).await?.ok_or(ApiError::Unauthenticated("this account no longer exists")).gql()
     }
+
+    /// Why the password policy would refuse this as the caller's new password, or null when it
+    /// passes: the very check of `changePassword`, for feedback while typing.
+    #[graphql(guard = "SignedIn")]
+    async fn password_problem(&self, ctx: &Context<'_>, password: String) -> GqlResult<Option<String>> {
+        let s = services(ctx)?;
+        let me = caller(ctx)?;
+        let account = user_by_id(ctx, me.user_id).await?.ok_or(ApiError::NotFound("user")).gql()?;
+        match s.password_policy.check("password", &password, &[&account.email, &account.display_name]).await {
+            Ok(()) => Ok(None),
+            Err(ApiError::BadInput { message, .. }) => Ok(Some(message)),
+            Err(e) => Err(e).gql(),
+        }
+    }
 }
 
 #[derive(Default)]

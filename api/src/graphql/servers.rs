@@ -190,6 +190,12 @@ pub struct Grantee {
     display_name: String,
 }
 
+impl From<super::users::User> for Grantee {
+    fn from(u: super::users::User) -> Self {
+        Self { id: u.id, email: u.email, display_name: u.display_name }
+    }
+}
+
 /// A variable's value on one server.
 #[derive(SimpleObject)]
 pub struct ServerVariable {
@@ -275,10 +281,7 @@ impl GameServer {
         let rows = access::grants(s.db.conn(), caller(ctx)?, self.0.id).await.gql()?;
         Ok(rows
             .into_iter()
-            .map(|(user, permissions)| ServerGrant {
-                user: Grantee { id: ID(user.id.to_string()), email: user.email, display_name: user.display_name },
-                permissions,
-            })
+            .map(|(user, permissions)| ServerGrant { user: super::users::User::from(user).into(), permissions })
             .collect())
     }
 

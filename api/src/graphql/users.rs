@@ -5,12 +5,16 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, dataloader::DataLoader};
 use shared::Permission as Key;
 
-use super::guard::{Need, SignedIn, caller, client, services};
+use super::{
+    guard::{Need, SignedIn, caller, client, services},
+    servers::Grantee,
+};
 use chrono::{DateTime, Utc};
-use entity::{role, role_permission, user, user_role};
+use entity::{invitation, role, role_permission, user, user_role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::{
+    auth::sessions,
     db::Db,
     error::{ApiError, GqlResult, IntoGql},
     users,
@@ -62,6 +66,28 @@ impl User {
     /// The roles the user holds.
     async fn roles(&self, ctx: &Context<'_>) -> GqlResult<Vec<Role>> {
         roles_of(ctx, self.raw_id).await
+    }
+
+    /// The account's sessions that still work, the most recently used first: one's own, or
+    /// anyone's with `user.manage`.
+    async fn sessions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Session>> {
+        let me = caller(ctx)?;
+        if me.user_id != self.raw_id {
+            me.require(Key::UserManage).gql()?;
+        }
+        let rows = sessions::live_of(services(ctx)?, self.raw_id).await.gql()?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Session {
+                id: ID(m.id.to_string()),
+                current: m.id == me.session_id,
+                created_at: m.created_at,
+                last_used_at: m.last_used_at,
+                expires_at: m.expires_at,
+                ip: m.ip,
+                user_agent: m.user_agent,
+            })
+            .collect())
     }
 
     /// The union of the user's roles' permission keys.
@@ -170,14 +196,52 @@ pub fn parse_arg(field: &'static str, id: &ID) -> Result<i64, ApiError> {
     id.parse::<i64>().map_err(|_| ApiError::bad_input(field, "not a valid id"))
 }
 
-/// A new invitation; the token is shown only here.
+/// One signed-in device: a refresh-token family.
+#[derive(SimpleObject)]
+pub struct Session {
+    id: ID,
+    /// The session of the access token that asks.
+    current: bool,
+    created_at: DateTime<Utc>,
+    /// Its last sign-in or token refresh.
+    last_used_at: DateTime<Utc>,
+    /// It ends then, however it is used.
+    expires_at: DateTime<Utc>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// An invitation to register.
 #[derive(SimpleObject)]
 pub struct Invitation {
     id: ID,
-    /// Give it to the person invited: `register(input: { ..., invitation: token })`.
-    token: String,
+    /// Give it to the person invited: `register(input: { ..., invitation: token })`. Only in
+    /// `createInvitation`'s answer: the hub keeps a hash.
+    token: Option<String>,
+    /// Only this address may use it, when set.
     email: Option<String>,
+    /// The role the new account gets (null: User, or the role was deleted).
+    role_name: Option<String>,
+    created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    /// The account it made (null while unused, or when that account was deleted).
+    used_by: Option<Grantee>,
+}
+
+impl Invitation {
+    fn of(m: invitation::Model, token: Option<String>, role_name: Option<String>, used_by: Option<Grantee>) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            token,
+            email: m.email,
+            role_name,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            used_at: m.used_at,
+            used_by,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -217,6 +281,23 @@ impl UserQuery {
             me.require(Key::UserRead).gql()?;
         }
         user_by_id(ctx, id).await
+    }
+
+    /// Every invitation that is unused and unexpired or was used, newest first (at most 500).
+    /// Needs `user.manage`.
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn invitations(&self, ctx: &Context<'_>) -> GqlResult<Vec<Invitation>> {
+        let s = services(ctx)?;
+        let rows = users::invitations(s.db.conn()).await.gql()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (m, role_name) in rows {
+            let used_by = match m.used_by {
+                Some(id) => user_by_id(ctx, id).await?.map(Grantee::from),
+                None => None,
+            };
+            out.push(Invitation::of(m, None, role_name, used_by));
+        }
+        Ok(out)
     }
 }
 
@@ -284,13 +365,36 @@ impl UserMutation {
         role_id: Option<ID>,
     ) -> GqlResult<Invitation> {
         let role_id = role_id.map(|id| parse_arg("roleId", &id)).transpose().gql()?;
-        let inv = users::invite(services(ctx)?, caller(ctx)?, email.as_deref(), role_id, client(ctx)).await.gql()?;
-        Ok(Invitation {
-            id: ID(inv.model.id.to_string()),
-            token: inv.token,
-            email: inv.model.email,
-            expires_at: inv.model.expires_at,
-        })
+        let s = services(ctx)?;
+        let inv = users::invite(s, caller(ctx)?, email.as_deref(), role_id, client(ctx)).await.gql()?;
+        let role_name = match inv.model.role_id {
+            Some(id) => role_names(s, &[id]).await.gql()?.pop(),
+            None => None,
+        };
+        Ok(Invitation::of(inv.model, Some(inv.token), role_name, None))
+    }
+
+    /// Withdraws an unused invitation (CONFLICT once used). Needs `user.manage`.
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        users::revoke_invitation(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
+    }
+
+    /// Ends one session: one of the caller's own, or anyone's with `user.manage`.
+    #[graphql(guard = "SignedIn")]
+    async fn end_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+        let id = parse_arg("id", &id).gql()?;
+        sessions::end_one(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
+    }
+
+    /// Ends every session of an account (its open pages are signed out); returns how many.
+    /// Needs `user.manage` (for oneself, `logoutAll`).
+    #[graphql(guard = "Need(Key::UserManage)")]
+    async fn end_user_sessions(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<i32> {
+        let id = parse_arg("userId", &user_id).gql()?;
+        let n = sessions::end_all_of(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
 

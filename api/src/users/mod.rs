@@ -230,6 +230,53 @@ pub async fn invite(
     Ok(NewInvitation { token, model })
 }
 
+/// The invitations worth showing (unused and unexpired, or used), newest first, each with the
+/// name of the role it gives.
+pub async fn invitations<C: ConnectionTrait>(db: &C) -> Result<Vec<(invitation::Model, Option<String>)>, ApiError> {
+    let rows = invitation::Entity::find()
+        .filter(
+            Condition::any()
+                .add(invitation::Column::UsedAt.is_not_null())
+                .add(invitation::Column::ExpiresAt.gt(Utc::now())),
+        )
+        .order_by_desc(invitation::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    let roles: std::collections::HashMap<i64, String> =
+        role::Entity::find().all(db).await?.into_iter().map(|r| (r.id, r.name)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let name = m.role_id.and_then(|id| roles.get(&id).cloned());
+            (m, name)
+        })
+        .collect())
+}
+
+/// Withdraws an unused invitation: its token stops working at once. CONFLICT once used.
+pub async fn revoke_invitation(s: &Services, caller: &Caller, id: i64, client: &ClientInfo) -> Result<bool, ApiError> {
+    caller.require(Permission::UserManage)?;
+    let mut audit = AuditBatch::default();
+    let txn = s.db.write().await?;
+    let found = invitation::Entity::find_by_id(id).one(&*txn).await?.ok_or(ApiError::NotFound("invitation"))?;
+    if found.used_at.is_some() {
+        return Err(ApiError::Conflict { field: None, message: "this invitation was used already".into() });
+    }
+    invitation::Entity::delete_by_id(id).exec(&*txn).await?;
+    audit
+        .record(
+            &*txn,
+            caller
+                .audit("user.invite_revoke", client)
+                .target("invitation", id)
+                .detail(found.email.unwrap_or_else(|| "any address".into())),
+        )
+        .await?;
+    audit.finish(txn, s.bus.as_ref()).await?;
+    Ok(true)
+}
+
 /// Users whose email or display name contains `search`, by id; `after` is the last id seen.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
