@@ -421,6 +421,122 @@ async fn an_alert_fires_is_acknowledged_and_audited() {
 
 /// A custom role with two permissions, made in the form: it shows with its checklist and in the
 /// matrix, changes, and goes; the built-in roles offer no delete.
+/// Issue 10's people work: a user made in the browser signs in elsewhere with the password shown
+/// once, gets Moderator and sees their navigation grow after their next token refresh, changes
+/// their password (the policy answering as they type) and their other session ends; the last
+/// admin cannot demote themselves; an invitation link registers a newcomer; a user is deleted
+/// after typing their address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_made_given_roles_and_signed_out() {
+    let hub = hub_with(&["--access-token-ttl", "30", "--registration", "invite"]).await;
+    let driver = Driver::start().await;
+    let admin = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&admin, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    admin.click_on("nav a", Some("Users")).await;
+    admin.wait_for("table[aria-label=Users] td", Some(ADMIN_EMAIL), 20).await;
+    admin.fill("#email", "casey@hub.test").await;
+    admin.fill("#new-display-name", "Casey").await;
+    admin.click_on("button[type=submit]", Some("Create user")).await;
+    admin.wait_for("[data-testid=shown-once]", None, 20).await;
+    let password = admin.exec("return document.querySelector('[data-testid=shown-once]').value", json!([])).await;
+    let password = password.as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 20, "{password}");
+    admin.wait_for("table[aria-label=Users] td", Some("casey@hub.test"), 20).await;
+
+    // Casey signs in elsewhere with it: a User, no admin pages.
+    let casey = Browser::open(&driver, 1280, 900).await;
+    sign_in(&casey, &hub, "casey@hub.test", &password).await;
+    casey.wait_for("[data-testid=user]", Some("Casey"), 20).await;
+    assert!(casey.find_all("nav a").await.len() >= 2);
+    for el in casey.find_all("nav a").await {
+        assert_ne!(casey.text(&el).await, "Audit log", "a User has no audit log");
+    }
+    // A second session of Casey's, to see it end with the password change.
+    let casey_too = Browser::open(&driver, 1024, 800).await;
+    sign_in(&casey_too, &hub, "casey@hub.test", &password).await;
+
+    // The admin makes Casey a Moderator; Casey's navigation grows after their next refresh.
+    admin.click_on("table[aria-label=Users] tbody tr", Some("casey@hub.test")).await;
+    admin.click_on("tr.details label", Some("Moderator")).await;
+    admin.click_on("tr.details button", Some("Save roles")).await;
+    admin.wait_for("tr.details [role=status]", Some("Roles saved."), 20).await;
+    casey.wait_for("nav a", Some("Audit log"), 40).await;
+    admin.wait_for("table[aria-label=Users] td", Some("Moderator"), 20).await;
+    admin.wait_for("tr.details button", Some("End their 2 sessions"), 20).await;
+    admin.exec("window.scrollTo(0, 0)", json!([])).await;
+    let shot = admin.screenshot("users").await;
+    keep_for_readme(&shot, "users");
+
+    // The last admin cannot demote themselves: the API's reason, in words.
+    admin.click_on("table[aria-label=Users] tbody tr", Some(ADMIN_EMAIL)).await;
+    admin.click_on("tr.details label", Some("Admin")).await;
+    admin.click_on("tr.details button", Some("Save roles")).await;
+    admin.wait_for("tr.details .note.error", Some("No enabled account would hold"), 20).await;
+
+    // Casey changes the password on their profile: the policy answers while typing; then every
+    // session ends, the other one too.
+    casey.click_on("[data-testid=user]", None).await;
+    casey.wait_for("h1", Some("Profile"), 20).await;
+    casey.wait_for("table[aria-label=Sessions] .badge", Some("this device"), 20).await;
+    let rows = casey.find_all("table[aria-label=Sessions] tbody tr").await;
+    assert_eq!(rows.len(), 2, "both of Casey's sessions are listed");
+    casey.fill("#currentPassword", &password).await;
+    casey.fill("#newPassword", "password1").await;
+    casey.wait_for("#newPassword ~ .field-error", Some("common"), 20).await;
+    casey.fill("#newPassword", "casey's own long passphrase").await;
+    casey.fill("#newPasswordAgain", "casey's own long passphrase").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(casey.find("#newPassword ~ .field-error").await.is_none(), "a good password passes");
+    let shot = casey.screenshot("profile").await;
+    keep_for_readme(&shot, "profile");
+    casey.click_on("button[type=submit]", Some("Change password")).await;
+    casey.wait_for(".note", Some("sign in with the new one"), 20).await;
+    casey_too.wait_for("h1", Some("Sign in"), 40).await;
+    sign_in(&casey, &hub, "casey@hub.test", "casey's own long passphrase").await;
+
+    // An invitation link registers a newcomer as its role; the list shows it used.
+    admin.goto(&hub.url("/users")).await;
+    admin.fill("#invite-email", "dana@hub.test").await;
+    admin.click_on("button[type=submit]", Some("Invite")).await;
+    admin.wait_for("[data-testid=shown-once]", None, 20).await;
+    let link = admin.exec("return document.querySelector('[data-testid=shown-once]').value", json!([])).await;
+    let link = link.as_str().unwrap().to_owned();
+    assert!(link.contains("/register?invitation="), "{link}");
+    casey_too.goto(&link).await;
+    casey_too.fill("#email", "dana@hub.test").await;
+    casey_too.fill("#password", "dana's long passphrase").await;
+    casey_too.click_on("button[type=submit]", None).await;
+    casey_too.wait_for("[data-testid=user]", None, 20).await;
+    admin.goto(&hub.url("/users")).await;
+    admin.wait_for("table[aria-label=Invitations] td", Some("by dana@hub.test"), 20).await;
+
+    // Deleting Casey needs their address typed.
+    admin.click_on("table[aria-label=Users] tbody tr", Some("casey@hub.test")).await;
+    admin.click_on("tr.details button.danger", Some("Delete")).await;
+    let confirm = admin.wait_for("tr.details [role=alertdialog] button.danger", None, 10).await;
+    admin.click(&confirm).await;
+    assert!(admin.find("tr.details [role=alertdialog]").await.is_some(), "nothing happens before the address is typed");
+    admin.fill("tr.details [role=alertdialog] input", "casey@hub.test").await;
+    admin.click(&confirm).await;
+    let gone = async {
+        for _ in 0..100 {
+            let rows =
+                admin.exec("return document.querySelector('table[aria-label=Users]').innerText", json!([])).await;
+            if !rows.as_str().unwrap_or_default().contains("casey@hub.test") {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    };
+    assert!(gone.await, "Casey's row is gone");
+    casey.wait_for("h1", Some("Sign in"), 40).await;
+    casey_too.close().await;
+    casey.close().await;
+    admin.close().await;
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_role_is_made_changed_and_deleted() {
     let hub = hub_with(&[]).await;

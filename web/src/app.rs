@@ -17,7 +17,7 @@ use crate::{
     },
     components::{shell::Shell, status::NotFound},
     live,
-    pages::{alerts, audit, auth, dashboard, resources, roles, server, servers},
+    pages::{alerts, audit, auth, dashboard, profile, resources, roles, server, servers, users},
 };
 
 /// The light and dark look: the system's unless the user picked one.
@@ -40,6 +40,8 @@ pub struct Ctx {
     pub system_dark: RwSignal<bool>,
     /// Bumped when the window is resized (charts redraw).
     pub resized: RwSignal<u32>,
+    /// Why the session ended, when the app ended it on purpose (the sign-in page says it).
+    pub farewell: RwSignal<Option<&'static str>>,
 }
 
 pub fn ctx() -> Ctx {
@@ -126,6 +128,7 @@ pub fn App() -> impl IntoView {
         theme: RwSignal::new(stored_theme()),
         system_dark: RwSignal::new(false),
         resized: RwSignal::new(0),
+        farewell: RwSignal::new(None),
     };
     provide_context(ctx);
     apply_theme(ctx.theme.get_untracked());
@@ -172,6 +175,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("alerts") view=alerts::Alerts />
                     <Route path=path!("audit") view=audit::Audit />
                     <Route path=path!("roles") view=roles::Roles />
+                    <Route path=path!("users") view=users::Users />
+                    <Route path=path!("profile") view=profile::Profile />
                 </ParentRoute>
             </Routes>
         </Router>

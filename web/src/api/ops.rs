@@ -63,3 +63,20 @@ operations!(
 );
 operations!("src/api/documents/audit.graphql": AuditPage, AuditFeed);
 operations!("src/api/documents/roles.graphql": RolesAndPermissions, CreateRole, UpdateRole, DeleteRole);
+operations!(
+    "src/api/documents/users.graphql": UserList,
+    Invitations,
+    UserSessions,
+    MyProfile,
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    SetUserRoles,
+    EndUserSessions,
+    EndSession,
+    LogoutAll,
+    ChangePassword,
+    CreateInvitation,
+    RevokeInvitation,
+    PasswordProblem,
+);

@@ -63,3 +63,81 @@ pub fn Field(
         </div>
     }
 }
+
+/// A destructive button that asks first. With `typed`, the confirm button stays disabled until
+/// that text is typed (for what cannot be undone).
+#[component]
+pub fn Confirm(
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    #[prop(optional, into)] typed: Option<String>,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let entered = RwSignal::new(String::new());
+    let must = StoredValue::new(typed);
+    let ok = move || must.with_value(|m| m.as_ref().is_none_or(|m| entered.with(|e| e.trim() == m)));
+    let label = StoredValue::new(label);
+    let question = StoredValue::new(question);
+    move || {
+        match asking.get() {
+        false => view! {
+            <button type="button" class="danger" on:click=move |_| { entered.set(String::new()); asking.set(true) }>
+                {label.get_value()}
+            </button>
+        }
+        .into_any(),
+        true => view! {
+            <div class="confirm" role="alertdialog" aria-label=label.get_value()>
+                <p>{question.get_value()}</p>
+                {must.get_value().map(|m| view! {
+                    <label>
+                        {format!("Type {m} to confirm")}
+                        <input type="text" autocomplete="off" prop:value=move || entered.get() on:input=move |e| entered.set(event_target_value(&e)) />
+                    </label>
+                })}
+                <button type="button" class="danger" disabled=move || !ok() on:click=move |_| { asking.set(false); on_confirm.run(()) }>
+                    {format!("Yes, {}", label.get_value().to_lowercase())}
+                </button>
+                <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+            </div>
+        }
+        .into_any(),
+    }
+    }
+}
+
+/// A secret shown once (a new password, an invitation link), selectable, with a copy button.
+#[component]
+pub fn ShownOnce(#[prop(into)] label: String, value: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let text = StoredValue::new(value.clone());
+    let copy = move |_| {
+        // navigator.clipboard is behind web-sys's unstable APIs: called by name.
+        use wasm_bindgen::{JsCast, JsValue};
+        let Some(w) = web_sys::window() else { return };
+        let clipboard =
+            js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("clipboard")).unwrap_or(JsValue::UNDEFINED);
+        let write = js_sys::Reflect::get(&clipboard, &JsValue::from_str("writeText"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        if let Some(write) = write
+            && write.call1(&clipboard, &JsValue::from_str(&text.get_value())).is_ok()
+        {
+            copied.set(true);
+        }
+    };
+    view! {
+        <div class="shown-once" role="status">
+            <label>
+                {label}
+                <input type="text" readonly value=value data-testid="shown-once" on:focus=|e| {
+                    use wasm_bindgen::JsCast;
+                    if let Some(i) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) { i.select() }
+                } />
+            </label>
+            <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            <small class="hint">"Shown only now: the hub keeps no copy it could show again."</small>
+        </div>
+    }
+}

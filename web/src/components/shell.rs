@@ -57,6 +57,9 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Show when=move || ctx.can(Permission::AlertRead)>
                     <A href="/alerts" on:click=close>"Alerts"</A>
                 </Show>
+                <Show when=move || ctx.can(Permission::UserRead)>
+                    <A href="/users" on:click=close>"Users"</A>
+                </Show>
                 <Show when=move || ctx.can(Permission::RoleRead)>
                     <A href="/roles" on:click=close>"Roles"</A>
                 </Show>
@@ -67,7 +70,7 @@ pub fn Shell(children: Children) -> impl IntoView {
             <div class="topbar-end">
                 <ConnectionIndicator />
                 <ThemeSwitch />
-                <span class="user" data-testid="user">{user}</span>
+                <A href="/profile" attr:class="user" attr:data-testid="user" attr:title="Your profile">{user}</A>
                 <button type="button" class="quiet" on:click=sign_out>"Sign out"</button>
             </div>
         </header>

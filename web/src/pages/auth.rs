@@ -102,6 +102,7 @@ pub fn SignIn() -> impl IntoView {
         error.set(None);
         let secret = password.get_untracked();
         leptos::task::spawn_local(async move {
+            ctx.farewell.set(None);
             if let Err(e) = session::sign_in(address, secret).await {
                 error.set(Some(e));
             }
@@ -111,6 +112,7 @@ pub fn SignIn() -> impl IntoView {
     let registration_open = move || ctx.hub.with(|h| h.as_ref().is_some_and(|h| h.registration_open));
     view! {
         <AuthFrame title="Sign in">
+            {move || ctx.farewell.get().map(|words| view! { <p class="note" role="status">{words}</p> })}
             <form on:submit=submit novalidate>
                 <Field id="email" label="Email" kind="email" autocomplete="username" value=email required=true
                     error=Signal::derive(move || field_error(email_error.get(), &error.get(), "email")) />
