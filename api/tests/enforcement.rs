@@ -97,7 +97,7 @@ async fn every_non_public_operation_needs_a_token(backend: Backend) {
         schema["subscriptionType"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(
         subs,
-        ["serverState", "serverConsole", "hostMetrics", "serverMetrics", "alerts", "auditEvents"],
+        ["myAccess", "serverState", "serverConsole", "hostMetrics", "serverMetrics", "alerts", "auditEvents"],
         "a new subscription: add a test of its permission (metrics.rs, supervisor.rs, alerts.rs, websocket.rs)"
     );
     hub.stop().await;

@@ -167,6 +167,67 @@ async fn a_subscription_ends_when_access_is_taken_away(backend: Backend) {
     hub.stop().await;
 }
 
+/// The next `myAccess` answer: (global keys, [(server id, keys)]).
+async fn next_access(ws: &mut Ws) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let msg = next(ws).await.unwrap();
+    assert_eq!(msg["type"], "next", "{msg}");
+    let access = &msg["payload"]["data"]["myAccess"];
+    let keys = |v: &Value| v.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let servers = access["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{msg}"))
+        .iter()
+        .map(|s| (s["serverId"].as_str().unwrap().to_owned(), keys(&s["permissions"])))
+        .collect();
+    (keys(&access["permissions"]), servers)
+}
+
+async fn my_access_follows_roles_and_grants_and_nothing_else(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    let server = hub.create_burner(&admin).await;
+    let user = hub.user_with_roles("u@hub.test", &["User"]).await;
+    let uid = user_id(&hub, &user).await;
+    let mut ws = connect(&hub).await;
+    init(&mut ws, json!({ "authorization": format!("Bearer {user}") })).await.unwrap();
+    subscribe(&mut ws, "1", "subscription { myAccess { permissions servers { serverId permissions } } }").await;
+    let (keys, servers) = next_access(&mut ws).await;
+    assert!(servers.is_empty() && !keys.contains(&"audit.read".to_owned()), "{keys:?} {servers:?}");
+    // A grant: the server arrives with its keys.
+    let grant =
+        "mutation($s: ID!, $u: ID!, $k: [String!]!) { grantServerAccess(serverId: $s, userId: $u, permissions: $k) }";
+    let res = hub.gql(Some(&admin), grant, json!({ "s": server, "u": uid, "k": ["server.start"] })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    let (_, servers) = next_access(&mut ws).await;
+    assert_eq!(servers, [(server.clone(), vec!["server.read".to_owned(), "server.start".to_owned()])]);
+    // Someone else's change sends nothing.
+    hub.user_with_roles("other@hub.test", &["Moderator"]).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(700), ws.next()).await;
+    assert!(quiet.is_err(), "another user's change is not news: {quiet:?}");
+    // A role: the keys change.
+    let roles = hub.gql(Some(&admin), "{ roles { id name } }", json!({})).await;
+    let moderator =
+        roles["data"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == "Moderator").unwrap()["id"].clone();
+    let set = "mutation($u: ID!, $r: [ID!]!) { setUserRoles(userId: $u, roleIds: $r) { id } }";
+    assert!(hub.gql(Some(&admin), set, json!({ "u": uid, "r": [moderator] })).await["errors"].is_null());
+    let (keys, _) = next_access(&mut ws).await;
+    assert!(keys.contains(&"audit.read".to_owned()), "{keys:?}");
+    // The session ends: so does the stream, with UNAUTHENTICATED.
+    assert!(hub.gql(Some(&user), "mutation { logoutAll }", json!({})).await["errors"].is_null());
+    loop {
+        match next(&mut ws).await {
+            Ok(msg) if msg["type"] == "next" && msg["payload"]["errors"].is_array() => {
+                assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{msg}");
+                break;
+            }
+            Ok(msg) if msg["type"] == "next" => continue,
+            Ok(msg) => panic!("unexpected {msg}"),
+            Err(_) => break, // the socket closed with the session (4403), which also ends it
+        }
+    }
+    hub.stop().await;
+}
+
 /// Signs in and returns (access token, refresh token).
 async fn sign_in(hub: &TestHub, email: &str, password: &str) -> (String, String) {
     let res = hub
@@ -404,6 +465,7 @@ async fn a_socket_runs_a_bounded_number_of_operations(backend: Backend) {
 }
 
 on_both!(
+    my_access_follows_roles_and_grants_and_nothing_else,
     a_socket_runs_a_bounded_number_of_operations,
     a_socket_closes_when_its_session_ends,
     every_operation_on_a_socket_is_authorised_now,

@@ -1,15 +1,18 @@
 //! Accounts of one's own: sign in and out, refresh, register, passwords.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream::BoxStream};
 
 use super::{
     guard::{SignedIn, caller, client, services},
     users::{User, user_by_id},
 };
 use crate::{
-    auth::{reset, sessions},
+    app::Services,
+    auth::{Caller, caller as callers, reset, sessions},
     error::{ApiError, GqlResult, IntoGql},
+    servers::access,
     users,
 };
 
@@ -129,5 +132,73 @@ impl AuthMutation {
     /// Sets a new password with a reset token; every session of the account ends. Public.
     async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> GqlResult<bool> {
         reset::reset(services(ctx)?, &token, new_password, client(ctx)).await.gql()
+    }
+}
+
+/// What the caller may do now.
+#[derive(SimpleObject, Clone, PartialEq, Debug)]
+pub struct MyAccess {
+    /// The caller's global permission keys.
+    pub permissions: Vec<String>,
+    /// Every server the caller may see, with the server keys they hold on it.
+    pub servers: Vec<MyServerAccess>,
+}
+
+#[derive(SimpleObject, Clone, PartialEq, Debug)]
+pub struct MyServerAccess {
+    pub server_id: ID,
+    pub permissions: Vec<String>,
+}
+
+async fn access_of(s: &Services, me: &Caller) -> Result<MyAccess, ApiError> {
+    let servers = access::everything_of(s.db.conn(), me).await?;
+    let sorted = |keys: &mut dyn Iterator<Item = &shared::Permission>| {
+        let mut keys: Vec<String> = keys.map(|p| p.key().to_owned()).collect();
+        keys.sort();
+        keys
+    };
+    Ok(MyAccess {
+        permissions: sorted(&mut me.permissions.iter()),
+        servers: servers
+            .into_iter()
+            .map(|(id, keys)| MyServerAccess { server_id: ID(id.to_string()), permissions: sorted(&mut keys.iter()) })
+            .collect(),
+    })
+}
+
+#[derive(Default)]
+pub struct AuthSubscription;
+
+#[Subscription]
+impl AuthSubscription {
+    /// What the caller may do: sent at once, then each time it changes (a role given or taken,
+    /// a grant, a server made or deleted), so that an open app updates its navigation and lists
+    /// without a reload. Ends with UNAUTHENTICATED when the session does.
+    #[graphql(guard = "SignedIn")]
+    async fn my_access(&self, ctx: &Context<'_>) -> async_graphql::Result<BoxStream<'static, GqlResult<MyAccess>>> {
+        let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
+        let mut generation = s.bus.access_generation();
+        generation.mark_changed();
+        let state = (s, me.user_id, me.session_id, generation, None::<MyAccess>, false);
+        let stream = futures_util::stream::unfold(state, |(s, user, session, mut rx, last, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                // Every change anywhere bumps the generation: answer only when this caller's
+                // own access differs from what was sent.
+                rx.changed().await.ok()?;
+                let now = match callers::current(&s, user, session).await {
+                    Ok(me) => access_of(&s, &me).await,
+                    Err(e) => Err(e),
+                };
+                match now {
+                    Ok(now) if last.as_ref() == Some(&now) => continue,
+                    Ok(now) => return Some((Ok(now.clone()), (s, user, session, rx, Some(now), false))),
+                    Err(e) => return Some((Err(e).gql(), (s, user, session, rx, last, true))),
+                }
+            }
+        });
+        Ok(stream.boxed())
     }
 }

@@ -48,6 +48,7 @@ pub struct Mutation(
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
+    auth::AuthSubscription,
     servers::ServerSubscription,
     metrics::MetricsSubscription,
     alerts::AlertSubscription,

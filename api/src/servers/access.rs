@@ -71,6 +71,32 @@ pub async fn visible<C: ConnectionTrait>(db: &C, caller: &Caller) -> Result<Vec<
     Ok(q.order_by_asc(game_server::Column::Name).all(db).await?)
 }
 
+/// Every server the caller may see with the server keys they hold on it (global and granted),
+/// by id: what a client needs to know that its lists and buttons are out of date.
+pub async fn everything_of<C: ConnectionTrait>(
+    db: &C,
+    caller: &Caller,
+) -> Result<Vec<(i64, BTreeSet<Permission>)>, ApiError> {
+    let global: BTreeSet<Permission> = caller.permissions.iter().copied().filter(|p| p.is_server_scoped()).collect();
+    let granted: Vec<(i64, String)> = server_grant::Entity::find()
+        .select_only()
+        .column(server_grant::Column::ServerId)
+        .column(server_grant::Column::PermissionKey)
+        .filter(server_grant::Column::UserId.eq(caller.user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: Vec<(i64, BTreeSet<Permission>)> =
+        visible(db, caller).await?.into_iter().map(|server| (server.id, global.clone())).collect();
+    out.sort_by_key(|(id, _)| *id);
+    for (server_id, key) in granted {
+        if let (Ok(i), Some(key)) = (out.binary_search_by_key(&server_id, |(id, _)| *id), Permission::from_key(&key)) {
+            out[i].1.insert(key);
+        }
+    }
+    Ok(out)
+}
+
 /// Gives `user_id` exactly these server keys on a server (server.read comes with any grant).
 /// The caller needs `server.grant` there and every key they add or take away: a grant never
 /// removes a key the caller does not hold.
