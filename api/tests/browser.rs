@@ -537,6 +537,53 @@ async fn users_are_made_given_roles_and_signed_out() {
     hub.stop().await;
 }
 
+/// A grant given from the user's row reaches their open dashboard at once (the hub's `myAccess`
+/// feed), shows in the roles page's per-server matrix, and its revocation takes the server away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_reaches_an_open_dashboard_and_goes_again() {
+    let hub = hub_with(&[]).await;
+    let admin_token = hub.admin_token().await;
+    hub.create_server_from(
+        &admin_token,
+        "shared-one",
+        "name = \"Idle\"\nexecutable = \"/bin/sleep\"\nargs = [\"600\"]\n",
+    )
+    .await;
+    hub.user_with_roles("uma@hub.test", &["User"]).await;
+    let driver = Driver::start().await;
+    let uma = Browser::open(&driver, 1280, 900).await;
+    sign_in(&uma, &hub, "uma@hub.test", "another long passphrase").await;
+    uma.wait_for(".empty", Some("You see no servers yet."), 20).await;
+    uma.wait_for("[data-testid=connection]", Some("Live"), 20).await;
+
+    let admin = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&admin, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    admin.click_on("nav a", Some("Users")).await;
+    admin.click_on("table[aria-label=Users] tbody tr", Some("uma@hub.test")).await;
+    admin.click_on("tr[data-server=shared-one] label", Some("start")).await;
+    admin.click_on("tr[data-server=shared-one] button", Some("Save")).await;
+    // The API adds server.read to any grant; the row shows it after the reload.
+    admin.wait_for("tr[data-server=shared-one] button[disabled]", Some("Save"), 20).await;
+    uma.wait_for("[data-server=shared-one] h3", Some("shared-one"), 20).await;
+
+    admin.click_on("nav a", Some("Roles")).await;
+    admin.wait_for("table[aria-label='Grants by server'] td", Some("read, start"), 20).await;
+    admin.exec("document.querySelector(\"table[aria-label='Roles against permissions']\")?.scrollIntoView({ block: 'start' })", json!([])).await;
+    let shot = admin.screenshot("roles-grants").await;
+    keep_for_readme(&shot, "roles-grants");
+
+    // Taken away: every key unticked is a revocation, and the card leaves Uma's dashboard.
+    admin.click_on("nav a", Some("Users")).await;
+    admin.click_on("table[aria-label=Users] tbody tr", Some("uma@hub.test")).await;
+    admin.click_on("tr[data-server=shared-one] label", Some("read")).await;
+    admin.click_on("tr[data-server=shared-one] label", Some("start")).await;
+    admin.click_on("tr[data-server=shared-one] button", Some("Revoke")).await;
+    uma.wait_for(".empty", Some("You see no servers yet."), 20).await;
+    admin.close().await;
+    uma.close().await;
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_role_is_made_changed_and_deleted() {
     let hub = hub_with(&[]).await;

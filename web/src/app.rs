@@ -12,7 +12,7 @@ use shared::Permission;
 use crate::{
     api::{
         self,
-        ops::{HubInfo, Me, hub_info, me},
+        ops::{AccessFeed, HubInfo, Me, access_feed, hub_info, me},
         session::{self, Phase},
     },
     components::{shell::Shell, status::NotFound},
@@ -42,6 +42,8 @@ pub struct Ctx {
     pub resized: RwSignal<u32>,
     /// Why the session ended, when the app ended it on purpose (the sign-in page says it).
     pub farewell: RwSignal<Option<&'static str>>,
+    /// Bumped when the hub says the user's access changed (`myAccess`): lists load again.
+    pub access: RwSignal<u64>,
 }
 
 pub fn ctx() -> Ctx {
@@ -129,6 +131,7 @@ pub fn App() -> impl IntoView {
         system_dark: RwSignal::new(false),
         resized: RwSignal::new(0),
         farewell: RwSignal::new(None),
+        access: RwSignal::new(0),
     };
     provide_context(ctx);
     apply_theme(ctx.theme.get_untracked());
@@ -142,18 +145,39 @@ pub fn App() -> impl IntoView {
     // Signed in: the live connection and the user (again after each refresh, so that changed
     // roles show without a reload).
     let epoch = session::epoch();
+    let feed = StoredValue::new(None::<live::SubId>);
     Effect::new(move |_| {
         let _ = epoch.get();
+        let _ = ctx.access.get();
         match phase.get() {
             Phase::SignedIn => {
                 live::connect();
+                // The hub says when this user's roles or grants change: `me` and the lists are
+                // read again (the navigation and the dashboard change without a reload).
+                if feed.with_value(Option::is_none) {
+                    let sub = live::subscribe::<AccessFeed>(
+                        access_feed::Variables {},
+                        move |event| {
+                            if event.is_ok() {
+                                ctx.access.update(|n| *n = n.wrapping_add(1));
+                            }
+                        },
+                        None,
+                    );
+                    feed.set_value(Some(sub));
+                }
                 leptos::task::spawn_local(async move {
                     if let Ok(data) = api::run::<Me>(me::Variables {}).await {
                         ctx.me.set(Some(data.me));
                     }
                 });
             }
-            Phase::SignedOut => ctx.me.set(None),
+            Phase::SignedOut => {
+                ctx.me.set(None);
+                if let Some(sub) = feed.try_update_value(Option::take).flatten() {
+                    live::unsubscribe(sub);
+                }
+            }
             Phase::Resuming => {}
         }
     });

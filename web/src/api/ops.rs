@@ -23,12 +23,13 @@ macro_rules! operations {
     };
 }
 
-operations!("src/api/documents/hub.graphql": HubInfo, Me, RequestPasswordReset, ResetPassword);
+operations!("src/api/documents/hub.graphql": HubInfo, Me, RequestPasswordReset, ResetPassword, AccessFeed);
 operations!(
     "src/api/documents/servers.graphql": Servers,
     Server,
     ServerConsoleTail,
     ServerGrants,
+    AllGrants,
     Templates,
     CreateServer,
     UpdateServer,

@@ -1,5 +1,6 @@
 //! One module per page (or a few small pages of one kind).
 
+pub mod access;
 pub mod alerts;
 pub mod audit;
 pub mod auth;

@@ -100,6 +100,10 @@ fn RolesPage() -> impl IntoView {
         </Show>
         <h2>"Who can do what"</h2>
         <Matrix catalogue=catalogue />
+        <Show when=move || ctx.can(Permission::ServerGrant)>
+            <h2>"Per-server grants"</h2>
+            <crate::pages::access::GrantMatrix />
+        </Show>
     }
 }
 

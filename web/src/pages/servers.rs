@@ -110,8 +110,10 @@ pub fn live_servers() -> LiveServers {
     );
     on_cleanup(move || live::unsubscribe(sub));
     let epoch = session::epoch();
+    let access = crate::app::ctx().access;
     Effect::new(move |_| {
         epoch.track();
+        access.track();
         reload();
     });
     list

@@ -316,6 +316,10 @@ fn UserPanel(user: UserRow) -> impl IntoView {
                         typed=user.email.clone() on_confirm=delete />
                 </div>
             </Show>
+            <Show when=move || ctx.can(Permission::ServerGrant)>
+                <h3>"Server access"</h3>
+                <crate::pages::access::UserServerAccess user_id=id.get_value() />
+            </Show>
             {move || shared.notice.get().filter(|(who, _)| *who == id.get_value()).map(|(_, n)| view! { <p class="muted" role="status">{n}</p> })}
             {move || form_error(error.get(), &["displayName"]).map(|e| view! { <p class="note error" role="alert">{e.words()}</p> })}
         </div>
