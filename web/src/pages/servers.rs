@@ -25,6 +25,7 @@ use crate::{
         form::{Field, form_error},
         power::{Power, PowerButtons, StateBadge},
         status::{ErrorNote, Loading},
+        table::sort_rows,
     },
     live,
 };
@@ -195,13 +196,14 @@ pub fn ServerList() -> impl IntoView {
             .filter(|r| wanted.is_empty() || r.state.get().as_str() == wanted)
             .collect();
         let usage = |r: &Row, i: usize| r.usage.get().map_or(-1.0, |u| if i == 0 { u.0 } else { u.1 });
-        match sort.get() {
-            SortBy::Name => rows.sort_by_key(|r| r.name.to_lowercase()),
-            SortBy::State => rows.sort_by_key(|r| r.state.get().as_str()),
-            SortBy::Template => rows.sort_by_key(|r| r.template.to_lowercase()),
-            SortBy::Cpu => rows.sort_by(|a, b| usage(b, 0).total_cmp(&usage(a, 0))),
-            SortBy::Memory => rows.sort_by(|a, b| usage(b, 1).total_cmp(&usage(a, 1))),
-        }
+        let by = sort.get();
+        sort_rows(&mut rows, &|a: &Row, b: &Row| match by {
+            SortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            SortBy::State => a.state.get().as_str().cmp(b.state.get().as_str()),
+            SortBy::Template => a.template.to_lowercase().cmp(&b.template.to_lowercase()),
+            SortBy::Cpu => usage(b, 0).total_cmp(&usage(a, 0)),
+            SortBy::Memory => usage(b, 1).total_cmp(&usage(a, 1)),
+        });
         rows
     };
     let on_sort = move |e: leptos::ev::Event| {
