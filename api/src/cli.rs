@@ -61,6 +61,12 @@ pub enum AdminCommand {
     },
 }
 
+impl config::WithSettings for Cli {
+    fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+}
+
 impl Cli {
     /// Parses the process arguments, the environment and the config file.
     pub fn parse_from_env() -> Result<Self, ConfigError> {

@@ -253,6 +253,60 @@ pub struct Settings {
     /// How many daily log files to keep.
     #[arg(long, env = "KUTANGA_LOG_RETENTION", global = true, default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=3650))]
     pub log_retention: u16,
+
+    /// Every option as it came to be set, secrets hidden (see [`Settings::effective`]).
+    #[arg(skip)]
+    pub effective: Vec<ConfigEntry>,
+}
+
+/// One option of the running hub: its value (or that it is a secret) and where the value came
+/// from. Secrets never reach this list, only whether they are set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The long option name, as in the TOML file (`data_dir`).
+    pub key: String,
+    /// The value as given; for secrets `set` or `unset`.
+    pub value: String,
+    /// `default`, `environment`, `file` or `command line`.
+    pub source: &'static str,
+    pub secret: bool,
+}
+
+/// Options whose values are secrets: they show only whether they are set. The database and mail
+/// addresses may carry a password.
+const SECRET_OPTIONS: &[&str] = &["jwt_secret", "admin_password", "smtp_url", "metrics_token", "database_url"];
+
+/// A parser whose options include a flattened [`Settings`].
+pub trait WithSettings {
+    fn settings_mut(&mut self) -> &mut Settings;
+}
+
+/// Reads every option of `Settings` out of the final matches.
+fn effective(matches: &ArgMatches, from_file: &[String]) -> Vec<ConfigEntry> {
+    let cmd = Settings::augment_args(clap::Command::new("settings"));
+    cmd.get_arguments()
+        .filter(|a| a.get_id() != "config" || matches.value_source("config").is_some())
+        .map(|arg| {
+            let id = arg.get_id().as_str();
+            let secret = SECRET_OPTIONS.contains(&id) || arg.is_hide_env_values_set();
+            let raw: Vec<String> = matches
+                .get_raw(id)
+                .map(|vals| vals.map(|v| v.to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            let value = match (secret, raw.is_empty()) {
+                (true, true) | (false, true) => "unset".to_owned(),
+                (true, false) => "set".to_owned(),
+                (false, false) => raw.join(","),
+            };
+            let source = match matches.value_source(id) {
+                _ if from_file.iter().any(|f| f == id) => "file",
+                Some(ValueSource::EnvVariable) => "environment",
+                Some(ValueSource::CommandLine) => "command line",
+                _ => "default",
+            };
+            ConfigEntry { key: id.to_owned(), value, source, secret }
+        })
+        .collect()
 }
 
 /// How strict the hub is.
@@ -477,20 +531,27 @@ impl ConfigError {
 /// file named by `--config`/`KUTANGA_CONFIG` under the flags and environment.
 pub fn parse_with_file<T>(args: Vec<OsString>) -> Result<T, ConfigError>
 where
-    T: CommandFactory + FromArgMatches,
+    T: CommandFactory + FromArgMatches + WithSettings,
 {
     let first = T::command().try_get_matches_from(&args).map_err(name_the_variable)?;
     let file = first.get_one::<PathBuf>("config").cloned();
-    let matches = match file {
-        None => first,
+    let (matches, from_file) = match file {
+        None => (first, Vec::new()),
         Some(path) => {
             let extra = file_args(&path, &first)?;
+            let from_file = extra
+                .iter()
+                .filter_map(|a| a.to_str()?.strip_prefix("--")?.split('=').next().map(|k| k.replace('-', "_")))
+                .collect();
             let mut all = args;
             all.extend(extra);
-            T::command().try_get_matches_from(all).map_err(name_the_variable)?
+            (T::command().try_get_matches_from(all).map_err(name_the_variable)?, from_file)
         }
     };
-    T::from_arg_matches(&matches).map_err(ConfigError::from)
+    let mut parsed = T::from_arg_matches(&matches).map_err(ConfigError::from)?;
+    // A subcommand's matches hold the global options too; the top level has them all.
+    parsed.settings_mut().effective = effective(&matches, &from_file);
+    Ok(parsed)
 }
 
 /// Turns the file's keys into `--key=value` arguments for the options that neither a flag nor
@@ -581,6 +642,12 @@ mod tests {
         settings: Settings,
     }
 
+    impl WithSettings for Cli {
+        fn settings_mut(&mut self) -> &mut Settings {
+            &mut self.settings
+        }
+    }
+
     fn parse(args: &[&str]) -> Result<Settings, ConfigError> {
         let args = std::iter::once("kutanga").chain(args.iter().copied()).map(OsString::from).collect();
         parse_with_file::<Cli>(args).map(|c| c.settings)
@@ -660,6 +727,34 @@ mod tests {
         assert_eq!(s.bind.port(), 9000);
         assert_eq!(s.hub_name, "From flag");
         assert_eq!(s.graphql_max_depth, 8);
+        let entry = |key: &str| s.effective.iter().find(|e| e.key == key).unwrap_or_else(|| panic!("{key}")).clone();
+        assert_eq!((entry("bind").value.as_str(), entry("bind").source), ("127.0.0.1:9000", "file"));
+        assert_eq!((entry("hub_name").value.as_str(), entry("hub_name").source), ("From flag", "command line"));
+        assert_eq!(entry("graphql_max_depth").source, "file");
+        assert_eq!((entry("session_ttl").source, entry("log").value.as_str()), ("default", "info"));
+    }
+
+    #[test]
+    fn the_effective_configuration_hides_secrets() {
+        let s = parse(&[
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef-secret",
+            "--database-url",
+            "postgres://hub:hunter2@db/hub",
+            "--smtp-url",
+            "smtp://mail:pw@mail.test",
+        ])
+        .unwrap();
+        let shown = format!("{:?}", s.effective);
+        for secret in ["0123456789abcdef", "hunter2", "pw@mail"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        let entry = |key: &str| s.effective.iter().find(|e| e.key == key).unwrap().clone();
+        assert_eq!((entry("jwt_secret").value.as_str(), entry("jwt_secret").secret), ("set", true));
+        assert_eq!(entry("admin_password").value, "unset");
+        assert_eq!(entry("database_url").value, "set");
+        let cmd = Settings::augment_args(clap::Command::new("settings"));
+        assert_eq!(s.effective.len(), cmd.get_arguments().count() - 1, "every option but --config is listed");
     }
 
     #[test]

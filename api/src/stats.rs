@@ -67,6 +67,11 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheu
 }
 
 impl Stats {
+    /// GraphQL subscriptions open now.
+    pub fn subscriptions_open(&self) -> i64 {
+        self.subscriptions_open.get()
+    }
+
     /// The registry with every metric (an error only for a bad definition here).
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();

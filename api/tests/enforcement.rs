@@ -141,6 +141,7 @@ async fn the_role_table_holds(backend: Backend) {
         ("createRole", "mutation { createRole(name: \"T-ROLE\", permissions: []) { id } }".into(), [Allow, Deny, Deny]),
         ("createInvitation", "mutation { createInvitation { id } }".into(), [Allow, Deny, Deny]),
         ("invitations", "{ invitations { id } }".into(), [Allow, Deny, Deny]),
+        ("hubOverview", "{ hubOverview { version } }".into(), [Allow, Deny, Deny]),
         ("passwordProblem", "{ passwordProblem(password: \"x\") }".into(), [Allow, Allow, Allow]),
         ("me.sessions", "{ me { sessions { id } } }".into(), [Allow, Allow, Allow]),
         ("user.sessions", format!("{{ user(id: \"{victim_id}\") {{ sessions {{ id }} }} }}"), [Allow, Deny, Deny]),
@@ -176,4 +177,42 @@ async fn the_role_table_holds(backend: Backend) {
     hub.stop().await;
 }
 
-on_both!(every_non_public_operation_needs_a_token, the_role_table_holds);
+/// The overview tells the admin what runs, and no secret: the admin password the test hub was
+/// started with is only "set".
+async fn the_hub_overview_shows_the_running_hub_without_secrets(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let admin = hub.admin_token().await;
+    hub.create_burner(&admin).await;
+    let q = "{ hubOverview { version database dataDir dataDirBytes registration users servers serversRunning \
+             openSubscriptions configuration { key value source secret } } }";
+    let res = hub.gql(Some(&admin), q, json!({})).await;
+    let o = &res["data"]["hubOverview"];
+    let database = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    assert_eq!(o["database"], database, "{res}");
+    assert_eq!((o["users"].as_i64(), o["servers"].as_i64(), o["serversRunning"].as_i64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(o["registration"], "closed");
+    assert!(o["dataDirBytes"].as_f64().unwrap() > 0.0, "{res}");
+    let text = res.to_string();
+    assert!(!text.contains(common::ADMIN_PASSWORD), "a secret is shown: {text}");
+    let options = o["configuration"].as_array().unwrap();
+    let option = |key: &str| options.iter().find(|e| e["key"] == key).unwrap_or_else(|| panic!("{key}: {res}"));
+    assert_eq!(
+        (&option("admin_password")["value"], &option("admin_password")["secret"]),
+        (&json!("set"), &json!(true))
+    );
+    assert_eq!(
+        (&option("shutdown_timeout")["value"], &option("shutdown_timeout")["source"]),
+        (&json!("3"), &json!("command line"))
+    );
+    assert_eq!(option("session_ttl")["source"], "default");
+    hub.stop().await;
+}
+
+on_both!(
+    every_non_public_operation_needs_a_token,
+    the_role_table_holds,
+    the_hub_overview_shows_the_running_hub_without_secrets
+);
