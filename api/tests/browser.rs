@@ -584,6 +584,30 @@ async fn a_grant_reaches_an_open_dashboard_and_goes_again() {
     hub.stop().await;
 }
 
+/// The settings page: the hub's facts and its configuration, secrets only as "set".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_shows_the_hub_without_secrets() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.click_on("nav a", Some("Settings")).await;
+    b.wait_for("[data-testid=hub-facts]", Some("SQLite"), 20).await;
+    b.wait_for("table[aria-label=Configuration] tr", Some("admin_password"), 20).await;
+    let row = b.wait_for("table[aria-label=Configuration] tr", Some("admin_password"), 5).await;
+    assert!(b.text(&row).await.contains("set (secret)"), "{}", b.text(&row).await);
+    let page = b.exec("return document.body.innerText", json!([])).await;
+    assert!(!page.as_str().unwrap().contains(ADMIN_PASSWORD), "the admin password is on the page");
+    let shot = b.screenshot("settings").await;
+    keep_for_readme(&shot, "settings");
+    b.fill("input[type=search]", "metrics_interval").await;
+    let rows = b.find_all("table[aria-label=Configuration] tbody tr").await;
+    assert_eq!(rows.len(), 1, "the filter leaves one option");
+    assert!(b.text(&rows[0]).await.contains("command line"));
+    b.close().await;
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_role_is_made_changed_and_deleted() {
     let hub = hub_with(&[]).await;

@@ -23,7 +23,7 @@ macro_rules! operations {
     };
 }
 
-operations!("src/api/documents/hub.graphql": HubInfo, Me, RequestPasswordReset, ResetPassword, AccessFeed);
+operations!("src/api/documents/hub.graphql": HubInfo, Me, RequestPasswordReset, ResetPassword, AccessFeed, HubOverview);
 operations!(
     "src/api/documents/servers.graphql": Servers,
     Server,

@@ -66,6 +66,9 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Show when=move || ctx.can(Permission::AuditRead)>
                     <A href="/audit" on:click=close>"Audit log"</A>
                 </Show>
+                <Show when=move || ctx.can(Permission::SettingsManage)>
+                    <A href="/settings" on:click=close>"Settings"</A>
+                </Show>
             </nav>
             <div class="topbar-end">
                 <ConnectionIndicator />

@@ -10,4 +10,5 @@ pub mod resources;
 pub mod roles;
 pub mod server;
 pub mod servers;
+pub mod settings;
 pub mod users;
