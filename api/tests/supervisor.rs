@@ -159,6 +159,9 @@ async fn freeciv_runs_takes_commands_and_stops_by_command(backend: Backend) {
     assert_eq!(act(&hub, &admin, "stopServer", &id).await["state"], "STOPPING");
     let stopped = wait_state(&hub, &admin, &id, "OFFLINE", 30).await;
     assert!(console_has(&stopped, "Goodbye"), "stopped by its command: {stopped}");
+    let echoed =
+        stopped["consoleTail"].as_array().unwrap().iter().any(|l| l["stream"] == "stdin" && l["line"] == "/quit");
+    assert!(echoed, "the stop command shows on the console as a person's would: {stopped}");
     assert_eq!(stopped["lastExitCode"], 0);
     let log = hub.gql(Some(&admin), "{ auditLog(first: 20) { action } }", json!({})).await;
     let actions: Vec<&str> =
@@ -476,7 +479,31 @@ mod limits {
         let id = res["data"]["createServer"]["id"].as_str().unwrap().to_owned();
         act(&hub, &admin, "startServer", &id).await;
         let s = wait_state(&hub, &admin, &id, "CRASHED", 20).await;
-        assert!(console_has(&s, "not answering on its port"), "{s}");
+        assert!(console_has(&s, "no answer on port") && console_has(&s, "failed its probe 3 times"), "{s}");
+        // The quiet probe opens no connection: a game that stops itself (SIGSTOP) fails it; one
+        // that runs passes it.
+        let def = "name = \"Frozen\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"sleep 2; kill -STOP $$\"]\n\
+                   [probe]\nkind = \"process\"\n[crash]\nmax_restarts = 0\n";
+        let frozen = hub.create_server_from(&admin, "frozen", def).await;
+        act(&hub, &admin, "startServer", &frozen).await;
+        let s = wait_state(&hub, &admin, &frozen, "CRASHED", 20).await;
+        assert!(console_has(&s, "the process is stopped or gone (3 of 3 checks)"), "{s}");
+        let def = "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"60\"]\n[probe]\nkind = \"process\"\n";
+        let sleeper = hub.create_server_from(&admin, "sleeper", def).await;
+        act(&hub, &admin, "startServer", &sleeper).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let s = server(&hub, &admin, &sleeper).await;
+        assert!(s["state"] == "RUNNING" && !console_has(&s, "stopped or gone"), "{s}");
+        act(&hub, &admin, "killServer", &sleeper).await;
+        // Authoring: a program missing from this host is a warning; a syntax error has its place.
+        let make = "mutation($d: String!) { createTemplate(definition: $d) { warnings } }";
+        let ghost = json!({ "d": "name = \"Ghost\"\nexecutable = \"/usr/games/not-installed-here\"\n" });
+        let res = hub.gql(Some(&admin), make, ghost).await;
+        let warnings = res["data"]["createTemplate"]["warnings"].to_string();
+        assert!(warnings.contains("does not exist on this host"), "{res}");
+        let broken = json!({ "d": "name = \"Broken\"\nexecutable = /bin/true\n" });
+        let res = hub.gql(Some(&admin), make, broken).await;
+        assert!(res["errors"][0]["message"].as_str().unwrap().contains("line 2, column 14"), "{res}");
         // Teeworlds answers its UDP probe and stays up.
         let tee =
             create(&hub, &admin, "Teeworlds", "tee", json!([{ "key": "PORT", "value": port(8800, backend) }])).await;

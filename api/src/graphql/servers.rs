@@ -65,6 +65,11 @@ impl Template {
             })
             .collect())
     }
+    /// What would work but is probably not meant, such as a program that is not installed on
+    /// this host (servers from the template could not start). Empty when all is well.
+    async fn warnings(&self) -> GqlResult<Vec<String>> {
+        Ok(definition_of(&self.0).gql()?.warnings())
+    }
     /// The template file's text (TOML).
     async fn definition(&self) -> &str {
         &self.0.definition

@@ -56,6 +56,7 @@ enum StopReason {
 
 /// A running game.
 struct Live {
+    server_id: i64,
     pid: i32,
     paths: ConsolePaths,
     stop_def: StopDef,
@@ -68,6 +69,7 @@ struct Live {
 impl Live {
     /// A running game, with the sender that announces its exit.
     fn new(
+        server_id: i64,
         pid: i32,
         paths: ConsolePaths,
         def: &Definition,
@@ -76,6 +78,7 @@ impl Live {
     ) -> (Arc<Self>, watch::Sender<bool>) {
         let (exited_tx, exited) = watch::channel(false);
         let live = Self {
+            server_id,
             pid,
             paths,
             stop_def: def.stop.clone(),
@@ -329,7 +332,7 @@ impl Supervisor {
         let (pid, start_time) = (spawned.pid, spawned.start_time);
         let ready_def = def.ready.clone();
         let needs_ready = ready_def.as_ref().is_some_and(|r| !launch.ready_patterns.is_empty() || !r.regex.is_empty());
-        let (live, exited_tx) = Live::new(pid, paths, &def, &launch, !needs_ready);
+        let (live, exited_tx) = Live::new(server_id, pid, paths, &def, &launch, !needs_ready);
         if let Ok(mut map) = self.0.live.lock() {
             map.insert(server_id, live.clone());
         }
@@ -439,7 +442,8 @@ impl Supervisor {
         port: Option<i32>,
         dir: std::path::PathBuf,
     ) {
-        let probe = def.probe.as_ref().map(|p| p.kind).zip(port.and_then(|p| u16::try_from(p).ok()));
+        let port = port.and_then(|p| u16::try_from(p).ok());
+        let probe = def.probe.as_ref().map(|p| p.kind).filter(|k| *k == ProbeKind::Process || port.is_some());
         let quota = self.0.settings.disk_quota_mb * 1024 * 1024;
         if probe.is_none() && quota == 0 {
             return;
@@ -475,17 +479,25 @@ impl Supervisor {
                         return;
                     }
                 }
-                if let Some((kind, port)) = probe
+                if let Some(kind) = probe
                     && live.ready.load(std::sync::atomic::Ordering::SeqCst)
                 {
-                    if probe_port(kind, port).await {
+                    let answered = match (kind, port) {
+                        (ProbeKind::Process, _) => process::runs(live.pid),
+                        (kind, Some(port)) => probe_port(kind, port).await,
+                        (_, None) => true,
+                    };
+                    if answered {
                         failures = 0;
                     } else {
                         failures += 1;
-                        sup.console(server_id)
-                            .push("system", format!("no answer on port {port} ({failures} of 3 checks)"));
+                        let what = match (kind, port) {
+                            (ProbeKind::Process, _) => "the process is stopped or gone".to_owned(),
+                            (_, port) => format!("no answer on port {}", port.unwrap_or_default()),
+                        };
+                        sup.console(server_id).push("system", format!("{what} ({failures} of 3 checks)"));
                         if failures >= 3 {
-                            sup.console(server_id).push("system", "not answering on its port; killing it".into());
+                            sup.console(server_id).push("system", "failed its probe 3 times; killing it".into());
                             process::signal_group(live.pid, "SIGKILL");
                             return;
                         }
@@ -712,6 +724,10 @@ impl Supervisor {
         let def = live.stop_def.clone();
         if let Some(cmd) = &live.stop_command {
             let wrote = live.paths.stdin_writer().and_then(|mut f| f.write_all(format!("{cmd}\n").as_bytes()));
+            if wrote.is_ok() {
+                // On the console as a person's command is, so that the stop is seen to be asked.
+                self.console(live.server_id).push("stdin", cmd.clone());
+            }
             if wrote.is_ok()
                 && tokio::time::timeout(Duration::from_secs(def.command_timeout), exited.wait_for(|e| *e)).await.is_ok()
             {
@@ -813,7 +829,8 @@ impl Supervisor {
         let paths = ConsolePaths::new(&self.0.settings.data_dir, row.id);
         let end = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let from = (end(&paths.stdout), end(&paths.stderr));
-        let (live, exited_tx) = Live::new(pid, paths, &def, &launch, row.state == ServerState::Running.as_str());
+        let (live, exited_tx) =
+            Live::new(row.id, pid, paths, &def, &launch, row.state == ServerState::Running.as_str());
         if let Ok(mut map) = self.0.live.lock() {
             map.insert(row.id, live.clone());
         }
@@ -840,6 +857,7 @@ impl Supervisor {
 async fn probe_port(kind: ProbeKind, port: u16) -> bool {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     match kind {
+        ProbeKind::Process => true,
         ProbeKind::Tcp => matches!(
             tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
             Ok(Ok(_))

@@ -283,6 +283,14 @@ fn apply_limits(pid: i32, limits: Limits) {
     }
 }
 
+/// Whether a process runs: it exists and is neither stopped (SIGSTOP, traced) nor a zombie.
+pub fn runs(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('R' | 'S' | 'D' | 'I' | 'W' | 'P'))
+}
+
 /// The disk space a folder uses (allocated blocks), without following symlinks.
 pub fn disk_usage(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;

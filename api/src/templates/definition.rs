@@ -134,7 +134,8 @@ fn sixty() -> u64 {
     60
 }
 
-/// A check that the server listens on its port.
+/// A check, every status interval once the server is ready, that it still serves; three
+/// failures in a row kill it (and the crash policy restarts it).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeDef {
@@ -144,8 +145,13 @@ pub struct ProbeDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbeKind {
+    /// A TCP connection to the port: the strongest check, but many games log each connection.
     Tcp,
+    /// A datagram to the port, failing on "port unreachable".
     Udp,
+    /// No network at all: the game's process must be alive and neither stopped nor a zombie.
+    /// Quiet on every game's console; it misses a game that runs but no longer serves.
+    Process,
 }
 
 /// What to do when the server exits unasked.
@@ -211,10 +217,34 @@ impl Definition {
         if text.len() > 64 * 1024 {
             return Err(bad("a template has at most 64 KiB"));
         }
-        let def: Definition =
-            toml::from_str(text).map_err(|e| bad(format!("not a valid template: {}", e.message())))?;
+        let def: Definition = toml::from_str(text).map_err(|e| {
+            let place = e.span().map(|span| {
+                let (line, column) = line_column(text, span.start);
+                format!("line {line}, column {column}: ")
+            });
+            bad(format!("not a valid template: {}{}", place.unwrap_or_default(), e.message()))
+        })?;
         def.check()?;
         Ok(def)
+    }
+
+    /// What would work but probably is not meant: today, a program that is not on this host.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if placeholders(&self.executable).is_empty() {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::metadata(&self.executable) {
+                Err(_) => out.push(format!(
+                    "`{}` does not exist on this host: servers from this template cannot start until it is installed",
+                    self.executable
+                )),
+                Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
+                    out.push(format!("`{}` is not an executable file", self.executable));
+                }
+                Ok(_) => {}
+            }
+        }
+        out
     }
 
     fn check(&self) -> Result<(), ApiError> {
@@ -224,8 +254,18 @@ impl Definition {
         let key_re = Regex::new("^[A-Z][A-Z0-9_]{0,31}$").map_err(ApiError::internal)?;
         let mut keys = Vec::new();
         for v in &self.variables {
-            if !key_re.is_match(&v.key) || BUILT_IN_PLACEHOLDERS.contains(&v.key.as_str()) {
-                return Err(bad(format!("variable `{}`: keys are upper-case letters, digits and _", v.key)));
+            if BUILT_IN_PLACEHOLDERS.contains(&v.key.as_str()) {
+                return Err(bad(format!(
+                    "variable `{}`: the hub sets {} itself; choose another key",
+                    v.key,
+                    BUILT_IN_PLACEHOLDERS.map(|k| format!("{{{{{k}}}}}")).join(", ")
+                )));
+            }
+            if !key_re.is_match(&v.key) {
+                return Err(bad(format!(
+                    "variable `{}`: keys are 1 to 32 upper-case letters, digits and _, starting with a letter",
+                    v.key
+                )));
             }
             if keys.contains(&v.key) {
                 return Err(bad(format!("variable `{}` is defined twice", v.key)));
@@ -323,8 +363,8 @@ impl Definition {
                 return Err(bad("ready.timeout is 1 to 3600 seconds"));
             }
         }
-        if self.probe.is_some() && self.port_variable.is_none() {
-            return Err(bad("a probe needs `port_variable`"));
+        if self.probe.as_ref().is_some_and(|p| p.kind != ProbeKind::Process) && self.port_variable.is_none() {
+            return Err(bad("a tcp or udp probe needs `port_variable` (the process probe needs none)"));
         }
         Ok(())
     }
@@ -333,6 +373,14 @@ impl Definition {
     pub fn variable(&self, key: &str) -> Option<&VariableDef> {
         self.variables.iter().find(|v| v.key == key)
     }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// Checks that a path stays inside the folder it is relative to: relative, no `..`, no root.
@@ -374,6 +422,13 @@ mod tests {
             (minimal("[[files]]\npath = \"/etc/x\"\ncontent = \"\""), "inside the server's folder"),
             (minimal("[[variables]]\nkey = \"P\"\ndefault = \"80\"\nrule = \"port\""), "default is not"),
             (minimal("[[variables]]\nkey = \"lower\""), "upper-case"),
+            (
+                minimal("[[variables]]\nkey = \"SERVER_NAME\""),
+                "the hub sets {{SERVER_DIR}}, {{SERVER_ID}}, {{SERVER_NAME}} itself",
+            ),
+            (minimal("[probe]\nkind = \"tcp\""), "needs `port_variable`"),
+            (minimal("args = [\"a\",\n  \"b\"\n[stop]"), "line 5, column 1: missing comma"),
+            ("name = \"T\"\nexecutable = \"/bin/true\"\nname = \"again\"".into(), "line 3, column 1"),
             (minimal("[stop]\nsignal = \"SIGKILL\""), "stop.signal"),
             (minimal("working_dir = \"../..\""), "working_dir"),
             ("name = \"T\"\nexecutable = \"true\"".into(), "absolute path"),
@@ -388,6 +443,20 @@ mod tests {
             let err = Definition::parse(&text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}\n=> {err}");
         }
+    }
+
+    #[test]
+    fn a_missing_program_is_a_warning_not_an_error() {
+        let def = Definition::parse("name = \"T\"\nexecutable = \"/nonexistent/game-server\"").unwrap();
+        let warnings = def.warnings();
+        assert!(warnings.len() == 1 && warnings[0].contains("does not exist on this host"), "{warnings:?}");
+        assert!(Definition::parse(&minimal("")).unwrap().warnings().is_empty(), "/bin/true exists");
+        let not_a_program = Definition::parse("name = \"T\"\nexecutable = \"/etc/passwd\"").unwrap();
+        assert!(not_a_program.warnings()[0].contains("not an executable"), "{:?}", not_a_program.warnings());
+        let placeholder = "name = \"T\"\nexecutable = \"{{P}}\"\n[[variables]]\nkey = \"P\"\nprivileged = true";
+        assert!(Definition::parse(placeholder).unwrap().warnings().is_empty(), "unknown until a server sets it");
+        assert!(Definition::parse(&minimal("[probe]\nkind = \"process\"")).is_ok(), "needs no port");
+        assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
     }
 
     #[test]
