@@ -169,10 +169,12 @@ fn UsersPage() -> impl IntoView {
         </div>
         <Table rows=rows columns=columns key=|u: &UserRow| u.id.clone() empty="No account matches." label="Users"
             page_size=PAGE as usize details=|u: &UserRow| view! { <UserPanel user=u.clone() /> }.into_any() />
-        <nav class="pager" aria-label="Pages of users" hidden=move || cursors.with(|c| c.len() <= 1) && !more.get()>
-            <button type="button" class="small" disabled=move || cursors.with(|c| c.len() <= 1) on:click=previous>"Previous"</button>
-            <button type="button" class="small" disabled=move || !more.get() on:click=next>"Next"</button>
-        </nav>
+        <Show when=move || cursors.with(|c| c.len() > 1) || more.get()>
+            <nav class="pager" aria-label="Pages of users">
+                <button type="button" class="small" disabled=move || cursors.with(|c| c.len() <= 1) on:click=previous>"Previous"</button>
+                <button type="button" class="small" disabled=move || !more.get() on:click=next>"Next"</button>
+            </nav>
+        </Show>
         <Show when=move || ctx.can(Permission::UserManage)>
             <NewUser />
             <InvitationsSection />
