@@ -598,10 +598,14 @@ fn name_the_variable(err: clap::Error) -> ConfigError {
     };
     let long = arg.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
     let cmd = Settings::augment_args(clap::Command::new("settings"));
-    let Some(env) = cmd.get_arguments().find(|a| a.get_long() == Some(long)).and_then(|a| a.get_env()) else {
+    let option = cmd.get_arguments().find(|a| a.get_long() == Some(long));
+    let Some(env) = option.and_then(|a| a.get_env()) else {
         return ConfigError::Cli(err);
     };
+    // A secret's value (a database URL with its password) is never repeated on the console.
+    let secret = option.is_some_and(|a| a.is_hide_env_values_set() || SECRET_OPTIONS.contains(&a.get_id().as_str()));
     let value = match err.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(_)) if secret => "(hidden)".to_owned(),
         Some(ContextValue::String(v)) => v.clone(),
         _ => String::new(),
     };
@@ -755,6 +759,9 @@ mod tests {
         assert_eq!(entry("database_url").value, "set");
         let cmd = Settings::augment_args(clap::Command::new("settings"));
         assert_eq!(s.effective.len(), cmd.get_arguments().count() - 1, "every option but --config is listed");
+        // Nor does a refused secret show in the error.
+        let err = parse(&["--database-url", "mysql://hub:hunter2@db/hub"]).unwrap_err().to_string();
+        assert!(err.contains("KUTANGA_DATABASE_URL") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -333,6 +333,23 @@ async fn sessions_are_listed_and_ended_one_at_a_time(backend: Backend) {
     let actions: Vec<&str> =
         log["data"]["auditLog"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"auth.session_end") && actions.contains(&"auth.logout_all"), "{actions:?}");
+    // A user manager without the admin's keys neither sees nor ends the admin's sessions.
+    let role = hub
+        .gql(
+            Some(&one),
+            "mutation { createRole(name: \"Managers\", permissions: [\"user.read\", \"user.manage\"]) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(role["errors"].is_null(), "{role}");
+    let manager = hub.user_with_roles("manager@hub.test", &["Managers"]).await;
+    let peek = hub
+        .gql(Some(&manager), "query($id: ID!) { user(id: $id) { sessions { id } } }", json!({ "id": admin_id }))
+        .await;
+    assert_eq!(code(&peek), "FORBIDDEN", "{peek}");
+    assert_eq!(code(&hub.gql(Some(&manager), end_all, json!({ "id": admin_id })).await), "FORBIDDEN");
+    assert_eq!(code(&hub.gql(Some(&manager), end, json!({ "id": current })).await), "FORBIDDEN");
+    assert!(hub.gql(Some(&one), "{ me { id } }", json!({})).await["errors"].is_null(), "the admin is still signed in");
     hub.stop().await;
 }
 

@@ -347,6 +347,10 @@ pub async fn end_one(
         .await?
         .filter(|row| row.user_id == caller.user_id || caller.has(shared::Permission::UserManage))
         .ok_or(ApiError::NotFound("session"))?;
+    if found.user_id != caller.user_id {
+        // As for disabling: never against an account holding keys the caller lacks.
+        crate::users::ensure_superset(caller, &super::caller::permissions_of(&*txn, found.user_id).await?)?;
+    }
     revoke(&*txn, session::Column::Id.eq(found.id)).await?;
     audit
         .record(
@@ -376,6 +380,9 @@ pub async fn end_all_of(
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     user::Entity::find_by_id(user_id).one(&*txn).await?.ok_or(ApiError::NotFound("user"))?;
+    if user_id != caller.user_id {
+        crate::users::ensure_superset(caller, &super::caller::permissions_of(&*txn, user_id).await?)?;
+    }
     let n = revoke(&*txn, session::Column::UserId.eq(user_id)).await?;
     audit
         .record(

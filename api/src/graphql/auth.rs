@@ -61,8 +61,9 @@ impl AuthQuery {
     }
 
     /// Why the password policy would refuse this as the caller's new password, or null when it
-    /// passes: the very check of `changePassword`, for feedback while typing.
-    #[graphql(guard = "SignedIn")]
+    /// passes: the very check of `changePassword`, for feedback while typing. Costly (complexity
+    /// 100): a request holds only a few.
+    #[graphql(guard = "SignedIn", complexity = 100)]
     async fn password_problem(&self, ctx: &Context<'_>, password: String) -> GqlResult<Option<String>> {
         let s = services(ctx)?;
         let me = caller(ctx)?;

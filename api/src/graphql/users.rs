@@ -69,13 +69,16 @@ impl User {
     }
 
     /// The account's sessions that still work, the most recently used first: one's own, or
-    /// anyone's with `user.manage`.
+    /// with `user.manage` those of an account holding no key the caller lacks.
     async fn sessions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Session>> {
-        let me = caller(ctx)?;
+        let (s, me) = (services(ctx)?, caller(ctx)?);
         if me.user_id != self.raw_id {
             me.require(Key::UserManage).gql()?;
+            // Not the devices and addresses of an account holding keys the caller lacks.
+            let theirs = crate::auth::caller::permissions_of(s.db.conn(), self.raw_id).await.gql()?;
+            users::ensure_superset(me, &theirs).gql()?;
         }
-        let rows = sessions::live_of(services(ctx)?, self.raw_id).await.gql()?;
+        let rows = sessions::live_of(s, self.raw_id).await.gql()?;
         Ok(rows
             .into_iter()
             .map(|m| Session {
@@ -381,7 +384,8 @@ impl UserMutation {
         users::revoke_invitation(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
 
-    /// Ends one session: one of the caller's own, or anyone's with `user.manage`.
+    /// Ends one session: one of the caller's own, or with `user.manage` one of an account holding
+    /// no key the caller lacks.
     #[graphql(guard = "SignedIn")]
     async fn end_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
@@ -389,7 +393,7 @@ impl UserMutation {
     }
 
     /// Ends every session of an account (its open pages are signed out); returns how many.
-    /// Needs `user.manage` (for oneself, `logoutAll`).
+    /// Needs `user.manage` and every key the account holds (for oneself, `logoutAll`).
     #[graphql(guard = "Need(Key::UserManage)")]
     async fn end_user_sessions(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<i32> {
         let id = parse_arg("userId", &user_id).gql()?;

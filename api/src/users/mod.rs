@@ -260,6 +260,10 @@ pub async fn revoke_invitation(s: &Services, caller: &Caller, id: i64, client: &
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     let found = invitation::Entity::find_by_id(id).one(&*txn).await?.ok_or(ApiError::NotFound("invitation"))?;
+    if let Some(role) = found.role_id {
+        // As for making one: only who could give its role.
+        ensure_caller_holds(&*txn, caller, &[role]).await?;
+    }
     if found.used_at.is_some() {
         return Err(ApiError::Conflict { field: None, message: "this invitation was used already".into() });
     }
