@@ -142,6 +142,7 @@ async fn the_role_table_holds(backend: Backend) {
         ("createInvitation", "mutation { createInvitation { id } }".into(), [Allow, Deny, Deny]),
         ("invitations", "{ invitations { id } }".into(), [Allow, Deny, Deny]),
         ("hubOverview", "{ hubOverview { version } }".into(), [Allow, Deny, Deny]),
+        ("checkTemplate", "{ checkTemplate(definition: \"x\") { error } }".into(), [Allow, Deny, Deny]),
         ("passwordProblem", "{ passwordProblem(password: \"x\") }".into(), [Allow, Allow, Allow]),
         ("me.sessions", "{ me { sessions { id } } }".into(), [Allow, Allow, Allow]),
         ("user.sessions", format!("{{ user(id: \"{victim_id}\") {{ sessions {{ id }} }} }}"), [Allow, Deny, Deny]),

@@ -516,7 +516,44 @@ mod limits {
         hub.stop().await;
     }
 
-    on_both!(limits_and_the_quota_hold, a_server_that_stops_answering_is_restarted, a_template_sets_the_working_folder);
+    /// An editor's loop: the text is checked without being saved, errors say where, values are
+    /// tried on the rendered command line, one argument each whatever they hold.
+    async fn a_template_is_checked_and_tried_before_it_is_saved(backend: Backend) {
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let check = "query($d: String!, $v: [ServerVariableInput!]) { checkTemplate(definition: $d, values: $v) { \
+                     error warnings name variables { key rule } argv valuesError probe } }";
+        let def = "name = \"Tried\"\nexecutable = \"/usr/games/tried-here\"\nargs = [\"--port\", \"{{PORT}}\", \"--dir\", \"{{SERVER_DIR}}\"]\n\
+                   port_variable = \"PORT\"\n[[variables]]\nkey = \"PORT\"\ndefault = \"30000\"\nrule = \"port\"\n\
+                   [probe]\nkind = \"process\"\n";
+        let res = hub.gql(Some(&admin), check, json!({ "d": def })).await;
+        let c = &res["data"]["checkTemplate"];
+        assert!(c["error"].is_null(), "{res}");
+        assert_eq!(c["name"], "Tried");
+        assert_eq!(c["probe"], "process");
+        assert_eq!(c["variables"][0]["rule"], "port (1024-65535)", "{res}");
+        assert!(c["warnings"][0].as_str().unwrap().contains("does not exist on this host"), "{res}");
+        let dir = format!("{}/servers/<id>", hub.data_dir().display());
+        assert_eq!(c["argv"], json!(["/usr/games/tried-here", "--port", "30000", "--dir", dir]), "{res}");
+        // A value that breaks its rule is named; a hostile one stays one argument.
+        let res =
+            hub.gql(Some(&admin), check, json!({ "d": def, "v": [{ "key": "PORT", "value": "30000 --evil" }] })).await;
+        let c = &res["data"]["checkTemplate"];
+        assert!(c["argv"].is_null() && c["valuesError"].as_str().unwrap().contains("PORT"), "{res}");
+        // A syntax error says where; nothing was saved.
+        let res = hub.gql(Some(&admin), check, json!({ "d": "name = \"T\"\nexecutable = /bin/true" })).await;
+        assert!(res["data"]["checkTemplate"]["error"].as_str().unwrap().contains("line 2, column 14"), "{res}");
+        let names = hub.gql(Some(&admin), "{ templates { name } }", json!({})).await.to_string();
+        assert!(!names.contains("Tried"), "{names}");
+        hub.stop().await;
+    }
+
+    on_both!(
+        limits_and_the_quota_hold,
+        a_server_that_stops_answering_is_restarted,
+        a_template_sets_the_working_folder,
+        a_template_is_checked_and_tried_before_it_is_saved
+    );
 }
 
 mod floods_and_hard_kills {

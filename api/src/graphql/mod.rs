@@ -16,6 +16,7 @@ mod observe;
 mod roles;
 mod servers;
 pub mod socket;
+mod templates;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, dataloader::DataLoader};
@@ -32,6 +33,7 @@ pub struct Query(
     users::UserQuery,
     roles::RoleQuery,
     servers::ServerQuery,
+    templates::TemplateQuery,
     metrics::MetricsQuery,
     alerts::AlertQuery,
     audit::AuditQuery,
@@ -43,6 +45,7 @@ pub struct Mutation(
     users::UserMutation,
     roles::RoleMutation,
     servers::ServerMutation,
+    templates::TemplateMutation,
     alerts::AlertMutation,
 );
 

@@ -1,4 +1,4 @@
-//! Game servers and templates as far as access goes: what the caller may see, and grants.
+//! Game servers: what the caller may see, their power, console and grants.
 
 use async_graphql::ErrorExtensions;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
@@ -12,6 +12,7 @@ use shared::ServerState;
 use super::{
     guard::{SignedIn, caller, client, services},
     live,
+    templates::Template,
     users::parse_arg,
 };
 use crate::{
@@ -20,105 +21,7 @@ use crate::{
     events::{HubEvent, Topic},
     servers::{access, service as server_service},
     supervisor::{Asker, Supervisor, TRANSITIONS},
-    templates::{
-        Rule,
-        service::{self as template_service, definition_of},
-    },
 };
-
-/// A kind of game server.
-pub struct Template(template::Model);
-
-impl From<template::Model> for Template {
-    fn from(t: template::Model) -> Self {
-        Self(t)
-    }
-}
-
-#[Object]
-impl Template {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    /// e.g. "Luanti (Minetest)", "Custom command".
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
-    }
-    /// The variables a server of this template sets.
-    async fn variables(&self) -> GqlResult<Vec<TemplateVariable>> {
-        let def = definition_of(&self.0).gql()?;
-        Ok(def
-            .variables
-            .into_iter()
-            .map(|v| TemplateVariable {
-                rule: v.rule.as_ref().map(|r| r.describe()),
-                rule_spec: v.rule.as_ref().map(VariableRule::from),
-                key: v.key,
-                description: v.description,
-                default: v.default,
-                required: v.required,
-                editable: v.editable,
-                privileged: v.privileged,
-            })
-            .collect())
-    }
-    /// What would work but is probably not meant, such as a program that is not installed on
-    /// this host (servers from the template could not start). Empty when all is well.
-    async fn warnings(&self) -> GqlResult<Vec<String>> {
-        Ok(definition_of(&self.0).gql()?.warnings())
-    }
-    /// The template file's text (TOML).
-    async fn definition(&self) -> &str {
-        &self.0.definition
-    }
-    /// Shipped with the hub; read-only.
-    async fn built_in(&self) -> bool {
-        self.0.built_in
-    }
-}
-
-/// A variable of a template.
-#[derive(SimpleObject)]
-pub struct TemplateVariable {
-    /// e.g. PORT
-    key: String,
-    description: Option<String>,
-    default: Option<String>,
-    required: bool,
-    /// Whether server owners may change it.
-    editable: bool,
-    /// Only holders of `template.manage` may set it.
-    privileged: bool,
-    /// The validation rule in words, e.g. "port (1024-65535)".
-    rule: Option<String>,
-    /// The same rule in parts, for clients that check values before they send them.
-    rule_spec: Option<VariableRule>,
-}
-
-/// A variable's rule in parts.
-#[derive(SimpleObject)]
-pub struct VariableRule {
-    kind: shared::template::RuleKind,
-    min: Option<i64>,
-    max: Option<i64>,
-    options: Option<Vec<String>>,
-    pattern: Option<String>,
-}
-
-impl From<&Rule> for VariableRule {
-    fn from(rule: &Rule) -> Self {
-        let plain = Self { kind: rule.kind(), min: None, max: None, options: None, pattern: None };
-        match rule {
-            Rule::Integer { min, max } => Self { min: Some(*min), max: Some(*max), ..plain },
-            Rule::OneOf(options) => Self { options: Some(options.clone()), ..plain },
-            Rule::Pattern(p) => Self { pattern: Some(p.clone()), ..plain },
-            Rule::Port | Rule::Args => plain,
-        }
-    }
-}
 
 /// A variable value given when creating or changing a server.
 #[derive(InputObject)]
@@ -127,7 +30,7 @@ pub struct ServerVariableInput {
     value: String,
 }
 
-fn pairs(vars: Vec<ServerVariableInput>) -> Vec<(String, String)> {
+pub(super) fn pairs(vars: Vec<ServerVariableInput>) -> Vec<(String, String)> {
     vars.into_iter().map(|v| (v.key, v.value)).collect()
 }
 
@@ -328,14 +231,6 @@ pub struct ServerQuery;
 
 #[Object]
 impl ServerQuery {
-    /// The game server templates (any signed-in user may read them).
-    #[graphql(guard = "SignedIn")]
-    async fn templates(&self, ctx: &Context<'_>) -> GqlResult<Vec<Template>> {
-        let s = services(ctx)?;
-        let rows = template::Entity::find().order_by_asc(template::Column::Name).all(s.db.conn()).await.gql()?;
-        Ok(rows.into_iter().map(Template::from).collect())
-    }
-
     /// The servers the caller may see: all with `server.read`, else those granted to them.
     #[graphql(guard = "SignedIn")]
     async fn servers(&self, ctx: &Context<'_>) -> GqlResult<Vec<GameServer>> {
@@ -465,26 +360,6 @@ pub struct ServerMutation;
 
 #[Object]
 impl ServerMutation {
-    /// Adds a template from its file's text (TOML). Needs `template.manage`.
-    #[graphql(guard = "SignedIn")]
-    async fn create_template(&self, ctx: &Context<'_>, definition: String) -> GqlResult<Template> {
-        template_service::create(services(ctx)?, caller(ctx)?, &definition, client(ctx)).await.map(Template).gql()
-    }
-
-    /// Replaces a custom template's text (built-in ones are read-only). Needs `template.manage`.
-    #[graphql(guard = "SignedIn")]
-    async fn update_template(&self, ctx: &Context<'_>, id: ID, definition: String) -> GqlResult<Template> {
-        let id = parse_arg("id", &id).gql()?;
-        template_service::update(services(ctx)?, caller(ctx)?, id, &definition, client(ctx)).await.map(Template).gql()
-    }
-
-    /// Deletes a custom template; CONFLICT while a server uses it. Needs `template.manage`.
-    #[graphql(guard = "SignedIn")]
-    async fn delete_template(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
-        let id = parse_arg("id", &id).gql()?;
-        template_service::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
-    }
-
     /// Creates a server from a template and prepares its folder. Needs `server.create`.
     #[graphql(guard = "SignedIn")]
     async fn create_server(&self, ctx: &Context<'_>, input: CreateServerInput) -> GqlResult<GameServer> {
