@@ -560,11 +560,19 @@ async fn a_grant_reaches_an_open_dashboard_and_goes_again() {
     sign_in(&admin, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     admin.click_on("nav a", Some("Users")).await;
     admin.click_on("table[aria-label=Users] tbody tr", Some("uma@hub.test")).await;
-    admin.click_on("tr[data-server=shared-one] label", Some("start")).await;
+    admin.click_on("tr[data-server=shared-one] label", Some("read")).await;
     admin.click_on("tr[data-server=shared-one] button", Some("Save")).await;
-    // The API adds server.read to any grant; the row shows it after the reload.
     admin.wait_for("tr[data-server=shared-one] button[disabled]", Some("Save"), 20).await;
     uma.wait_for("[data-server=shared-one] h3", Some("shared-one"), 20).await;
+    assert!(
+        uma.find("[data-server=shared-one] button[data-action]").await.is_none(),
+        "read alone offers no power button"
+    );
+    // A key more: the card already shown gains its button.
+    admin.click_on("tr[data-server=shared-one] label", Some("start")).await;
+    admin.click_on("tr[data-server=shared-one] button", Some("Save")).await;
+    admin.wait_for("tr[data-server=shared-one] button[disabled]", Some("Save"), 20).await;
+    uma.wait_for("[data-server=shared-one] button", Some("Start"), 20).await;
 
     admin.click_on("nav a", Some("Roles")).await;
     admin.wait_for("table[aria-label='Grants by server'] td", Some("read, start"), 20).await;

@@ -168,7 +168,7 @@ fn HostCharts() -> impl IntoView {
 #[component]
 fn ServerCard(row: Row) -> impl IntoView {
     let feed = feed(Source::Server(row.id), &["cpu.percent", "memory.used_bytes"], Span::Live(10 * 60_000));
-    let keys = row.keys.clone();
+    let keys = row.keys;
     let name = row.name.clone();
     let latest =
         move |metric: &'static str| feed.series.with(|s| s.get(metric).and_then(|s| s.points.last().map(|p| p.value)));
@@ -189,7 +189,7 @@ fn ServerCard(row: Row) -> impl IntoView {
                     <Chart title=format!("Memory of {}", row.name) unit="bytes" series=feed.pick(&[("memory.used_bytes", "memory")]) range=feed.range height=40 bare=true />
                 </div>
             </div>
-            <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=Signal::derive(move || keys.clone()) actions=&[Power::Start, Power::Stop] small=true />
+            <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=keys actions=&[Power::Start, Power::Stop] small=true />
         </article>
     }
 }

@@ -37,7 +37,8 @@ pub struct Row {
     pub name: String,
     pub template: String,
     pub port: Option<i64>,
-    pub keys: Vec<String>,
+    /// The caller's keys on it, kept current (a grant can change them while the list is open).
+    pub keys: RwSignal<Vec<String>>,
     pub state: RwSignal<ServerState>,
     /// The latest CPU % and memory bytes while it runs.
     pub usage: RwSignal<Option<(f64, f64)>>,
@@ -66,22 +67,17 @@ pub fn live_servers() -> LiveServers {
                         .into_iter()
                         .filter_map(|s| {
                             let id = s.id.parse().ok()?;
-                            let (state, usage) = match old.get(&id) {
+                            let (state, usage, keys) = match old.get(&id) {
                                 Some(r) => {
                                     r.state.set(s.state);
-                                    (r.state, r.usage)
+                                    if r.keys.with_untracked(|k| *k != s.my_permissions) {
+                                        r.keys.set(s.my_permissions);
+                                    }
+                                    (r.state, r.usage, r.keys)
                                 }
-                                None => (RwSignal::new(s.state), RwSignal::new(None)),
+                                None => (RwSignal::new(s.state), RwSignal::new(None), RwSignal::new(s.my_permissions)),
                             };
-                            Some(Row {
-                                id,
-                                name: s.name,
-                                template: s.template.name,
-                                port: s.port,
-                                keys: s.my_permissions,
-                                state,
-                                usage,
-                            })
+                            Some(Row { id, name: s.name, template: s.template.name, port: s.port, keys, state, usage })
                         })
                         .collect();
                     list.rows.set(Some(rows));
@@ -278,7 +274,7 @@ pub fn ServerList() -> impl IntoView {
 fn ServerRow(row: Row) -> impl IntoView {
     follow_usage(&row);
     let usage = row.usage;
-    let keys = row.keys.clone();
+    let keys = row.keys;
     let name = row.name.clone();
     view! {
         <tr data-server=row.name.clone()>
@@ -288,7 +284,7 @@ fn ServerRow(row: Row) -> impl IntoView {
             <td>{move || usage.get().map(|u| format!("{:.1}%", u.0)).unwrap_or_else(|| "–".into())}</td>
             <td class="wide">{move || usage.get().map(|u| format_bytes(u.1)).unwrap_or_else(|| "–".into())}</td>
             <td>
-                <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=Signal::derive(move || keys.clone())
+                <PowerButtons id=row.id.to_string() name=row.name.clone() state=row.state keys=keys
                     actions=&[Power::Start, Power::Stop] small=true />
             </td>
         </tr>
