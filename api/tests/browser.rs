@@ -616,6 +616,54 @@ async fn the_settings_page_shows_the_hub_without_secrets() {
     hub.stop().await;
 }
 
+/// A template written in the browser: the hub's check answers as it is typed (a syntax error by
+/// line and column), "try it" renders the argv for given values and names a value that fails its
+/// rule, the template is created, a server is made from it and runs, and the template cannot be
+/// deleted while that server exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_is_written_tried_and_used() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1000).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.click_on("nav a", Some("Templates")).await;
+    b.wait_for(".template-list button", Some("Custom command"), 20).await;
+    b.wait_for("[data-testid=argv]", Some("/usr/games/my-game-server"), 20).await;
+    b.fill("#definition", "name = \"Broken\"\nexecutable = /bin/true").await;
+    b.wait_for("[data-testid=template-check] .field-error", Some("line 2, column 14"), 20).await;
+    let sleeper = "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"{{SECONDS}}\"]\n\n[[variables]]\nkey = \"SECONDS\"\n\
+                   default = \"300\"\nrule = { integer = { min = 1, max = 3600 } }\n";
+    b.fill("#definition", sleeper).await;
+    b.wait_for("[data-testid=argv]", Some("300"), 20).await;
+    b.fill("#try-seconds", "5000").await;
+    b.wait_for(".try .field-error", Some("SECONDS"), 20).await;
+    b.fill("#try-seconds", "42").await;
+    let argv = b.wait_for("[data-testid=argv]", Some("42"), 20).await;
+    assert_eq!(b.text(&argv).await, "/bin/sleep\n42", "one argument per line");
+    b.click_on("button", Some("Create template")).await;
+    b.wait_for(".template-list button", Some("Sleeper"), 20).await;
+    b.wait_for(".editor [role=status]", Some("Created."), 20).await;
+    let shot = b.screenshot("templates").await;
+    keep_for_readme(&shot, "templates");
+
+    b.goto(&hub.url("/servers/new")).await;
+    b.click_on("#template option", Some("Sleeper")).await;
+    b.fill("#name", "napper").await;
+    b.wait_for("#var-SECONDS", None, 10).await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("h1", Some("napper"), 20).await;
+    b.click_on("button[data-action=start]", None).await;
+    b.wait_for("[data-testid=state]", Some("RUNNING"), 30).await;
+
+    b.click_on("nav a", Some("Templates")).await;
+    b.click_on(".template-list button", Some("Sleeper")).await;
+    b.click_on(".editor button.danger", Some("Delete")).await;
+    b.click_on(".editor [role=alertdialog] button.danger", None).await;
+    b.wait_for(".editor .note.error", Some("server"), 20).await;
+    b.close().await;
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_role_is_made_changed_and_deleted() {
     let hub = hub_with(&[]).await;

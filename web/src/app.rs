@@ -17,7 +17,7 @@ use crate::{
     },
     components::{shell::Shell, status::NotFound},
     live,
-    pages::{alerts, audit, auth, dashboard, profile, resources, roles, server, servers, settings, users},
+    pages::{alerts, audit, auth, dashboard, profile, resources, roles, server, servers, settings, templates, users},
 };
 
 /// The light and dark look: the system's unless the user picked one.
@@ -202,6 +202,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users") view=users::Users />
                     <Route path=path!("profile") view=profile::Profile />
                     <Route path=path!("settings") view=settings::Settings />
+                    <Route path=path!("templates") view=templates::Templates />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -81,3 +81,10 @@ operations!(
     RevokeInvitation,
     PasswordProblem,
 );
+operations!(
+    "src/api/documents/templates.graphql": TemplateList,
+    CheckTemplate,
+    CreateTemplate,
+    UpdateTemplate,
+    DeleteTemplate,
+);

@@ -57,6 +57,9 @@ pub fn Shell(children: Children) -> impl IntoView {
                 <Show when=move || ctx.can(Permission::AlertRead)>
                     <A href="/alerts" on:click=close>"Alerts"</A>
                 </Show>
+                <Show when=move || ctx.can(Permission::TemplateManage)>
+                    <A href="/templates" on:click=close>"Templates"</A>
+                </Show>
                 <Show when=move || ctx.can(Permission::UserRead)>
                     <A href="/users" on:click=close>"Users"</A>
                 </Show>

@@ -11,4 +11,5 @@ pub mod roles;
 pub mod server;
 pub mod servers;
 pub mod settings;
+pub mod templates;
 pub mod users;

@@ -1,0 +1,270 @@
+//! Templates (`template.manage`): the built-in ones to read or copy, custom ones made, changed
+//! and deleted. The editor holds the template's TOML; the hub checks it as it is typed
+//! (`checkTemplate`: the error with its line and column, warnings such as a program missing on
+//! this host) and "try it" renders the command line a server would run for the values given.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use shared::Permission;
+
+use crate::{
+    api::{
+        self, ApiError,
+        ops::{
+            CheckTemplate, CreateTemplate, DeleteTemplate, TemplateList, UpdateTemplate, check_template,
+            create_template, delete_template, template_list, update_template,
+        },
+    },
+    components::{
+        form::Confirm,
+        status::{ErrorNote, Loading, Require},
+    },
+};
+
+type Row = template_list::TemplateListTemplates;
+type Check = check_template::CheckTemplateCheckTemplate;
+
+/// A starting point for a new template.
+const STARTER: &str = r#"name = "My game"
+description = "What it is, for the people who pick it."
+executable = "/usr/games/my-game-server"
+args = ["--port", "{{PORT}}", "--data", "{{SERVER_DIR}}/data"]
+port_variable = "PORT"
+
+[[variables]]
+key = "PORT"
+description = "The port players connect to."
+default = "30000"
+rule = "port"
+
+[ready]
+patterns = ["Server started"]
+timeout = 60
+
+[stop]
+command = "/quit"
+
+[probe]
+kind = "process"
+"#;
+
+/// What the editor holds: a template of the hub (by id) or a new one.
+#[derive(Clone, PartialEq)]
+enum Editing {
+    New,
+    Existing { id: String, built_in: bool },
+}
+
+#[component]
+pub fn Templates() -> impl IntoView {
+    view! {
+        <Require permission=Permission::TemplateManage>
+            <TemplatesPage />
+        </Require>
+    }
+}
+
+#[component]
+fn TemplatesPage() -> impl IntoView {
+    let list = RwSignal::new(None::<Vec<Row>>);
+    let error = RwSignal::new(None::<ApiError>);
+    let editing = RwSignal::new(Editing::New);
+    let text = RwSignal::new(STARTER.to_owned());
+    let load = move |select: Option<String>| {
+        leptos::task::spawn_local(async move {
+            match api::run::<TemplateList>(template_list::Variables {}).await {
+                Ok(data) => {
+                    if let Some(id) = select
+                        && let Some(t) = data.templates.iter().find(|t| t.id == id)
+                    {
+                        editing.set(Editing::Existing { id: t.id.clone(), built_in: t.built_in });
+                        text.set(t.definition.clone());
+                    }
+                    list.set(Some(data.templates));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    load(None);
+    let open = move |t: &Row| {
+        editing.set(Editing::Existing { id: t.id.clone(), built_in: t.built_in });
+        text.set(t.definition.clone());
+    };
+    view! {
+        <h1>"Templates"</h1>
+        <ErrorNote error=error />
+        <div class="templates">
+            <nav class="template-list" aria-label="Templates">
+                <button type="button" class="primary" on:click=move |_| { editing.set(Editing::New); text.set(STARTER.to_owned()) }>"New template"</button>
+                {move || match list.get() {
+                    None => view! { <Loading what="templates" /> }.into_any(),
+                    Some(rows) => view! {
+                        <ul>
+                            {rows.into_iter().map(|t| {
+                                let id = t.id.clone();
+                                let current = move || matches!(editing.get(), Editing::Existing { id: ref e, .. } if *e == id);
+                                let warned = !t.warnings.is_empty();
+                                let row = t.clone();
+                                view! {
+                                    <li>
+                                        <button type="button" class="quiet" aria-current=move || current().then_some("true") on:click=move |_| open(&row)>
+                                            {t.name.clone()}
+                                            {t.built_in.then(|| view! { " " <span class="badge">"built-in"</span> })}
+                                            {warned.then(|| view! { " " <span class="badge state-crashed" title="See its warnings">"!"</span> })}
+                                        </button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }}
+            </nav>
+            <Editor editing=editing text=text reload=Callback::new(load) />
+        </div>
+    }
+}
+
+#[component]
+fn Editor(editing: RwSignal<Editing>, text: RwSignal<String>, reload: Callback<Option<String>>) -> impl IntoView {
+    let check = RwSignal::new(None::<Check>);
+    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let saved = RwSignal::new(None::<&'static str>);
+    let pending = RwSignal::new(false);
+    let asked = RwSignal::new(0u32);
+    // The hub checks the text and renders the values a moment after the typing stops; only the
+    // latest answer counts.
+    Effect::new(move |_| {
+        let definition = text.get();
+        let given: Vec<check_template::ServerVariableInput> = values
+            .get()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(key, value)| check_template::ServerVariableInput { key, value })
+            .collect();
+        let n = asked.get_untracked().wrapping_add(1);
+        asked.update_untracked(|a| *a = n);
+        leptos::task::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(350).await;
+            if asked.get_untracked() != n {
+                return;
+            }
+            let vars = check_template::Variables { definition, values: Some(given) };
+            match api::run::<CheckTemplate>(vars).await {
+                Ok(data) if asked.get_untracked() == n => check.set(Some(data.check_template)),
+                Ok(_) => {}
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+    let read_only = move || matches!(editing.get(), Editing::Existing { built_in: true, .. });
+    let save = move |_| {
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        saved.set(None);
+        let definition = text.get_untracked();
+        let target = editing.get_untracked();
+        leptos::task::spawn_local(async move {
+            let done = match target {
+                Editing::New => api::run::<CreateTemplate>(create_template::Variables { definition })
+                    .await
+                    .map(|d| (d.create_template.id, "Created.")),
+                Editing::Existing { id, .. } => {
+                    api::run::<UpdateTemplate>(update_template::Variables { id, definition })
+                        .await
+                        .map(|d| (d.update_template.id, "Saved."))
+                }
+            };
+            match done {
+                Ok((id, words)) => {
+                    error.set(None);
+                    saved.set(Some(words));
+                    reload.run(Some(id));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            pending.set(false);
+        });
+    };
+    let delete = Callback::new(move |()| {
+        let Editing::Existing { id, .. } = editing.get_untracked() else { return };
+        leptos::task::spawn_local(async move {
+            match api::run::<DeleteTemplate>(delete_template::Variables { id }).await {
+                Ok(_) => {
+                    error.set(None);
+                    editing.set(Editing::New);
+                    text.set(STARTER.to_owned());
+                    reload.run(None);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+    let copy = move |_| {
+        editing.set(Editing::New);
+        text.update(|t| *t = t.replacen("name = \"", "name = \"Copy of ", 1));
+    };
+    view! {
+        <section class="card editor" aria-labelledby="editor-title">
+            <h2 id="editor-title">{move || match editing.get() {
+                Editing::New => "New template".to_owned(),
+                Editing::Existing { built_in: true, .. } => "Built-in template (read-only)".to_owned(),
+                Editing::Existing { .. } => "Template".to_owned(),
+            }}</h2>
+            <label for="definition">"Template file (TOML)"</label>
+            <textarea id="definition" class="code" rows="22" spellcheck="false" readonly=read_only
+                aria-describedby="definition-check"
+                prop:value=move || text.get() on:input=move |e| { saved.set(None); text.set(event_target_value(&e)) }></textarea>
+            <div id="definition-check" data-testid="template-check">
+                {move || check.get().map(|c| match c.error {
+                    Some(e) => view! { <p class="field-error" role="alert">{e}</p> }.into_any(),
+                    None => view! {
+                        <p class="muted" role="status">"A valid template."</p>
+                        <ul class="warnings">{c.warnings.into_iter().map(|w| view! { <li class="note">{w}</li> }).collect_view()}</ul>
+                    }.into_any(),
+                })}
+            </div>
+            <h3>"Try it"</h3>
+            <p class="muted">"The command line a server would run with these values (each line is one argument, never split, never a shell)."</p>
+            {move || check.get().filter(|c| c.error.is_none()).map(|c| view! {
+                <div class="try">
+                    {c.variables.into_iter().map(|v| {
+                        let key = v.key.clone();
+                        let id = format!("try-{}", key.to_lowercase());
+                        let current = { let key = key.clone(); move || values.with(|m| m.get(&key).cloned().unwrap_or_default()) };
+                        view! {
+                            <div class="field">
+                                <label for=id.clone()>{key.clone()} {v.rule.map(|r| format!(" ({r})"))}</label>
+                                <input id=id type="text" placeholder=v.default.unwrap_or_default() prop:value=current
+                                    on:input=move |e| { let value = event_target_value(&e); values.update(|m| { m.insert(key.clone(), value); }) } />
+                            </div>
+                        }
+                    }).collect_view()}
+                    {match (c.argv, c.values_error) {
+                        (Some(argv), _) => view! {
+                            <ol class="argv" data-testid="argv">{argv.into_iter().map(|a| view! { <li><code>{a}</code></li> }).collect_view()}</ol>
+                        }.into_any(),
+                        (None, Some(e)) => view! { <p class="field-error" role="alert">{e}</p> }.into_any(),
+                        (None, None) => ().into_any(),
+                    }}
+                </div>
+            })}
+            <ErrorNote error=error />
+            <div class="actions">
+                <Show when=move || !read_only() fallback=move || view! { <button type="button" on:click=copy>"Copy as new"</button> }>
+                    <button type="button" class="primary" disabled=move || pending.get() on:click=save>
+                        {move || if editing.with(|e| *e == Editing::New) { "Create template" } else { "Save template" }}
+                    </button>
+                </Show>
+                {move || saved.get().map(|w| view! { <span class="muted" role="status">{w}</span> })}
+                <Show when=move || matches!(editing.get(), Editing::Existing { built_in: false, .. })>
+                    <Confirm label="Delete" question="Delete this template? The hub refuses while a server uses it." on_confirm=delete />
+                </Show>
+            </div>
+        </section>
+    }
+}
