@@ -137,6 +137,20 @@ impl LocalBus {
             }
         }
     }
+
+    /// A receiver of the topic. A console's is made while the map is locked: `publish` drops a
+    /// console channel that has no receiver, and a receiver made after the lock was released
+    /// could belong to a channel just dropped from the map, which nothing would ever send to
+    /// (a subscriber that silently got no line, seen under a flood).
+    fn receiver(&self, topic: Topic) -> broadcast::Receiver<HubEvent> {
+        match topic {
+            Topic::Console(id) => {
+                let mut consoles = self.consoles.lock().unwrap_or_else(|e| e.into_inner());
+                consoles.entry(id).or_insert_with(|| broadcast::channel(CONSOLE_CAPACITY).0).subscribe()
+            }
+            topic => self.channel(topic).subscribe(),
+        }
+    }
 }
 
 impl EventBus for LocalBus {
@@ -160,7 +174,7 @@ impl EventBus for LocalBus {
     }
 
     fn subscribe(&self, topic: Topic) -> BoxStream<'static, HubEvent> {
-        let rx = self.channel(topic).subscribe();
+        let rx = self.receiver(topic);
         stream::unfold(rx, move |mut rx| async move {
             loop {
                 match rx.recv().await {
@@ -251,5 +265,30 @@ mod tests {
         drop(sub);
         bus.publish(line(3, 2));
         assert!(bus.consoles.lock().unwrap().is_empty());
+    }
+
+    /// A flood publishing while readers come and go: every new reader hears the flood (a reader
+    /// made just as `publish` dropped its idle channel once heard nothing, ever).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_joins_a_flood_always_hears_it() {
+        let bus = Arc::new(LocalBus::default());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flood = {
+            let (bus, stop) = (bus.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    bus.publish(line(9, n));
+                    n += 1;
+                }
+            })
+        };
+        for round in 0..2000 {
+            let mut reader = bus.subscribe(Topic::Console(9));
+            let heard = tokio::time::timeout(std::time::Duration::from_secs(2), reader.next()).await;
+            assert!(matches!(heard, Ok(Some(_))), "round {round}: a new reader heard nothing");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        flood.join().unwrap();
     }
 }
