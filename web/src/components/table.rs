@@ -1,7 +1,7 @@
 //! The one table of the app: sortable columns, pages, loading and empty states, rows that the
 //! arrow keys walk and Enter opens (when rows have details).
 
-use std::{cmp::Ordering, sync::Arc};
+use std::{any::Any, cmp::Ordering, sync::Arc};
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -49,6 +49,23 @@ struct SortState {
     ascending: bool,
 }
 
+/// A row with its type erased, so that the table's view code is compiled once for the whole app
+/// instead of once per row type.
+#[derive(Clone)]
+struct Erased {
+    key: String,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+type Cell = Arc<dyn Fn(&dyn Any) -> AnyView + Send + Sync>;
+type Order = Arc<dyn Fn(&dyn Any, &dyn Any) -> Ordering + Send + Sync>;
+
+struct ErasedColumn {
+    title: &'static str,
+    cell: Cell,
+    sort: Option<Order>,
+}
+
 /// `rows` is None while loading. `key` names a row (for expanding it).
 #[component]
 pub fn Table<T>(
@@ -65,18 +82,61 @@ pub fn Table<T>(
 where
     T: Clone + PartialEq + Send + Sync + 'static,
 {
+    // Only this part is generic: equal lists are not shown again (the memo compares rows), and
+    // each column's functions get a shim from `dyn Any` back to the row type.
+    let rows = Memo::new(move |_| rows.get());
+    let erased = Signal::derive(move || {
+        rows.get().map(|list| {
+            list.into_iter()
+                .map(|r| Erased { key: key(&r), value: Arc::new(r) as Arc<dyn Any + Send + Sync> })
+                .collect::<Vec<_>>()
+        })
+    });
+    let columns = columns
+        .into_iter()
+        .map(|c| {
+            let cell = c.cell;
+            ErasedColumn {
+                title: c.title,
+                cell: Arc::new(move |v: &dyn Any| v.downcast_ref::<T>().map_or_else(|| ().into_any(), cell)),
+                sort: c.sort.map(|by| {
+                    Arc::new(move |a: &dyn Any, b: &dyn Any| match (a.downcast_ref::<T>(), b.downcast_ref::<T>()) {
+                        (Some(a), Some(b)) => by(a, b),
+                        _ => Ordering::Equal,
+                    }) as Order
+                }),
+            }
+        })
+        .collect();
+    let details =
+        details.map(|d| Arc::new(move |v: &dyn Any| v.downcast_ref::<T>().map_or_else(|| ().into_any(), d)) as Cell);
+    view! { <ErasedTable rows=erased columns=columns empty=empty label=label page_size=page_size details=details /> }
+}
+
+#[component]
+fn ErasedTable(
+    rows: Signal<Option<Vec<Erased>>>,
+    columns: Vec<ErasedColumn>,
+    empty: String,
+    label: String,
+    page_size: usize,
+    details: Option<Cell>,
+) -> impl IntoView {
     let columns = Arc::new(columns);
+    let has_details = details.is_some();
     let sort = RwSignal::new(None::<SortState>);
     let page = RwSignal::new(0usize);
     let open = RwSignal::new(None::<String>);
     let sorted = {
         let columns = columns.clone();
-        Memo::new(move |_| {
+        Signal::derive(move || {
             let mut list = rows.get()?;
             if let Some(s) = sort.get()
-                && let Some(by) = columns.get(s.column).and_then(|c| c.sort)
+                && let Some(by) = columns.get(s.column).and_then(|c| c.sort.clone())
             {
-                sort_rows(&mut list, &|a, b| if s.ascending { by(a, b) } else { by(b, a) });
+                sort_rows(&mut list, &|a, b| {
+                    if s.ascending { by(&*a.value, &*b.value) } else { by(&*b.value, &*a.value) }
+                });
             }
             Some(list)
         })
@@ -131,7 +191,7 @@ where
             .skip(start)
             .take(page_size)
             .map(|row| {
-                let id = key(&row);
+                let id = row.key.clone();
                 let is_open = {
                     let id = id.clone();
                     move || open.with(|o| o.as_deref() == Some(id.as_str()))
@@ -139,20 +199,20 @@ where
                 let toggle = {
                     let id = id.clone();
                     move || {
-                        if details.is_some() {
+                        if has_details {
                             open.update(|o| *o = if o.as_deref() == Some(id.as_str()) { None } else { Some(id.clone()) });
                         }
                     }
                 };
-                let cells = columns.iter().map(|c| view! { <td>{(c.cell)(&row)}</td> }).collect_view();
+                let cells = columns.iter().map(|c| view! { <td>{(c.cell)(&*row.value)}</td> }).collect_view();
                 // Details are built when opened (they may query the hub), and dropped when closed.
-                let extra = details.map(|d| {
+                let extra = details.clone().map(|d| {
                     let (is_open, row) = (is_open.clone(), row.clone());
                     move || {
                         is_open().then(|| {
                             view! {
                                 <tr class="details">
-                                    <td colspan=width>{d(&row)}</td>
+                                    <td colspan=width>{d(&*row.value)}</td>
                                 </tr>
                             }
                         })
@@ -182,7 +242,7 @@ where
                     }
                 };
                 view! {
-                    <tr tabindex="0" class:openable=details.is_some() aria-expanded=move || details.map(|_| is_open().to_string())
+                    <tr tabindex="0" class:openable=has_details aria-expanded=move || has_details.then(|| is_open().to_string())
                         on:keydown=on_key on:click=move |_| toggle()>
                         {cells}
                     </tr>
