@@ -349,7 +349,7 @@ pub async fn end_one(
         .ok_or(ApiError::NotFound("session"))?;
     if found.user_id != caller.user_id {
         // As for disabling: never against an account holding keys the caller lacks.
-        crate::users::ensure_superset(caller, &super::caller::permissions_of(&*txn, found.user_id).await?)?;
+        crate::users::ensure_outranks(&*txn, caller, found.user_id).await?;
     }
     revoke(&*txn, session::Column::Id.eq(found.id)).await?;
     audit
@@ -381,7 +381,7 @@ pub async fn end_all_of(
     let txn = s.db.write().await?;
     user::Entity::find_by_id(user_id).one(&*txn).await?.ok_or(ApiError::NotFound("user"))?;
     if user_id != caller.user_id {
-        crate::users::ensure_superset(caller, &super::caller::permissions_of(&*txn, user_id).await?)?;
+        crate::users::ensure_outranks(&*txn, caller, user_id).await?;
     }
     let n = revoke(&*txn, session::Column::UserId.eq(user_id)).await?;
     audit

@@ -75,8 +75,7 @@ impl User {
         if me.user_id != self.raw_id {
             me.require(Key::UserManage).gql()?;
             // Not the devices and addresses of an account holding keys the caller lacks.
-            let theirs = crate::auth::caller::permissions_of(s.db.conn(), self.raw_id).await.gql()?;
-            users::ensure_superset(me, &theirs).gql()?;
+            users::ensure_outranks(s.db.conn(), me, self.raw_id).await.gql()?;
         }
         let rows = sessions::live_of(s, self.raw_id).await.gql()?;
         Ok(rows

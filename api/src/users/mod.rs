@@ -324,8 +324,7 @@ pub async fn update(
     let txn = s.db.write().await?;
     let account = user::Entity::find_by_id(id).one(&*txn).await?.ok_or(ApiError::NotFound("user"))?;
     if !is_self {
-        let target_keys = crate::auth::caller::permissions_of(&*txn, id).await?;
-        ensure_superset(caller, &target_keys)?;
+        ensure_outranks(&*txn, caller, id).await?;
     }
     let mut changes = Vec::new();
     let mut active = account.clone().into_active_model();
@@ -360,8 +359,7 @@ pub async fn delete(s: &Services, caller: &Caller, id: i64, client: &ClientInfo)
     let mut audit = AuditBatch::default();
     let txn = s.db.write().await?;
     let account = user::Entity::find_by_id(id).one(&*txn).await?.ok_or(ApiError::NotFound("user"))?;
-    let target_keys = crate::auth::caller::permissions_of(&*txn, id).await?;
-    ensure_superset(caller, &target_keys)?;
+    ensure_outranks(&*txn, caller, id).await?;
     user::Entity::delete_by_id(id).exec(&*txn).await?;
     ensure_admin_keys_held(&*txn).await?;
     audit.record(&*txn, caller.audit("user.delete", client).target("user", id).detail(account.email)).await?;
@@ -470,6 +468,12 @@ pub async fn ensure_caller_holds<C: ConnectionTrait>(
         .await?;
     let keys: BTreeSet<Permission> = keys.iter().filter_map(|k| Permission::from_key(k)).collect();
     ensure_superset(caller, &keys)
+}
+
+/// Fails with FORBIDDEN unless the caller holds every key the account `user_id` holds: nobody
+/// acts on (disables, deletes, signs out, looks at the sessions of) an account above them.
+pub async fn ensure_outranks<C: ConnectionTrait>(db: &C, caller: &Caller, user_id: i64) -> Result<(), ApiError> {
+    ensure_superset(caller, &crate::auth::caller::permissions_of(db, user_id).await?)
 }
 
 /// Fails with FORBIDDEN naming the first key in `keys` that the caller lacks.
