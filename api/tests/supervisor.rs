@@ -522,15 +522,15 @@ mod limits {
         let hub = TestHub::start(backend).await;
         let admin = hub.admin_token().await;
         let check = "query($d: String!, $v: [ServerVariableInput!]) { checkTemplate(definition: $d, values: $v) { \
-                     error warnings name variables { key rule } argv valuesError probe } }";
+                     error warnings parts { name probe } variables { key rule } argv valuesError } }";
         let def = "name = \"Tried\"\nexecutable = \"/usr/games/tried-here\"\nargs = [\"--port\", \"{{PORT}}\", \"--dir\", \"{{SERVER_DIR}}\"]\n\
                    port_variable = \"PORT\"\n[[variables]]\nkey = \"PORT\"\ndefault = \"30000\"\nrule = \"port\"\n\
                    [probe]\nkind = \"process\"\n";
         let res = hub.gql(Some(&admin), check, json!({ "d": def })).await;
         let c = &res["data"]["checkTemplate"];
         assert!(c["error"].is_null(), "{res}");
-        assert_eq!(c["name"], "Tried");
-        assert_eq!(c["probe"], "process");
+        assert_eq!(c["parts"]["name"], "Tried");
+        assert_eq!(c["parts"]["probe"], "PROCESS");
         assert_eq!(c["variables"][0]["rule"], "port (1024-65535)", "{res}");
         assert!(c["warnings"][0].as_str().unwrap().contains("does not exist on this host"), "{res}");
         let dir = format!("{}/servers/<id>", hub.data_dir().display());
@@ -545,6 +545,43 @@ mod limits {
         assert!(res["data"]["checkTemplate"]["error"].as_str().unwrap().contains("line 2, column 14"), "{res}");
         let names = hub.gql(Some(&admin), "{ templates { name } }", json!({})).await.to_string();
         assert!(!names.contains("Tried"), "{names}");
+
+        // A form's loop: the parts read from the text write a text that reads back as the same
+        // parts; a mistake in the parts names its place.
+        let parts = "fragment P on TemplateParts { name description executable args portVariable workingDir \
+                     variables { key description default required editable privileged rule { kind min max options pattern } } \
+                     env { key value } files { path content } stop { command commandTimeout signal signalTimeout } \
+                     ready { patterns regex timeout } probe crash { autoRestart maxRestarts windowSeconds backoffSeconds } }";
+        let by_text =
+            format!("query($d: String!) {{ checkTemplate(definition: $d) {{ error parts {{ ...P }} }} }} {parts}");
+        let by_parts = format!(
+            "query($p: TemplatePartsInput!) {{ checkTemplate(parts: $p) {{ error errorAt definition parts {{ ...P }} }} }} {parts}"
+        );
+        let rich = format!(
+            "{def}[[variables]]\nkey = \"SLOTS\"\nrule = {{ integer = {{ min = 1, max = 8 }} }}\n[env]\nHOME = \"{{{{SERVER_DIR}}}}\"\n\
+             [[files]]\npath = \"a.cfg\"\ncontent = \"\"\"\nport {{{{PORT}}}}\n\"\"\"\n[stop]\ncommand = \"/quit\"\n[ready]\nregex = [\"^up$\"]\n"
+        );
+        let first = hub.gql(Some(&admin), &by_text, json!({ "d": rich })).await;
+        let read = &first["data"]["checkTemplate"]["parts"];
+        assert_eq!(read["variables"][1]["rule"]["max"], 8, "{first}");
+        assert_eq!(read["crash"]["windowSeconds"], 300, "defaults are filled in: {first}");
+        let written = hub.gql(Some(&admin), &by_parts, json!({ "p": read })).await;
+        let w = &written["data"]["checkTemplate"];
+        assert!(w["error"].is_null(), "{written}");
+        assert_eq!(&w["parts"], read, "{written}");
+        let again = hub.gql(Some(&admin), &by_text, json!({ "d": w["definition"] })).await;
+        assert_eq!(&again["data"]["checkTemplate"]["parts"], read, "{again}");
+        let mut wrong = read.clone();
+        wrong["variables"][1]["default"] = json!("9");
+        let res = hub.gql(Some(&admin), &by_parts, json!({ "p": wrong })).await;
+        let w = &res["data"]["checkTemplate"];
+        assert_eq!(w["errorAt"], "variables.1.default", "{res}");
+        assert!(w["definition"].as_str().unwrap().contains("default = \"9\""), "the text shows it too: {res}");
+        wrong["env"] = json!([{ "key": "A", "value": "1" }, { "key": "A", "value": "2" }]);
+        let res = hub.gql(Some(&admin), &by_parts, json!({ "p": wrong })).await;
+        assert_eq!(res["data"]["checkTemplate"]["errorAt"], "env.1.key", "{res}");
+        let res = hub.gql(Some(&admin), "{ checkTemplate { error } }", json!({})).await;
+        assert_eq!(res["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "neither text nor parts: {res}");
         hub.stop().await;
     }
 

@@ -1,9 +1,9 @@
 //! Templates: the kinds of game server, their files checked and rendered without saving
 //! (`checkTemplate`, for editors), and their changes.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use entity::template;
 use sea_orm::{EntityTrait, QueryOrder};
 use shared::Permission as Key;
@@ -16,7 +16,8 @@ use super::{
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
     templates::{
-        Definition, Rule, ServerContext, render, resolve_values,
+        CrashPolicy, Definition, FileDef, ProbeDef, ProbeKind, Problem, ReadyDef, Rule, ServerContext, StopDef,
+        VariableDef, render, resolve_values,
         service::{self as template_service, definition_of},
     },
 };
@@ -83,7 +84,8 @@ pub struct TemplateVariable {
 }
 
 /// A variable's rule in parts.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "VariableRuleInput")]
 pub struct VariableRule {
     kind: shared::template::RuleKind,
     min: Option<i64>,
@@ -120,28 +122,275 @@ fn variables_of(def: Definition) -> Vec<TemplateVariable> {
         .collect()
 }
 
-/// A template's text checked without saving it. `error` is null when it is a valid template;
-/// then the rest says what it declares and what a server of it would run.
+/// A template checked without saving it. `error` is null when it is a valid template; then
+/// `parts` says what it declares and `argv` what a server of it would run.
 #[derive(SimpleObject, Default)]
 pub struct TemplateCheck {
     /// Why it is not a valid template (a TOML syntax error names its line and column).
     error: Option<String>,
+    /// Where the mistake is, as a path into `parts` (`executable`, `variables.2.default`,
+    /// `stop.signal`); null when it concerns the whole text.
+    error_at: Option<String>,
     warnings: Vec<String>,
-    name: Option<String>,
-    description: Option<String>,
-    executable: Option<String>,
-    args: Vec<String>,
+    /// The template file's text: as given, or written from the parts given (comments are not
+    /// kept; parts at their default are left out). Null only when the parts cannot be written.
+    definition: Option<String>,
+    /// The template in parts, for a form (null when it is not valid).
+    parts: Option<TemplateParts>,
+    /// Its variables, with their rules in words.
     variables: Vec<TemplateVariable>,
-    port_variable: Option<String>,
-    stop_command: Option<String>,
-    ready_patterns: Vec<String>,
-    /// `tcp`, `udp` or `process`.
-    probe: Option<String>,
     /// The program and its arguments, one entry each, as a server with `values` (the defaults
     /// for the rest) would run them; null when the values do not pass.
     argv: Option<Vec<String>>,
     /// Why the values do not pass, naming the variable.
     values_error: Option<String>,
+}
+
+impl TemplateCheck {
+    fn failed(problem: Problem, definition: Option<String>) -> Self {
+        Self { error: Some(problem.message), error_at: problem.at, definition, ..Self::default() }
+    }
+}
+
+/// A template in parts, as a form holds it: `checkTemplate(parts:)` writes the template file
+/// from it, `TemplateCheck.parts` reads one back. Left-out parts take the file format's defaults.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "TemplatePartsInput")]
+pub struct TemplateParts {
+    name: String,
+    description: Option<String>,
+    /// An absolute path, or a placeholder of a privileged variable.
+    executable: String,
+    /// One entry per argument, with placeholders; `{{KEY...}}` spreads an `args` variable.
+    #[graphql(default)]
+    args: Vec<String>,
+    /// The variable (with rule PORT) that holds the server's port.
+    port_variable: Option<String>,
+    /// Relative to the server's folder.
+    working_dir: Option<String>,
+    #[graphql(default)]
+    variables: Vec<VariableParts>,
+    #[graphql(default)]
+    env: Vec<EnvPart>,
+    #[graphql(default)]
+    files: Vec<FilePart>,
+    #[graphql(default)]
+    stop: StopParts,
+    /// Absent: ready as soon as the process runs.
+    ready: Option<ReadyParts>,
+    /// Absent: no check once ready.
+    probe: Option<ProbeKind>,
+    #[graphql(default)]
+    crash: CrashParts,
+}
+
+/// A variable of a template in parts.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "VariablePartsInput")]
+pub struct VariableParts {
+    key: String,
+    description: Option<String>,
+    default: Option<String>,
+    #[graphql(default)]
+    required: bool,
+    /// Whether server owners may change it (false: the default always applies).
+    #[graphql(default = true)]
+    editable: bool,
+    /// Only holders of `template.manage` may set it.
+    #[graphql(default)]
+    privileged: bool,
+    rule: Option<VariableRule>,
+}
+
+/// An environment variable of a template (its value may hold placeholders).
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "EnvPartInput")]
+pub struct EnvPart {
+    key: String,
+    value: String,
+}
+
+/// A file written into the server's folder on install.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "FilePartInput")]
+pub struct FilePart {
+    /// Relative to the server's folder.
+    path: String,
+    /// With placeholders.
+    content: String,
+}
+
+/// How a server stops: the command on its console, then the signal, then SIGKILL.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "StopPartsInput")]
+pub struct StopParts {
+    command: Option<String>,
+    /// Seconds the command has before the signal.
+    command_timeout: u32,
+    /// SIGTERM, SIGINT, SIGHUP or SIGQUIT.
+    signal: String,
+    /// Seconds the signal has before SIGKILL.
+    signal_timeout: u32,
+}
+
+impl Default for StopParts {
+    fn default() -> Self {
+        StopDef::default().into()
+    }
+}
+
+/// How the hub tells a server is ready: a console line.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "ReadyPartsInput")]
+pub struct ReadyParts {
+    /// Text a line contains.
+    #[graphql(default)]
+    patterns: Vec<String>,
+    /// Regular expressions a line matches.
+    #[graphql(default)]
+    regex: Vec<String>,
+    /// Seconds to wait for it.
+    timeout: u32,
+}
+
+/// What the hub does when a server exits unasked.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "CrashPartsInput")]
+pub struct CrashParts {
+    auto_restart: bool,
+    /// At most this many restarts within `windowSeconds`.
+    max_restarts: u32,
+    window_seconds: u32,
+    /// The first restart waits this long, each next one twice as long.
+    backoff_seconds: u32,
+}
+
+impl Default for CrashParts {
+    fn default() -> Self {
+        CrashPolicy::default().into()
+    }
+}
+
+/// Seconds as the API carries them (the file's bounds are far below u32::MAX).
+fn secs(s: u64) -> u32 {
+    u32::try_from(s).unwrap_or(u32::MAX)
+}
+
+impl From<StopDef> for StopParts {
+    fn from(s: StopDef) -> Self {
+        Self {
+            command: s.command,
+            command_timeout: secs(s.command_timeout),
+            signal: s.signal,
+            signal_timeout: secs(s.signal_timeout),
+        }
+    }
+}
+
+impl From<CrashPolicy> for CrashParts {
+    fn from(c: CrashPolicy) -> Self {
+        Self {
+            auto_restart: c.auto_restart,
+            max_restarts: c.max_restarts,
+            window_seconds: secs(c.window_seconds),
+            backoff_seconds: secs(c.backoff_seconds),
+        }
+    }
+}
+
+impl From<Definition> for TemplateParts {
+    fn from(d: Definition) -> Self {
+        Self {
+            name: d.name,
+            description: d.description,
+            executable: d.executable,
+            args: d.args,
+            port_variable: d.port_variable,
+            working_dir: d.working_dir,
+            variables: d
+                .variables
+                .into_iter()
+                .map(|v| VariableParts {
+                    rule: v.rule.as_ref().map(VariableRule::from),
+                    key: v.key,
+                    description: v.description,
+                    default: v.default,
+                    required: v.required,
+                    editable: v.editable,
+                    privileged: v.privileged,
+                })
+                .collect(),
+            env: d.env.into_iter().map(|(key, value)| EnvPart { key, value }).collect(),
+            files: d.files.into_iter().map(|f| FilePart { path: f.path, content: f.content }).collect(),
+            stop: d.stop.into(),
+            ready: d.ready.map(|r| ReadyParts { patterns: r.patterns, regex: r.regex, timeout: secs(r.timeout) }),
+            probe: d.probe.map(|p| p.kind),
+            crash: d.crash.into(),
+        }
+    }
+}
+
+impl TryFrom<TemplateParts> for Definition {
+    type Error = Problem;
+
+    /// The template the parts describe, unchecked (the caller checks it as a file).
+    fn try_from(p: TemplateParts) -> Result<Self, Problem> {
+        let mut env = BTreeMap::new();
+        for (i, e) in p.env.into_iter().enumerate() {
+            if env.insert(e.key.clone(), e.value).is_some() {
+                return Err(Problem {
+                    at: Some(format!("env.{i}.key")),
+                    message: format!("env: `{}` is set twice", e.key),
+                });
+            }
+        }
+        let mut variables = Vec::with_capacity(p.variables.len());
+        for (i, v) in p.variables.into_iter().enumerate() {
+            let rule = match v.rule {
+                None => None,
+                Some(r) => {
+                    Some(Rule::from_parts(r.kind, r.min, r.max, r.options, r.pattern).ok_or_else(|| Problem {
+                        at: Some(format!("variables.{i}.rule")),
+                        message: format!("variable `{}`: the rule misses its min and max, options or pattern", v.key),
+                    })?)
+                }
+            };
+            variables.push(VariableDef {
+                key: v.key,
+                description: v.description,
+                default: v.default,
+                required: v.required,
+                editable: v.editable,
+                privileged: v.privileged,
+                rule,
+            });
+        }
+        Ok(Self {
+            name: p.name,
+            description: p.description,
+            executable: p.executable,
+            args: p.args,
+            port_variable: p.port_variable,
+            working_dir: p.working_dir,
+            variables,
+            env,
+            files: p.files.into_iter().map(|f| FileDef { path: f.path, content: f.content }).collect(),
+            stop: StopDef {
+                command: p.stop.command,
+                command_timeout: p.stop.command_timeout.into(),
+                signal: p.stop.signal,
+                signal_timeout: p.stop.signal_timeout.into(),
+            },
+            ready: p.ready.map(|r| ReadyDef { patterns: r.patterns, regex: r.regex, timeout: r.timeout.into() }),
+            probe: p.probe.map(|kind| ProbeDef { kind }),
+            crash: CrashPolicy {
+                auto_restart: p.crash.auto_restart,
+                max_restarts: p.crash.max_restarts,
+                window_seconds: p.crash.window_seconds.into(),
+                backoff_seconds: p.crash.backoff_seconds.into(),
+            },
+        })
+    }
 }
 
 /// The template a preview renders, whose folder and name stand for a server's.
@@ -165,20 +414,30 @@ impl TemplateQuery {
         Ok(rows.into_iter().map(Template::from).collect())
     }
 
-    /// Checks a template's text without saving it, and renders the command line a server of it
-    /// would run with `values`: for editors, to show errors where they are and try values.
-    /// Needs `template.manage`.
+    /// Checks a template without saving it, given as its file's text (`definition`) or in parts
+    /// (`parts`, as a form holds it; the answer carries the text written from them), and renders
+    /// the command line a server of it would run with `values`: for editors, to show errors where
+    /// they are and try values. Needs `template.manage`.
     #[graphql(guard = "Need(Key::TemplateManage)")]
     async fn check_template(
         &self,
         ctx: &Context<'_>,
-        definition: String,
+        definition: Option<String>,
+        parts: Option<TemplateParts>,
         values: Option<Vec<ServerVariableInput>>,
     ) -> GqlResult<TemplateCheck> {
         let s = services(ctx)?;
-        let def = match Definition::parse(&definition) {
+        let text = match (definition, parts) {
+            (Some(text), None) => text,
+            (None, Some(parts)) => match Definition::try_from(parts) {
+                Ok(def) => def.to_toml().gql()?,
+                Err(problem) => return Ok(TemplateCheck::failed(problem, None)),
+            },
+            _ => return Err(ApiError::bad_input("definition", "give either `definition` or `parts`")).gql(),
+        };
+        let def = match Definition::parse_at(&text) {
             Ok(def) => def,
-            Err(e) => return Ok(TemplateCheck { error: Some(e.to_string()), ..TemplateCheck::default() }),
+            Err(problem) => return Ok(TemplateCheck::failed(problem, Some(text))),
         };
         let (argv, values_error) = match preview(&def, &pairs(values.unwrap_or_default()), &s.settings.data_dir) {
             Ok(argv) => (Some(argv), None),
@@ -189,19 +448,13 @@ impl TemplateQuery {
             tokio::task::spawn_blocking(move || def.warnings()).await.map_err(ApiError::internal).gql()?
         };
         Ok(TemplateCheck {
-            error: None,
             warnings,
-            name: Some(def.name.clone()),
-            description: def.description.clone(),
-            executable: Some(def.executable.clone()),
-            args: def.args.clone(),
-            port_variable: def.port_variable.clone(),
-            stop_command: def.stop.command.clone(),
-            ready_patterns: def.ready.as_ref().map(|r| r.patterns.clone()).unwrap_or_default(),
-            probe: def.probe.as_ref().map(|p| format!("{:?}", p.kind).to_lowercase()),
+            definition: Some(text),
+            parts: Some(def.clone().into()),
             variables: variables_of(def),
             argv,
             values_error,
+            ..TemplateCheck::default()
         })
     }
 }

@@ -3,63 +3,78 @@
 use std::{collections::BTreeMap, path::Component};
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-/// A template file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A template file. Its fields are in the order [`Definition::to_toml`] writes them (plain values
+/// before tables); what is left at its default is not written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     /// Shown to users, unique among templates.
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The program: an absolute path, or a placeholder such as `{{COMMAND}}`.
     pub executable: String,
     /// Its arguments, each one argument after substitution (never split, never a shell).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// The variable that holds the server's port, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_variable: Option<String>,
-    #[serde(default)]
+    /// Where the game runs, relative to the server's folder (default: the folder itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<VariableDef>,
     /// Environment variables, with placeholders.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Files written into the server's folder on install, with placeholders in their content.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileDef>,
-    /// Where the game runs, relative to the server's folder (default: the folder itself).
-    pub working_dir: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "StopDef::is_default")]
     pub stop: StopDef,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<ReadyDef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeDef>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "CrashPolicy::is_default")]
     pub crash: CrashPolicy,
 }
 
 /// A variable a server sets.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariableDef {
     /// Upper-case letters, digits and `_`, as in `{{PORT}}`.
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
     /// Whether server owners may change it (false: the default always applies).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub editable: bool,
     /// Only holders of `template.manage` may set it (it decides what runs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub privileged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<Rule>,
 }
 
 fn yes() -> bool {
     true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub use shared::template::Rule;
@@ -78,7 +93,7 @@ impl RuleCheck for Rule {
 }
 
 /// A file written into the server's folder on install.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDef {
     /// Relative to the server's folder; never absolute, never `..`.
@@ -87,10 +102,11 @@ pub struct FileDef {
 }
 
 /// How to stop: a console command, then a signal, then SIGKILL, each after its timeout.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopDef {
     /// Written to the server's stdin first (empty or absent: skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     #[serde(default = "fifteen")]
     pub command_timeout: u64,
@@ -107,6 +123,12 @@ impl Default for StopDef {
     }
 }
 
+impl StopDef {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 fn fifteen() -> u64 {
     15
 }
@@ -119,7 +141,7 @@ fn sigterm() -> String {
 
 /// How to tell the server is ready: a line of output (ANSI codes stripped) that contains one of
 /// `patterns` or matches one of `regex`, within `timeout` seconds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadyDef {
     #[serde(default)]
@@ -136,13 +158,13 @@ fn sixty() -> u64 {
 
 /// A check, every status interval once the server is ready, that it still serves; three
 /// failures in a row kill it (and the crash policy restarts it).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeDef {
     pub kind: ProbeKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbeKind {
     /// A TCP connection to the port: the strongest check, but many games log each connection.
@@ -155,7 +177,7 @@ pub enum ProbeKind {
 }
 
 /// What to do when the server exits unasked.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashPolicy {
     #[serde(default = "yes")]
@@ -176,6 +198,12 @@ impl Default for CrashPolicy {
     }
 }
 
+impl CrashPolicy {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 fn three() -> u32 {
     3
 }
@@ -189,8 +217,27 @@ fn two() -> u64 {
 /// Placeholders every template may use.
 pub const BUILT_IN_PLACEHOLDERS: [&str; 3] = ["SERVER_DIR", "SERVER_ID", "SERVER_NAME"];
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_input("definition", message)
+/// Why a template is not valid, and where: `at` is the place in the template's parts as the API
+/// names them (`executable`, `variables.2.default`, `stop.signal`), absent for the file as a
+/// whole (a TOML syntax error names its line and column in the message instead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub at: Option<String>,
+    pub message: String,
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError::bad_input("definition", p.message)
+    }
+}
+
+fn bad_at(at: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { at: Some(at.into()), message: message.into() }
+}
+
+fn bad(message: impl Into<String>) -> Problem {
+    Problem { at: None, message: message.into() }
 }
 
 /// The keys named by `{{KEY}}` or `{{KEY...}}` in a text.
@@ -214,6 +261,11 @@ pub fn placeholders(text: &str) -> Vec<(String, bool)> {
 impl Definition {
     /// Parses and checks a template file.
     pub fn parse(text: &str) -> Result<Self, ApiError> {
+        Ok(Self::parse_at(text)?)
+    }
+
+    /// [`Definition::parse`], with the place of a mistake.
+    pub fn parse_at(text: &str) -> Result<Self, Problem> {
         if text.len() > 64 * 1024 {
             return Err(bad("a template has at most 64 KiB"));
         }
@@ -226,6 +278,22 @@ impl Definition {
         })?;
         def.check()?;
         Ok(def)
+    }
+
+    /// The template file's text, as [`Definition::parse`] reads it back: comments and the order
+    /// of the original are not kept, values at their default are left out.
+    pub fn to_toml(&self) -> Result<String, ApiError> {
+        use toml_edit::Item;
+        let mut doc = toml_edit::ser::to_document(self).map_err(ApiError::internal)?;
+        // The serialiser writes everything inline; a template file, as people write it, has
+        // `[stop]` tables and `[[variables]]` lists of tables, and keeps `rule = { ... }` inline.
+        for (_, item) in doc.as_table_mut().iter_mut() {
+            *item = match std::mem::take(item).into_table() {
+                Ok(table) => Item::Table(table),
+                Err(item) => item.into_array_of_tables().map_or_else(|item| item, Item::ArrayOfTables),
+            };
+        }
+        Ok(doc.to_string())
     }
 
     /// What would work but probably is not meant: today, a program that is not on this host.
@@ -247,124 +315,171 @@ impl Definition {
         out
     }
 
-    fn check(&self) -> Result<(), ApiError> {
+    /// Checks everything parsing cannot: names, keys, rules, placeholders, paths, bounds.
+    pub fn check(&self) -> Result<(), Problem> {
         if self.name.trim().is_empty() || self.name.chars().count() > 128 {
-            return Err(bad("`name` has 1 to 128 characters"));
+            return Err(bad_at("name", "`name` has 1 to 128 characters"));
         }
-        let key_re = Regex::new("^[A-Z][A-Z0-9_]{0,31}$").map_err(ApiError::internal)?;
+        let key_re = Regex::new("^[A-Z][A-Z0-9_]{0,31}$").map_err(|e| bad(e.to_string()))?;
         let mut keys = Vec::new();
-        for v in &self.variables {
+        for (i, v) in self.variables.iter().enumerate() {
+            let at = |part: &str| format!("variables.{i}.{part}");
             if BUILT_IN_PLACEHOLDERS.contains(&v.key.as_str()) {
-                return Err(bad(format!(
-                    "variable `{}`: the hub sets {} itself; choose another key",
-                    v.key,
-                    BUILT_IN_PLACEHOLDERS.map(|k| format!("{{{{{k}}}}}")).join(", ")
-                )));
+                return Err(bad_at(
+                    at("key"),
+                    format!(
+                        "variable `{}`: the hub sets {} itself; choose another key",
+                        v.key,
+                        BUILT_IN_PLACEHOLDERS.map(|k| format!("{{{{{k}}}}}")).join(", ")
+                    ),
+                ));
             }
             if !key_re.is_match(&v.key) {
-                return Err(bad(format!(
-                    "variable `{}`: keys are 1 to 32 upper-case letters, digits and _, starting with a letter",
-                    v.key
-                )));
+                return Err(bad_at(
+                    at("key"),
+                    format!(
+                        "variable `{}`: keys are 1 to 32 upper-case letters, digits and _, starting with a letter",
+                        v.key
+                    ),
+                ));
             }
             if keys.contains(&v.key) {
-                return Err(bad(format!("variable `{}` is defined twice", v.key)));
+                return Err(bad_at(at("key"), format!("variable `{}` is defined twice", v.key)));
             }
             keys.push(v.key.clone());
             if let Some(Rule::Pattern(p)) = &v.rule {
-                Regex::new(p).map_err(|e| bad(format!("variable `{}`: bad pattern: {e}", v.key)))?;
+                Regex::new(p).map_err(|e| bad_at(at("rule"), format!("variable `{}`: bad pattern: {e}", v.key)))?;
             }
             if let Some(Rule::Integer { min, max }) = &v.rule
                 && min > max
             {
-                return Err(bad(format!("variable `{}`: min is above max", v.key)));
+                return Err(bad_at(at("rule"), format!("variable `{}`: min is above max", v.key)));
+            }
+            if let Some(Rule::OneOf(options)) = &v.rule
+                && options.is_empty()
+            {
+                return Err(bad_at(at("rule"), format!("variable `{}`: one_of needs at least one option", v.key)));
             }
             if let (Some(default), Some(rule)) = (&v.default, &v.rule)
                 && (!default.is_empty() || v.required)
             {
-                rule.check(default).map_err(|e| bad(format!("variable `{}`: the default is not {e}", v.key)))?;
+                rule.check(default)
+                    .map_err(|e| bad_at(at("default"), format!("variable `{}`: the default is not {e}", v.key)))?;
             }
             if !v.editable && v.default.is_none() {
-                return Err(bad(format!("variable `{}` is not editable, so it needs a default", v.key)));
+                return Err(bad_at(
+                    at("default"),
+                    format!("variable `{}` is not editable, so it needs a default", v.key),
+                ));
             }
         }
         let known = |key: &str| keys.iter().any(|k| k == key) || BUILT_IN_PLACEHOLDERS.contains(&key);
         let spreadable = |key: &str| self.variables.iter().any(|v| v.key == key && v.rule == Some(Rule::Args));
-        let mut texts: Vec<(&str, &str)> = vec![("executable", &self.executable)];
-        texts.extend(self.env.values().map(|v| ("env", v.as_str())));
-        texts.extend(self.files.iter().map(|f| ("files", f.content.as_str())));
+        // (where, what the message calls it, the text)
+        let mut texts: Vec<(String, &str, &str)> = vec![("executable".into(), "executable", &self.executable)];
+        texts.extend(self.env.values().map(|v| ("env".into(), "env", v.as_str())));
+        texts.extend(
+            self.files.iter().enumerate().map(|(i, f)| (format!("files.{i}.content"), "files", f.content.as_str())),
+        );
         if let Some(stop) = &self.stop.command {
-            texts.push(("stop.command", stop));
+            texts.push(("stop.command".into(), "stop.command", stop));
         }
         if let Some(ready) = &self.ready {
-            texts.extend(ready.patterns.iter().map(|p| ("ready.patterns", p.as_str())));
+            texts.extend(ready.patterns.iter().map(|p| ("ready.patterns".into(), "ready.patterns", p.as_str())));
         }
-        for (place, text) in &texts {
+        for (at, place, text) in &texts {
             for (key, spread) in placeholders(text) {
                 if !known(&key) || spread {
-                    return Err(bad(format!("{place}: unknown placeholder {{{{{key}}}}}")));
+                    return Err(bad_at(at, format!("{place}: unknown placeholder {{{{{key}}}}}")));
                 }
             }
         }
         for arg in &self.args {
             for (key, spread) in placeholders(arg) {
                 if !known(&key) {
-                    return Err(bad(format!("args: unknown placeholder {{{{{key}}}}}")));
+                    return Err(bad_at("args", format!("args: unknown placeholder {{{{{key}}}}}")));
                 }
                 if spread && (!spreadable(&key) || arg != &format!("{{{{{key}...}}}}")) {
-                    return Err(bad(format!("args: {{{{{key}...}}}} must be a whole argument and an `args` variable")));
+                    return Err(bad_at(
+                        "args",
+                        format!("args: {{{{{key}...}}}} must be a whole argument and an `args` variable"),
+                    ));
                 }
             }
         }
         if !self.executable.starts_with('/') && !self.executable.starts_with("{{") {
-            return Err(bad("`executable` is an absolute path or a placeholder"));
+            return Err(bad_at("executable", "`executable` is an absolute path or a placeholder"));
         }
         // Whoever sets a value used in the program's path chooses the program: only holders of
         // template.manage may (privileged variables), never a server's name or owner.
         for (key, _) in placeholders(&self.executable) {
             let privileged = self.variables.iter().any(|v| v.key == key && v.privileged);
             if !privileged && key != "SERVER_DIR" && key != "SERVER_ID" {
-                return Err(bad(format!(
-                    "`executable` uses {{{{{key}}}}}: a placeholder in the program's path must be a variable with \
-                     `privileged = true` (only template.manage may set it)"
-                )));
+                return Err(bad_at(
+                    "executable",
+                    format!(
+                        "`executable` uses {{{{{key}}}}}: a placeholder in the program's path must be a variable with \
+                         `privileged = true` (only template.manage may set it)"
+                    ),
+                ));
             }
         }
         if let Some(port) = &self.port_variable
             && !self.variables.iter().any(|v| &v.key == port && v.rule == Some(Rule::Port))
         {
-            return Err(bad(format!("`port_variable` names `{port}`, which is not a variable with rule \"port\"")));
+            return Err(bad_at(
+                "portVariable",
+                format!("`port_variable` names `{port}`, which is not a variable with rule \"port\""),
+            ));
         }
-        for f in &self.files {
-            safe_relative(&f.path).map_err(|e| bad(format!("files: `{}` {e}", f.path)))?;
+        for (i, f) in self.files.iter().enumerate() {
+            let at = format!("files.{i}.path");
+            safe_relative(&f.path).map_err(|e| bad_at(&at, format!("files: `{}` {e}", f.path)))?;
             if !placeholders(&f.path).is_empty() {
-                return Err(bad(format!("files: `{}`: a path holds no placeholders", f.path)));
+                return Err(bad_at(at, format!("files: `{}`: a path holds no placeholders", f.path)));
             }
         }
         if let Some(wd) = &self.working_dir {
-            safe_relative(wd).map_err(|e| bad(format!("working_dir: `{wd}` {e}")))?;
+            safe_relative(wd).map_err(|e| bad_at("workingDir", format!("working_dir: `{wd}` {e}")))?;
             if !placeholders(wd).is_empty() {
-                return Err(bad(format!("working_dir: `{wd}`: a path holds no placeholders")));
+                return Err(bad_at("workingDir", format!("working_dir: `{wd}`: a path holds no placeholders")));
             }
         }
         for key in self.env.keys() {
             if key.is_empty() || key.contains(['=', '\0']) {
-                return Err(bad(format!("env: `{key}` is not a variable name")));
+                return Err(bad_at("env", format!("env: `{key}` is not a variable name")));
             }
         }
         if !["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"].contains(&self.stop.signal.as_str()) {
-            return Err(bad("stop.signal is SIGTERM, SIGINT, SIGHUP or SIGQUIT"));
+            return Err(bad_at("stop.signal", "stop.signal is SIGTERM, SIGINT, SIGHUP or SIGQUIT"));
+        }
+        for (at, value) in
+            [("stop.commandTimeout", self.stop.command_timeout), ("stop.signalTimeout", self.stop.signal_timeout)]
+        {
+            if value > HOUR {
+                return Err(bad_at(at, format!("{} is 0 to 3600 seconds", snake(at))));
+            }
         }
         if let Some(ready) = &self.ready {
             for r in &ready.regex {
-                Regex::new(r).map_err(|e| bad(format!("ready.regex: {e}")))?;
+                Regex::new(r).map_err(|e| bad_at("ready.regex", format!("ready.regex: {e}")))?;
             }
-            if ready.timeout == 0 || ready.timeout > 3600 {
-                return Err(bad("ready.timeout is 1 to 3600 seconds"));
+            if ready.timeout == 0 || ready.timeout > HOUR {
+                return Err(bad_at("ready.timeout", "ready.timeout is 1 to 3600 seconds"));
             }
         }
         if self.probe.as_ref().is_some_and(|p| p.kind != ProbeKind::Process) && self.port_variable.is_none() {
-            return Err(bad("a tcp or udp probe needs `port_variable` (the process probe needs none)"));
+            return Err(bad_at("probe", "a tcp or udp probe needs `port_variable` (the process probe needs none)"));
+        }
+        let crash = &self.crash;
+        if crash.max_restarts > 100 {
+            return Err(bad_at("crash.maxRestarts", "crash.max_restarts is 0 to 100"));
+        }
+        if crash.window_seconds == 0 || crash.window_seconds > 24 * HOUR {
+            return Err(bad_at("crash.windowSeconds", "crash.window_seconds is 1 to 86400 seconds"));
+        }
+        if crash.backoff_seconds > HOUR {
+            return Err(bad_at("crash.backoffSeconds", "crash.backoff_seconds is 0 to 3600 seconds"));
         }
         Ok(())
     }
@@ -373,6 +488,19 @@ impl Definition {
     pub fn variable(&self, key: &str) -> Option<&VariableDef> {
         self.variables.iter().find(|v| v.key == key)
     }
+}
+
+const HOUR: u64 = 3600;
+
+/// `stop.commandTimeout` as the file writes it: `stop.command_timeout`.
+fn snake(at: &str) -> String {
+    at.chars().fold(String::new(), |mut out, c| {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        out
+    })
 }
 
 /// The 1-based line and column (in characters) of a byte offset.
@@ -443,6 +571,95 @@ mod tests {
             let err = Definition::parse(&text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}\n=> {err}");
         }
+    }
+
+    /// The form view of the web app writes templates with `to_toml`: whatever it writes reads
+    /// back as the same template, for each built-in one and one that uses every part.
+    #[test]
+    fn written_templates_read_back_the_same() {
+        let every_part = r#"name = "Every part"
+description = "quotes \" and 'apostrophes', unicode: été"
+executable = "{{PROG}}"
+args = ["--port", "{{PORT}}", "{{EXTRA...}}", "--name={{SERVER_NAME}}"]
+port_variable = "PORT"
+working_dir = "game/bin"
+[[variables]]
+key = "PROG"
+default = "/usr/games/x"
+privileged = true
+editable = false
+[[variables]]
+key = "PORT"
+default = "30000"
+rule = "port"
+required = true
+[[variables]]
+key = "EXTRA"
+rule = "args"
+[[variables]]
+key = "SLOTS"
+rule = { integer = { min = 1, max = 64 } }
+[[variables]]
+key = "MODE"
+rule = { one_of = ["a", "b c"] }
+[[variables]]
+key = "WORD"
+rule = { pattern = "[a-z]+" }
+[env]
+HOME = "{{SERVER_DIR}}"
+"odd key" = "x"
+[[files]]
+path = "conf/game.cfg"
+content = """
+line one {{PORT}}
+  ''' triple \""" quotes
+"""
+[stop]
+command = "/quit"
+command_timeout = 5
+signal = "SIGINT"
+signal_timeout = 0
+[ready]
+patterns = ["up on {{PORT}}"]
+regex = ["^ready\\b"]
+timeout = 30
+[probe]
+kind = "udp"
+[crash]
+auto_restart = false
+max_restarts = 0
+window_seconds = 60
+backoff_seconds = 0
+"#;
+        let texts = super::super::builtin::BUILT_IN.iter().map(|(_, t)| *t).chain([every_part]);
+        for text in texts {
+            let def = Definition::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let written = def.to_toml().unwrap();
+            let again = Definition::parse(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+            assert_eq!(again, def, "{written}");
+        }
+        let minimal = Definition::parse(&minimal("")).unwrap().to_toml().unwrap();
+        assert_eq!(minimal, "name = \"T\"\nexecutable = \"/bin/true\"\n", "defaults are left out");
+    }
+
+    #[test]
+    fn mistakes_name_their_place() {
+        for (text, at) in [
+            (minimal("[[variables]]\nkey = \"A\"\n[[variables]]\nkey = \"lower\""), Some("variables.1.key")),
+            (minimal("[[variables]]\nkey = \"P\"\ndefault = \"80\"\nrule = \"port\""), Some("variables.0.default")),
+            (
+                minimal("[[files]]\npath = \"a\"\ncontent = \"\"\n[[files]]\npath = \"/b\"\ncontent = \"\""),
+                Some("files.1.path"),
+            ),
+            (minimal("[stop]\nsignal_timeout = 4000"), Some("stop.signalTimeout")),
+            (minimal("[crash]\nwindow_seconds = 0"), Some("crash.windowSeconds")),
+            (minimal("port_variable = \"P\""), Some("portVariable")),
+            (minimal("args = [1"), None),
+        ] {
+            assert_eq!(Definition::parse_at(&text).unwrap_err().at.as_deref(), at, "{text}");
+        }
+        let e = Definition::parse_at(&minimal("[stop]\ncommand_timeout = 4000")).unwrap_err();
+        assert_eq!(e.message, "stop.command_timeout is 0 to 3600 seconds");
     }
 
     #[test]

@@ -10,5 +10,7 @@ pub mod definition;
 mod render;
 pub mod service;
 
-pub use definition::{CrashPolicy, Definition, FileDef, ProbeKind, ReadyDef, Rule, StopDef, VariableDef};
+pub use definition::{
+    CrashPolicy, Definition, FileDef, ProbeDef, ProbeKind, Problem, ReadyDef, Rule, StopDef, VariableDef,
+};
 pub use render::{Launch, ServerContext, Values, render, resolve_values};
