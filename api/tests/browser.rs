@@ -629,8 +629,11 @@ async fn a_template_is_written_tried_and_used() {
     b.click_on("nav a", Some("Templates")).await;
     b.wait_for(".template-list button", Some("Custom command"), 20).await;
     b.wait_for("[data-testid=argv]", Some("/usr/games/my-game-server"), 20).await;
+    b.click_on("[role=tab]", Some("TOML")).await;
     b.fill("#definition", "name = \"Broken\"\nexecutable = /bin/true").await;
     b.wait_for("[data-testid=template-check] .field-error", Some("line 2, column 14"), 20).await;
+    let form_tab = b.wait_for("[role=tab]:disabled", Some("Form"), 10).await;
+    assert_eq!(b.text(&form_tab).await, "Form", "no form of a file with a syntax error");
     let sleeper = "name = \"Sleeper\"\nexecutable = \"/bin/sleep\"\nargs = [\"{{SECONDS}}\"]\n\n[[variables]]\nkey = \"SECONDS\"\n\
                    default = \"300\"\nrule = { integer = { min = 1, max = 3600 } }\n";
     b.fill("#definition", sleeper).await;
@@ -646,20 +649,79 @@ async fn a_template_is_written_tried_and_used() {
     let shot = b.screenshot("templates").await;
     keep_for_readme(&shot, "templates");
 
-    b.goto(&hub.url("/servers/new")).await;
-    b.click_on("#template option", Some("Sleeper")).await;
-    b.fill("#name", "napper").await;
-    b.wait_for("#var-SECONDS", None, 10).await;
-    b.click_on("button[type=submit]", None).await;
-    b.wait_for("h1", Some("napper"), 20).await;
-    b.click_on("button[data-action=start]", None).await;
-    b.wait_for("[data-testid=state]", Some("RUNNING"), 30).await;
+    start_a_sleeper_from(&b, &hub, "Sleeper", "napper").await;
 
     b.click_on("nav a", Some("Templates")).await;
     b.click_on(".template-list button", Some("Sleeper")).await;
     b.click_on(".editor button.danger", Some("Delete")).await;
     b.click_on(".editor [role=alertdialog] button.danger", None).await;
     b.wait_for(".editor .note.error", Some("server"), 20).await;
+    b.close().await;
+    hub.stop().await;
+}
+
+/// Makes a server named `name` from a template with a SECONDS variable, starts it and sees it run.
+async fn start_a_sleeper_from(b: &Browser, hub: &TestHub, template: &str, name: &str) {
+    b.goto(&hub.url("/servers/new")).await;
+    b.click_on("#template option", Some(template)).await;
+    b.fill("#name", name).await;
+    b.wait_for("#var-SECONDS", None, 10).await;
+    b.click_on("button[type=submit]", None).await;
+    b.wait_for("h1", Some(name), 20).await;
+    b.click_on("button[data-action=start]", None).await;
+    b.wait_for("[data-testid=state]", Some("RUNNING"), 30).await;
+}
+
+/// The form view: each mistake on the field the hub names, the TOML written from the form and
+/// read back into it, and a server made from the template runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_is_made_in_the_form_and_a_server_runs_from_it() {
+    let hub = hub_with(&[]).await;
+    let driver = Driver::start().await;
+    let b = Browser::open(&driver, 1440, 1100).await;
+    sign_in(&b, &hub, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.click_on("nav a", Some("Templates")).await;
+    b.wait_for("[role=tab][aria-selected=true]", Some("Form"), 20).await;
+    b.fill("#tf-name", "Form sleeper").await;
+    b.fill("#tf-executable", "/bin/sleep").await;
+    b.fill("#tf-args", "{{SECONDS}}").await;
+    b.wait_for("#tf-args-error", Some("unknown placeholder {{SECONDS}}"), 20).await;
+    b.fill("#tf-variables-0-key", "SECONDS").await;
+    b.wait_for("#tf-portVariable-error", Some("not a variable with rule"), 20).await;
+    b.click_on("#tf-portVariable option", Some("(none)")).await;
+    b.click_on("#tf-variables-0-rule option", Some("a whole number")).await;
+    b.wait_for("#tf-variables-0-default-error", Some("the default is not"), 20).await;
+    b.fill("#tf-variables-0-rule-max", "3600").await;
+    b.fill("#tf-variables-0-default", "300").await;
+    b.click_on("#tf-ready", None).await;
+    b.wait_for("[data-testid=template-check]", Some("A valid template."), 20).await;
+    let argv = b.wait_for("[data-testid=argv]", Some("300"), 20).await;
+    assert_eq!(b.text(&argv).await, "/bin/sleep\n300");
+    assert!(b.find(".field.invalid").await.is_none(), "no field is marked once it is valid");
+
+    // The file the form wrote, and the form read back from it.
+    b.click_on("[role=tab]", Some("TOML")).await;
+    b.wait_for("#definition", None, 10).await;
+    let toml = b.exec("return document.getElementById('definition').value", json!([])).await;
+    let toml = toml.as_str().unwrap_or_default();
+    for part in ["name = \"Form sleeper\"", "args = [\"{{SECONDS}}\"]", "rule = { integer = { min = 0, max = 3600 } }"]
+    {
+        assert!(toml.contains(part), "{part} in\n{toml}");
+    }
+    assert!(!toml.contains("[ready]") && !toml.contains("port_variable"), "{toml}");
+    b.click_on("[role=tab]", Some("Form")).await;
+    b.wait_for("#tf-variables-0-key", None, 20).await;
+    let name = b.exec("return document.getElementById('tf-name').value", json!([])).await;
+    assert_eq!(name, "Form sleeper");
+    b.click_on("button", Some("Create template")).await;
+    b.wait_for(".editor [role=status]", Some("Created."), 20).await;
+    b.wait_for(".template-list button", Some("Form sleeper"), 20).await;
+    assert!(b.find("#tf-name").await.is_some(), "the form stays after saving");
+    b.exec("window.scrollTo(0, 0)", json!([])).await;
+    let shot = b.screenshot("template-form").await;
+    keep_for_readme(&shot, "template-form");
+
+    start_a_sleeper_from(&b, &hub, "Form sleeper", "form-napper").await;
     b.close().await;
     hub.stop().await;
 }
@@ -720,7 +782,8 @@ async fn a_custom_role_is_made_changed_and_deleted() {
     hub.stop().await;
 }
 
-/// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
+/// The WASM and JS a browser downloads stay within their budget of 620 KiB gzipped (`cargo xtask
+/// web` prints it; see the README on why it is no longer 600).
 #[test]
 fn the_web_app_fits_its_size_budget() {
     let mut total = 0;
@@ -733,5 +796,5 @@ fn the_web_app_fits_its_size_budget() {
         }
     }
     assert!(total > 0, "the built app has its WASM and JS");
-    assert!(total <= 600 * 1024, "the web app weighs {total} bytes gzipped, over 600 KiB");
+    assert!(total <= 620 * 1024, "the web app weighs {total} bytes gzipped, over 620 KiB");
 }

@@ -18,6 +18,12 @@ pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::Response
     typed(request(body).await?)
 }
 
+/// Runs an operation whose answer the page reads as JSON (the document is still one of
+/// `documents/`, checked against the schema when the app compiles; its typed answer is unused).
+pub async fn run_json(query: &str, operation_name: &str, variables: Value) -> Result<Value, ApiError> {
+    request(serde_json::json!({ "query": query, "operationName": operation_name, "variables": variables })).await
+}
+
 /// Data of the expected shape.
 pub fn typed<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
     // From a borrowed value: serde_json's `&Value` deserializer needs no drop glue per type, so each

@@ -6,5 +6,5 @@ pub mod flight;
 pub mod ops;
 pub mod session;
 
-pub use client::run;
+pub use client::{run, run_json};
 pub use error::ApiError;

@@ -83,8 +83,18 @@ operations!(
 );
 operations!(
     "src/api/documents/templates.graphql": TemplateList,
-    CheckTemplate,
     CreateTemplate,
     UpdateTemplate,
     DeleteTemplate,
 );
+
+/// The template editor's check: only its document (`check_template::QUERY`, checked against the
+/// schema here) is used; the page sends the form's parts and reads the answer as JSON.
+#[allow(dead_code)]
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/api/documents/templates.graphql",
+    extern_enums("VariableRuleKind")
+)]
+pub struct CheckTemplate;

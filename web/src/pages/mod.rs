@@ -11,5 +11,6 @@ pub mod roles;
 pub mod server;
 pub mod servers;
 pub mod settings;
+pub mod template_form;
 pub mod templates;
 pub mod users;
