@@ -277,6 +277,15 @@ impl Definition {
             bad(format!("not a valid template: {}{}", place.unwrap_or_default(), e.message()))
         })?;
         def.check()?;
+        def.check_bounds()?;
+        Ok(def)
+    }
+
+    /// A template read back from the database: checked as it was when it was stored, so that a
+    /// bound added since does not stop an existing template's servers.
+    pub fn parse_stored(text: &str) -> Result<Self, ApiError> {
+        let def: Definition = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
+        def.check()?;
         Ok(def)
     }
 
@@ -354,11 +363,6 @@ impl Definition {
                 && min > max
             {
                 return Err(bad_at(at("rule"), format!("variable `{}`: min is above max", v.key)));
-            }
-            if let Some(Rule::OneOf(options)) = &v.rule
-                && options.is_empty()
-            {
-                return Err(bad_at(at("rule"), format!("variable `{}`: one_of needs at least one option", v.key)));
             }
             if let (Some(default), Some(rule)) = (&v.default, &v.rule)
                 && (!default.is_empty() || v.required)
@@ -453,13 +457,6 @@ impl Definition {
         if !["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"].contains(&self.stop.signal.as_str()) {
             return Err(bad_at("stop.signal", "stop.signal is SIGTERM, SIGINT, SIGHUP or SIGQUIT"));
         }
-        for (at, value) in
-            [("stop.commandTimeout", self.stop.command_timeout), ("stop.signalTimeout", self.stop.signal_timeout)]
-        {
-            if value > HOUR {
-                return Err(bad_at(at, format!("{} is 0 to 3600 seconds", snake(at))));
-            }
-        }
         if let Some(ready) = &self.ready {
             for r in &ready.regex {
                 Regex::new(r).map_err(|e| bad_at("ready.regex", format!("ready.regex: {e}")))?;
@@ -470,6 +467,27 @@ impl Definition {
         }
         if self.probe.as_ref().is_some_and(|p| p.kind != ProbeKind::Process) && self.port_variable.is_none() {
             return Err(bad_at("probe", "a tcp or udp probe needs `port_variable` (the process probe needs none)"));
+        }
+        Ok(())
+    }
+
+    /// Bounds added after templates were first stored (2026-11-30): checked on every new or
+    /// changed template, not on those already in the database, which keep working.
+    fn check_bounds(&self) -> Result<(), Problem> {
+        for (i, v) in self.variables.iter().enumerate() {
+            let at = |part: &str| format!("variables.{i}.{part}");
+            if let Some(Rule::OneOf(options)) = &v.rule
+                && options.is_empty()
+            {
+                return Err(bad_at(at("rule"), format!("variable `{}`: one_of needs at least one option", v.key)));
+            }
+        }
+        for (at, value) in
+            [("stop.commandTimeout", self.stop.command_timeout), ("stop.signalTimeout", self.stop.signal_timeout)]
+        {
+            if value > HOUR {
+                return Err(bad_at(at, format!("{} is 0 to 3600 seconds", snake(at))));
+            }
         }
         let crash = &self.crash;
         if crash.max_restarts > 100 {
@@ -660,6 +678,9 @@ backoff_seconds = 0
         }
         let e = Definition::parse_at(&minimal("[stop]\ncommand_timeout = 4000")).unwrap_err();
         assert_eq!(e.message, "stop.command_timeout is 0 to 3600 seconds");
+        // A template stored before the bounds existed still reads (its servers keep working).
+        let old = minimal("[crash]\nwindow_seconds = 0\n[stop]\nsignal_timeout = 7200");
+        assert!(Definition::parse(&old).is_err() && Definition::parse_stored(&old).is_ok());
     }
 
     #[test]

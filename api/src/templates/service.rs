@@ -189,6 +189,6 @@ async fn insert<C: sea_orm::ConnectionTrait>(
 
 /// The parsed definition of a stored template.
 pub fn definition_of(row: &template::Model) -> Result<Definition, ApiError> {
-    Definition::parse(&row.definition)
+    Definition::parse_stored(&row.definition)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored template {} is invalid: {e}", row.id)))
 }

@@ -169,6 +169,10 @@ fn Editor(
     let saved = RwSignal::new(None::<&'static str>);
     let pending = RwSignal::new(false);
     let asked = RwSignal::new(0u32);
+    // The parts as read from the text: while the form still holds them, the text is kept as it
+    // is (with its comments and order) rather than written again from the form.
+    let pristine = StoredValue::new(None::<Value>);
+    let edited = move |parts: &Value| pristine.with_value(|p| p.as_ref() != Some(parts));
     let given = move || -> Vec<Value> {
         values
             .get()
@@ -181,7 +185,7 @@ fn Editor(
     // counts. From the form it writes the text; from the text it reads the form's parts.
     Effect::new(move |_| {
         let parts = match view_as.get() {
-            View::Form => form.get(),
+            View::Form => form.get().filter(|p| edited(p)),
             View::Toml => None,
         };
         let definition = if parts.is_none() { text.get() } else { String::new() };
@@ -202,7 +206,10 @@ fn Editor(
                         }
                     } else if view_as.get_untracked() == View::Form && form.with_untracked(Option::is_none) {
                         match c.parts.clone() {
-                            Some(parts) => form.set(Some(parts)),
+                            Some(parts) => {
+                                pristine.set_value(Some(parts.clone()));
+                                form.set(Some(parts));
+                            }
                             None => view_as.set(View::Toml),
                         }
                     }
@@ -215,7 +222,7 @@ fn Editor(
     });
     // The text of what is shown: from the form, written by the hub now (not a moment ago).
     let current_text = move || async move {
-        match form.get_untracked().filter(|_| view_as.get_untracked() == View::Form) {
+        match form.get_untracked().filter(|p| view_as.get_untracked() == View::Form && edited(p)) {
             None => Ok(text.get_untracked()),
             Some(parts) => {
                 let c = ask(String::new(), Some(parts), Vec::new()).await?;
@@ -236,8 +243,16 @@ fn Editor(
         if view_as.get_untracked() == View::Toml {
             return;
         }
+        let was = editing.get_untracked();
         leptos::task::spawn_local(async move {
-            match current_text().await {
+            let written = current_text().await;
+            if editing.get_untracked() != was
+                || view_as.get_untracked() != View::Form
+                || form.with_untracked(Option::is_none)
+            {
+                return; // another template was opened meanwhile: its text stays
+            }
+            match written {
                 Ok(written) => {
                     text.set(written);
                     form.set(None);
