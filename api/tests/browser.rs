@@ -782,8 +782,7 @@ async fn a_custom_role_is_made_changed_and_deleted() {
     hub.stop().await;
 }
 
-/// The WASM and JS a browser downloads stay within their budget of 620 KiB gzipped (`cargo xtask
-/// web` prints it; see the README on why it is no longer 600).
+/// The WASM and JS a browser downloads stay within 600 KiB gzipped (`cargo xtask web` prints it).
 #[test]
 fn the_web_app_fits_its_size_budget() {
     let mut total = 0;
@@ -796,5 +795,5 @@ fn the_web_app_fits_its_size_budget() {
         }
     }
     assert!(total > 0, "the built app has its WASM and JS");
-    assert!(total <= 620 * 1024, "the web app weighs {total} bytes gzipped, over 620 KiB");
+    assert!(total <= 600 * 1024, "the web app weighs {total} bytes gzipped, over 600 KiB");
 }

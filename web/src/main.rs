@@ -10,6 +10,7 @@ mod ansi;
 mod api;
 mod app;
 mod charts;
+mod collect;
 mod components;
 mod download;
 mod live;

@@ -17,7 +17,7 @@ use crate::{
             server_samples,
         },
     },
-    live, time,
+    collect, live, time,
 };
 
 /// Whose metrics.
@@ -73,7 +73,7 @@ pub fn feed(source: Source, metrics: &'static [&'static str], span: Span) -> Fee
         Span::Fixed(from, to) => (from, to),
     };
     let feed = Feed {
-        series: RwSignal::new(metrics.iter().map(|m| (*m, Series::new(*m, 1))).collect()),
+        series: RwSignal::new(collect::map(metrics.iter().map(|m| (*m, Series::new(*m, 1))))),
         range: RwSignal::new((from, to)),
         error: RwSignal::new(None),
         loaded: RwSignal::new(false),

@@ -25,7 +25,7 @@ pub fn merge(history: &[Point], live: &[Point]) -> Vec<Point> {
     let last = history.last().map_or(i64::MIN, |p| p.at_ms);
     let mut out: Vec<Point> = history.to_vec();
     out.extend(live.iter().filter(|p| p.at_ms > last).copied());
-    out.sort_by_key(|p| p.at_ms);
+    crate::collect::sort(&mut out, &|a, b| a.at_ms.cmp(&b.at_ms));
     out.dedup_by_key(|p| p.at_ms);
     out
 }

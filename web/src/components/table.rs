@@ -6,6 +6,8 @@ use std::{any::Any, cmp::Ordering, sync::Arc};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::collect;
+
 /// A column: its title, how a row shows in it, and how rows sort by it (if they do).
 pub struct Column<T> {
     pub title: &'static str,
@@ -22,25 +24,6 @@ impl<T> Column<T> {
         self.sort = Some(by);
         self
     }
-}
-
-/// Sorts `list` stably by `cmp`. The sort itself is compiled once for the whole app (it orders
-/// indices through a `dyn` comparator) instead of once per row type and comparator: each
-/// instantiation of the standard sort weighs about 2 KB of WASM.
-pub fn sort_rows<T>(list: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) {
-    let order = {
-        let rows: &[T] = list;
-        sorted_indices(rows.len(), &|a, b| cmp(&rows[a], &rows[b]))
-    };
-    let mut slots: Vec<Option<T>> = std::mem::take(list).into_iter().map(Some).collect();
-    list.extend(order.into_iter().filter_map(|i| slots[i].take()));
-}
-
-#[inline(never)]
-fn sorted_indices(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.sort_by(|&a, &b| cmp(a, b));
-    order
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,7 +117,7 @@ fn ErasedTable(
             if let Some(s) = sort.get()
                 && let Some(by) = columns.get(s.column).and_then(|c| c.sort.clone())
             {
-                sort_rows(&mut list, &|a, b| {
+                collect::sort(&mut list, &|a, b| {
                     if s.ascending { by(&*a.value, &*b.value) } else { by(&*b.value, &*a.value) }
                 });
             }
@@ -272,20 +255,5 @@ fn ErasedTable(
                 </nav>
             </Show>
         </Show>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sort_rows;
-
-    #[test]
-    fn rows_sort_stably_through_indices() {
-        let mut rows = vec![(2, 'a'), (1, 'b'), (2, 'c'), (0, 'd'), (1, 'e')];
-        sort_rows(&mut rows, &|a, b| a.0.cmp(&b.0));
-        assert_eq!(rows, [(0, 'd'), (1, 'b'), (1, 'e'), (2, 'a'), (2, 'c')]);
-        let mut empty: Vec<u8> = Vec::new();
-        sort_rows(&mut empty, &|a, b| a.cmp(b));
-        assert!(empty.is_empty());
     }
 }

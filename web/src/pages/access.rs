@@ -14,6 +14,7 @@ use crate::{
             AllGrants, GrantServerAccess, RevokeServerAccess, all_grants, grant_server_access, revoke_server_access,
         },
     },
+    collect,
     components::status::{ErrorNote, Loading},
 };
 
@@ -47,8 +48,8 @@ pub fn GrantMatrix() -> impl IntoView {
             return view! { <ErrorNote error=error /> <Loading what="grants" /> }.into_any();
         };
         // Every user holding a grant somewhere, by email.
-        let users: BTreeSet<(String, String)> =
-            list.iter().flat_map(|s| s.grants.iter().map(|g| (g.user.email.clone(), g.user.id.clone()))).collect();
+        let users =
+            collect::set(list.iter().flat_map(|s| s.grants.iter().map(|g| (g.user.email.clone(), g.user.id.clone()))));
         if users.is_empty() {
             return view! { <p class="empty">"Nobody holds a per-server grant: access comes from roles alone."</p> }
                 .into_any();
@@ -102,7 +103,7 @@ pub fn UserServerAccess(user_id: String) -> impl IntoView {
                     .grants
                     .iter()
                     .find(|g| g.user.id == user_id.get_value())
-                    .map(|g| g.permissions.iter().cloned().collect())
+                    .map(|g| collect::set(g.permissions.iter().cloned()))
                     .unwrap_or_default();
                 view! { <ServerGrantRow server_id=s.id name=s.name held=held user_id=user_id.get_value() servers=servers error=error /> }
             })

@@ -16,6 +16,7 @@ use crate::{
         },
     },
     app::ctx,
+    collect,
     components::{
         form::{Field, field_error, form_error},
         status::{ErrorNote, Loading, Require},
@@ -147,7 +148,7 @@ fn Checklist(
 
 #[component]
 fn RoleCard(role: Role, catalogue: Catalogue, #[prop(into)] manage: Signal<bool>) -> impl IntoView {
-    let chosen = RwSignal::new(role.permissions.iter().cloned().collect::<BTreeSet<String>>());
+    let chosen = RwSignal::new(collect::set(role.permissions.iter().cloned()));
     let name = RwSignal::new(role.name.clone());
     let error = RwSignal::new(None::<ApiError>);
     let saved = RwSignal::new(false);

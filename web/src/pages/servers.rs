@@ -21,11 +21,11 @@ use crate::{
         session,
     },
     app::ctx,
+    collect,
     components::{
         form::{Field, form_error},
         power::{Power, PowerButtons, StateBadge},
         status::{ErrorNote, Loading},
-        table::sort_rows,
     },
     live,
 };
@@ -61,7 +61,7 @@ pub fn live_servers() -> LiveServers {
                 Ok(data) => {
                     // The page may have gone while the answer travelled.
                     let Some(old) = list.rows.try_get_untracked() else { return };
-                    let old: BTreeMap<i64, Row> = old.unwrap_or_default().into_iter().map(|r| (r.id, r)).collect();
+                    let old: BTreeMap<i64, Row> = collect::map(old.unwrap_or_default().into_iter().map(|r| (r.id, r)));
                     let rows = data
                         .servers
                         .into_iter()
@@ -193,7 +193,7 @@ pub fn ServerList() -> impl IntoView {
             .collect();
         let usage = |r: &Row, i: usize| r.usage.get().map_or(-1.0, |u| if i == 0 { u.0 } else { u.1 });
         let by = sort.get();
-        sort_rows(&mut rows, &|a: &Row, b: &Row| match by {
+        collect::sort(&mut rows, &|a: &Row, b: &Row| match by {
             SortBy::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
             SortBy::State => a.state.get().as_str().cmp(b.state.get().as_str()),
             SortBy::Template => a.template.to_lowercase().cmp(&b.template.to_lowercase()),
@@ -423,13 +423,10 @@ pub fn VariableFields(
 
 /// Checks every variable; the messages by key.
 fn check_all(vars: &[VarSpec], values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    vars.iter()
-        .filter(|v| v.editable)
-        .filter_map(|v| {
-            let value = values.get(&v.key).map(String::as_str).unwrap_or_default();
-            check(v, value).err().map(|e| (v.key.clone(), format!("{} must be {e}", v.key)))
-        })
-        .collect()
+    collect::map(vars.iter().filter(|v| v.editable).filter_map(|v| {
+        let value = values.get(&v.key).map(String::as_str).unwrap_or_default();
+        check(v, value).err().map(|e| (v.key.clone(), format!("{} must be {e}", v.key)))
+    }))
 }
 
 #[component]
@@ -457,8 +454,8 @@ pub fn NewServer() -> impl IntoView {
     let vars = Signal::derive(move || template().map(|t| vars_of(t.variables)).unwrap_or_default());
     // A new template: its defaults fill the form.
     Effect::new(move |_| {
-        let defaults: BTreeMap<String, String> =
-            vars.get().into_iter().map(|v| (v.key.clone(), v.default.clone().unwrap_or_default())).collect();
+        let defaults =
+            collect::map(vars.get().into_iter().map(|v| (v.key.clone(), v.default.clone().unwrap_or_default())));
         values.set(defaults);
         var_errors.set(BTreeMap::new());
     });
@@ -567,7 +564,7 @@ pub fn EditServer() -> impl IntoView {
                     Some(s) => {
                         name.set(s.name.clone());
                         auto_restart.set(s.auto_restart);
-                        values.set(s.variables.iter().map(|v| (v.key.clone(), v.value.clone())).collect());
+                        values.set(collect::map(s.variables.iter().map(|v| (v.key.clone(), v.value.clone()))));
                         loaded.set(Some(s));
                     }
                     None => load_error.set(Some(ApiError::coded(ErrorCode::NotFound, "server not found"))),

@@ -444,7 +444,11 @@ fn rule_kind_at(form: Form, at: String) -> Bind<String> {
                 start("options", "ONE_OF", Value::Array(Vec::new())),
                 start("pattern", "PATTERN", "".into()),
             ];
-            Value::Object(parts.into_iter().chain([("kind".to_owned(), Value::String(kind))]).collect())
+            let mut rule = serde_json::Map::new();
+            for (part, value) in parts.into_iter().chain([("kind".to_owned(), Value::String(kind))]) {
+                rule.insert(part, value); // (not collect(): see `crate::collect`)
+            }
+            Value::Object(rule)
         };
         write(form, &at, rule)
     });

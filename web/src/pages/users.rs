@@ -18,6 +18,7 @@ use crate::{
         },
     },
     app::ctx,
+    collect,
     components::{
         form::{Confirm, Field, ShownOnce, field_error, form_error},
         status::{ErrorNote, Require},
@@ -223,7 +224,7 @@ fn UserPanel(user: UserRow) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let pending = RwSignal::new(false);
     let name = RwSignal::new(user.display_name.clone());
-    let chosen = RwSignal::new(user.roles.iter().map(|r| r.id.clone()).collect::<BTreeSet<String>>());
+    let chosen = RwSignal::new(collect::set(user.roles.iter().map(|r| r.id.clone())));
     let sessions = RwSignal::new(None::<usize>);
     let manage = move || ctx.can(Permission::UserManage);
     if ctx.can(Permission::UserManage) {
