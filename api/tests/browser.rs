@@ -722,6 +722,16 @@ async fn a_template_is_made_in_the_form_and_a_server_runs_from_it() {
     keep_for_readme(&shot, "template-form");
 
     start_a_sleeper_from(&b, &hub, "Form sleeper", "form-napper").await;
+
+    // A built-in template copied in the form: a new one with another name.
+    b.click_on("nav a", Some("Templates")).await;
+    b.click_on(".template-list button", Some("Custom command")).await;
+    b.wait_for("#tf-name:disabled", None, 20).await;
+    b.click_on("button", Some("Copy as new")).await;
+    b.wait_for("#editor-title", Some("New template"), 10).await;
+    b.wait_for("#tf-name:enabled", None, 20).await;
+    let name = b.exec("return document.getElementById('tf-name').value", json!([])).await;
+    assert_eq!(name, "Copy of Custom command");
     b.close().await;
     hub.stop().await;
 }

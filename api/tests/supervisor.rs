@@ -580,6 +580,15 @@ mod limits {
         wrong["env"] = json!([{ "key": "A", "value": "1" }, { "key": "A", "value": "2" }]);
         let res = hub.gql(Some(&admin), &by_parts, json!({ "p": wrong })).await;
         assert_eq!(res["data"]["checkTemplate"]["errorAt"], "env.1.key", "{res}");
+        let mut negative = read.clone();
+        negative["stop"]["signalTimeout"] = json!(-1);
+        let res = hub.gql(Some(&admin), &by_parts, json!({ "p": negative })).await;
+        assert_eq!(res["data"]["checkTemplate"]["errorAt"], "stop.signalTimeout", "{res}");
+        let mut huge = read.clone();
+        huge["description"] = json!("x".repeat(70 * 1024));
+        let res = hub.gql(Some(&admin), &by_parts, json!({ "p": huge })).await;
+        let c = &res["data"]["checkTemplate"];
+        assert!(c["error"].as_str().unwrap().contains("64 KiB") && c["definition"].is_null(), "not echoed: {res}");
         let res = hub.gql(Some(&admin), "{ checkTemplate { error } }", json!({})).await;
         assert_eq!(res["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "neither text nor parts: {res}");
         hub.stop().await;

@@ -16,8 +16,8 @@ use super::{
 use crate::{
     error::{ApiError, GqlResult, IntoGql},
     templates::{
-        CrashPolicy, Definition, FileDef, ProbeDef, ProbeKind, Problem, ReadyDef, Rule, ServerContext, StopDef,
-        VariableDef, render, resolve_values,
+        CrashPolicy, Definition, FileDef, MAX_TEMPLATE_BYTES, ProbeDef, ProbeKind, Problem, ReadyDef, Rule,
+        ServerContext, StopDef, VariableDef, render, resolve_values,
         service::{self as template_service, definition_of},
     },
 };
@@ -226,11 +226,11 @@ pub struct FilePart {
 pub struct StopParts {
     command: Option<String>,
     /// Seconds the command has before the signal.
-    command_timeout: u32,
+    command_timeout: i64,
     /// SIGTERM, SIGINT, SIGHUP or SIGQUIT.
     signal: String,
     /// Seconds the signal has before SIGKILL.
-    signal_timeout: u32,
+    signal_timeout: i64,
 }
 
 impl Default for StopParts {
@@ -250,7 +250,7 @@ pub struct ReadyParts {
     #[graphql(default)]
     regex: Vec<String>,
     /// Seconds to wait for it.
-    timeout: u32,
+    timeout: i64,
 }
 
 /// What the hub does when a server exits unasked.
@@ -259,10 +259,10 @@ pub struct ReadyParts {
 pub struct CrashParts {
     auto_restart: bool,
     /// At most this many restarts within `windowSeconds`.
-    max_restarts: u32,
-    window_seconds: u32,
+    max_restarts: i64,
+    window_seconds: i64,
     /// The first restart waits this long, each next one twice as long.
-    backoff_seconds: u32,
+    backoff_seconds: i64,
 }
 
 impl Default for CrashParts {
@@ -271,9 +271,16 @@ impl Default for CrashParts {
     }
 }
 
-/// Seconds as the API carries them (the file's bounds are far below u32::MAX).
-fn secs(s: u64) -> u32 {
-    u32::try_from(s).unwrap_or(u32::MAX)
+/// Seconds as the API carries them: whole numbers, any sign, so that a form's mistake comes back
+/// as a message on its field rather than as a refused request.
+fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
+}
+
+/// A number of the parts as the file holds it; a negative one is a mistake at `at`.
+fn whole<T: TryFrom<i64>>(value: i64, at: &str) -> Result<T, Problem> {
+    T::try_from(value)
+        .map_err(|_| Problem { at: Some(at.to_owned()), message: format!("{at} is out of range: {value}") })
 }
 
 impl From<StopDef> for StopParts {
@@ -291,7 +298,7 @@ impl From<CrashPolicy> for CrashParts {
     fn from(c: CrashPolicy) -> Self {
         Self {
             auto_restart: c.auto_restart,
-            max_restarts: c.max_restarts,
+            max_restarts: c.max_restarts.into(),
             window_seconds: secs(c.window_seconds),
             backoff_seconds: secs(c.backoff_seconds),
         }
@@ -377,17 +384,22 @@ impl TryFrom<TemplateParts> for Definition {
             files: p.files.into_iter().map(|f| FileDef { path: f.path, content: f.content }).collect(),
             stop: StopDef {
                 command: p.stop.command,
-                command_timeout: p.stop.command_timeout.into(),
+                command_timeout: whole(p.stop.command_timeout, "stop.commandTimeout")?,
                 signal: p.stop.signal,
-                signal_timeout: p.stop.signal_timeout.into(),
+                signal_timeout: whole(p.stop.signal_timeout, "stop.signalTimeout")?,
             },
-            ready: p.ready.map(|r| ReadyDef { patterns: r.patterns, regex: r.regex, timeout: r.timeout.into() }),
+            ready: match p.ready {
+                None => None,
+                Some(r) => {
+                    Some(ReadyDef { patterns: r.patterns, regex: r.regex, timeout: whole(r.timeout, "ready.timeout")? })
+                }
+            },
             probe: p.probe.map(|kind| ProbeDef { kind }),
             crash: CrashPolicy {
                 auto_restart: p.crash.auto_restart,
-                max_restarts: p.crash.max_restarts,
-                window_seconds: p.crash.window_seconds.into(),
-                backoff_seconds: p.crash.backoff_seconds.into(),
+                max_restarts: whole(p.crash.max_restarts, "crash.maxRestarts")?,
+                window_seconds: whole(p.crash.window_seconds, "crash.windowSeconds")?,
+                backoff_seconds: whole(p.crash.backoff_seconds, "crash.backoffSeconds")?,
             },
         })
     }
@@ -430,7 +442,14 @@ impl TemplateQuery {
         let text = match (definition, parts) {
             (Some(text), None) => text,
             (None, Some(parts)) => match Definition::try_from(parts) {
-                Ok(def) => def.to_toml().gql()?,
+                // Not sent back when it is over the file's limit (the check says so).
+                Ok(def) => match def.to_toml().gql()? {
+                    text if text.len() > MAX_TEMPLATE_BYTES => {
+                        let too_big = Problem { at: None, message: "a template has at most 64 KiB".into() };
+                        return Ok(TemplateCheck::failed(too_big, None));
+                    }
+                    text => text,
+                },
                 Err(problem) => return Ok(TemplateCheck::failed(problem, None)),
             },
             _ => return Err(ApiError::bad_input("definition", "give either `definition` or `parts`")).gql(),

@@ -214,6 +214,9 @@ fn two() -> u64 {
     2
 }
 
+/// The most a template file may hold.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
 /// Placeholders every template may use.
 pub const BUILT_IN_PLACEHOLDERS: [&str; 3] = ["SERVER_DIR", "SERVER_ID", "SERVER_NAME"];
 
@@ -266,7 +269,7 @@ impl Definition {
 
     /// [`Definition::parse`], with the place of a mistake.
     pub fn parse_at(text: &str) -> Result<Self, Problem> {
-        if text.len() > 64 * 1024 {
+        if text.len() > MAX_TEMPLATE_BYTES {
             return Err(bad("a template has at most 64 KiB"));
         }
         let def: Definition = toml::from_str(text).map_err(|e| {

@@ -11,6 +11,7 @@ mod render;
 pub mod service;
 
 pub use definition::{
-    CrashPolicy, Definition, FileDef, ProbeDef, ProbeKind, Problem, ReadyDef, Rule, StopDef, VariableDef,
+    CrashPolicy, Definition, FileDef, MAX_TEMPLATE_BYTES, ProbeDef, ProbeKind, Problem, ReadyDef, Rule, StopDef,
+    VariableDef,
 };
 pub use render::{Launch, ServerContext, Values, render, resolve_values};

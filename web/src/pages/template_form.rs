@@ -233,7 +233,7 @@ const MAIN: Rows = &[
         Kind::Lines,
         "args",
         "Arguments",
-        "One argument per line, never split further and never run by a shell. Placeholders: {{KEY}}, {{SERVER_DIR}}, \
+        "One argument per line (an empty line is an empty argument), never split further and never run by a shell. Placeholders: {{KEY}}, {{SERVER_DIR}}, \
          {{SERVER_ID}}, {{SERVER_NAME}}; {{KEY...}} spreads a list.",
     )],
     &[optional("workingDir", "Working folder", "Relative to the server's folder; empty: the folder itself.")],

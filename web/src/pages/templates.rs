@@ -200,6 +200,7 @@ fn Editor(
             }
             match ask(definition, parts, given).await {
                 Ok(c) if asked.get_untracked() == n => {
+                    error.set(None);
                     if from_parts {
                         if let Some(written) = &c.definition {
                             text.set(written.clone());
@@ -321,10 +322,23 @@ fn Editor(
             }
         });
     });
+    // A copy is a new template with another name: in the form, the name part changes (and the
+    // hub writes the text); in the TOML, its `name` line.
     let copy = move |_| {
         editing.set(Editing::New);
-        text.update(|t| *t = t.replacen("name = \"", "name = \"Copy of ", 1));
-        form.set(None);
+        let renamed = form.try_update(|f| {
+            f.as_mut().and_then(|f| f.get_mut("name")).map(|name| {
+                *name = Value::String(format!("Copy of {}", name.as_str().unwrap_or_default()));
+            })
+        });
+        if renamed.flatten().is_none() {
+            text.update(|t| {
+                if let Some(from) = ["name = \"", "name = '"].into_iter().find(|from| t.contains(from)) {
+                    *t = t.replacen(from, &format!("{from}Copy of "), 1);
+                }
+            });
+            form.set(None);
+        }
     };
     // Whether the parts are there, as a memo: the form is drawn once, not again on each change.
     let has_form = Memo::new(move |_| form.with(Option::is_some));
