@@ -217,6 +217,12 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_TRUSTED_PROXIES", global = true, default_value = "", value_name = "CIDRS")]
     pub trusted_proxies: String,
 
+    /// Web origins (`scheme://host[:port]`, comma-separated) whose pages may open the GraphQL
+    /// WebSocket besides the hub's own; unset, only the hub's own pages and clients that send no
+    /// Origin (scripts, native clients) may.
+    #[arg(long, env = "KUTANGA_ALLOWED_ORIGINS", global = true, default_value = "", value_name = "ORIGINS")]
+    pub allowed_origins: String,
+
     /// Addresses (IPs or CIDR ranges, comma-separated) that alert webhooks may reach although
     /// they are not public (loopback, private, link-local...), e.g. a chat relay on the LAN.
     #[arg(long, env = "KUTANGA_WEBHOOK_ALLOW", global = true, default_value = "", value_name = "CIDRS")]
@@ -382,6 +388,23 @@ impl Settings {
         cidr_list("KUTANGA_TRUSTED_PROXIES", &self.trusted_proxies)
     }
 
+    /// The other sites whose pages may open the WebSocket, as `scheme://host[:port]` in lower case.
+    pub fn allowed_origin_list(&self) -> Result<Vec<String>, ConfigError> {
+        self.allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                canonical_origin(s).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "KUTANGA_ALLOWED_ORIGINS",
+                        "origins like https://example.org separated by commas",
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The non-public addresses alert webhooks may reach anyway.
     pub fn webhook_allow_list(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         cidr_list("KUTANGA_WEBHOOK_ALLOW", &self.webhook_allow)
@@ -392,6 +415,7 @@ impl Settings {
         self.metrics_allow_list()?;
         self.webhook_allow_list()?;
         self.trusted_proxy_list()?;
+        self.allowed_origin_list()?;
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::invalid("KUTANGA_METRICS_TOKEN", "a token of at least 16 characters"));
         }
@@ -623,6 +647,27 @@ fn name_the_variable(err: clap::Error) -> ConfigError {
 use std::error::Error as _;
 
 /// IP addresses or CIDR ranges separated by commas.
+/// `scheme://host[:port]` in lower case, without a default port or a trailing slash; None when
+/// the text is not an http(s) origin (a path, a query or user info make it none).
+pub fn canonical_origin(text: &str) -> Option<String> {
+    let uri: axum::http::Uri = text.trim().parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?;
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    if authority.as_str().contains('@') || uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return None;
+    }
+    let host = authority.host().to_ascii_lowercase();
+    Some(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
 fn cidr_list(variable: &'static str, text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     text.split(',')
         .map(str::trim)
@@ -639,6 +684,18 @@ fn cidr_list(variable: &'static str, text: &str) -> Result<Vec<ipnet::IpNet>, Co
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn origins_are_compared_in_one_spelling() {
+        assert_eq!(canonical_origin("HTTPS://Example.ORG:443/").as_deref(), Some("https://example.org"));
+        assert_eq!(canonical_origin("http://127.0.0.1:8080").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(canonical_origin("http://[::1]:80").as_deref(), Some("http://[::1]"));
+        for not_an_origin in
+            ["null", "example.org", "ftp://example.org", "https://a@example.org", "https://example.org/x", ""]
+        {
+            assert_eq!(canonical_origin(not_an_origin), None, "{not_an_origin}");
+        }
+    }
 
     #[derive(Debug, Parser)]
     struct Cli {

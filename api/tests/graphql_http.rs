@@ -326,7 +326,51 @@ async fn a_trusted_proxy_tells_who_the_client_is(backend: Backend) {
     hub.stop().await;
 }
 
+/// GraphQL over HTTP: a client that accepts `application/graphql-response+json` gets a 4xx
+/// without `data` for a request that could not run, 200 for one that ran; `application/json`
+/// clients get what they always got.
+async fn the_graphql_response_media_type_follows_the_specification(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    const MEDIA: &str = "application/graphql-response+json";
+    let post = |query: &'static str, accept: &str| {
+        hub.http
+            .post(hub.url("/graphql"))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(json!({ "query": query }).to_string())
+            .send()
+    };
+    for bad in ["{ hubInfo { name }", "{ noSuchField }", "query ($a: Int) { hubInfo { name } }"] {
+        let res = post(bad, MEDIA).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(res.headers()["content-type"], MEDIA);
+        let body: Value = res.json().await.unwrap();
+        assert!(body.get("data").is_none() && body["errors"][0]["message"].is_string(), "{bad}: {body}");
+        let old = post(bad, "application/json").await.unwrap();
+        assert_eq!(old.status(), StatusCode::OK, "unchanged for application/json: {bad}");
+    }
+    let res = post("{ hubInfo { name } }", &format!("{MEDIA}, application/json;q=0.9")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], MEDIA);
+    assert_eq!(res.json::<Value>().await.unwrap()["data"]["hubInfo"]["name"], "Kutanga Hub");
+    // It ran: a field's error is still a 200 with its data.
+    let res = post("{ hubInfo { name } me { id } }", MEDIA).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.get("data").is_some() && body["errors"][0]["path"][0] == "me", "{body}");
+    // GET: a missing query is a 400 for GraphQL clients (a browser still gets the playground),
+    // a malformed one too for clients of the new media type.
+    let get = |path: &str, accept: &'static str| hub.http.get(hub.url(path)).header("accept", accept).send();
+    assert_eq!(get("/graphql", "application/json").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(get("/graphql", MEDIA).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(get("/graphql", "text/html,*/*;q=0.8").await.unwrap().status(), StatusCode::OK);
+    let res = get("/graphql?query=%7B%20hubInfo", MEDIA).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    hub.stop().await;
+}
+
 on_both!(
+    the_graphql_response_media_type_follows_the_specification,
     a_trusted_proxy_tells_who_the_client_is,
     hub_info_is_public,
     the_admin_sees_the_three_roles,

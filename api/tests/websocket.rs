@@ -86,11 +86,40 @@ async fn connection_init_without_a_valid_token_closes_4403(backend: Backend) {
         let closed = init(&mut ws, payload.clone()).await.unwrap_err();
         assert_eq!(closed.0, 4403, "{payload}");
     }
-    // Subscribing before connection_init is refused too.
+    // Subscribing before the connection is acknowledged closes with 4401, as the protocol says.
     let mut ws = connect(&hub).await;
     subscribe(&mut ws, "1", "subscription { auditEvents { id } }").await;
     let closed = next(&mut ws).await.unwrap_err();
-    assert_ne!(closed.0, 1000);
+    assert_eq!(closed.0, 4401, "{closed:?}");
+    hub.stop().await;
+}
+
+/// A page of another site cannot open the socket with a visitor's browser (cross-site WebSocket
+/// hijacking); the hub's own pages, configured sites and clients without an Origin can.
+async fn pages_of_other_sites_may_not_open_the_socket(backend: Backend) {
+    let store = common::Store::new(backend).await;
+    let hub = TestHub::start_with(store, &["--allowed-origins", "https://Console.Example.org:443/"]).await;
+    let with_origin = |origin: &str| {
+        let mut req = hub.ws_url().into_client_request().unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        req.headers_mut().insert("Origin", origin.parse().unwrap());
+        req
+    };
+    let own = format!("http://{}", hub.ws_url().trim_start_matches("ws://").split('/').next().unwrap());
+    for origin in [own.as_str(), "https://console.example.org"] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(origin)).await.unwrap();
+        let admin = hub.admin_token().await;
+        let ack = init(&mut ws, json!({ "authorization": format!("Bearer {admin}") })).await.unwrap();
+        assert_eq!(ack["type"], "connection_ack", "{origin}");
+    }
+    for origin in
+        ["https://evil.example", "null", "http://console.example.org", "https://console.example.org.evil.example"]
+    {
+        match tokio_tungstenite::connect_async(with_origin(origin)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403, "{origin}"),
+            other => panic!("{origin} opened a socket: {:?}", other.map(|(_, r)| r.status())),
+        }
+    }
     hub.stop().await;
 }
 
@@ -465,6 +494,7 @@ async fn a_socket_runs_a_bounded_number_of_operations(backend: Backend) {
 }
 
 on_both!(
+    pages_of_other_sites_may_not_open_the_socket,
     my_access_follows_roles_and_grants_and_nothing_else,
     a_socket_runs_a_bounded_number_of_operations,
     a_socket_closes_when_its_session_ends,

@@ -1,7 +1,14 @@
 //! GraphQL over HTTP (POST for everything, GET for queries and the playground) and over
 //! WebSocket (graphql-transport-ws).
 
-use std::{any::TypeId, net::IpAddr, sync::Arc};
+use std::{
+    any::TypeId,
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use async_graphql::{
     BatchRequest, Data, Request as GqlRequest,
@@ -29,6 +36,7 @@ use crate::{
         ClientInfo,
         caller::{authenticate, authenticate_until},
     },
+    config::canonical_origin,
     error::ApiError,
     graphql::{
         HubSchema, RequestInfo,
@@ -44,11 +52,30 @@ pub struct HttpState {
     schema: HubSchema,
     services: Services,
     shutdown: CancellationToken,
+    /// Other sites whose pages may open the WebSocket (`KUTANGA_ALLOWED_ORIGINS`).
+    allowed_origins: Arc<Vec<String>>,
 }
 
 impl HttpState {
     pub fn new(app: &App) -> Self {
-        Self { schema: app.schema.clone(), services: app.services.clone(), shutdown: app.shutdown.clone() }
+        Self {
+            schema: app.schema.clone(),
+            services: app.services.clone(),
+            shutdown: app.shutdown.clone(),
+            allowed_origins: Arc::new(app.services.settings.allowed_origin_list().unwrap_or_default()),
+        }
+    }
+
+    /// Whether a page of `origin` may open the WebSocket: the hub's own pages (the Origin names
+    /// the host the request was sent to), and the configured other sites. Clients that send no
+    /// Origin (scripts, native apps) are not browsers acting for another site and may.
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else { return true };
+        let Some(origin) = origin.to_str().ok().and_then(canonical_origin) else { return false };
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let scheme = origin.split("://").next().unwrap_or_default();
+        let own = canonical_origin(&format!("{scheme}://{host}"));
+        own.as_deref() == Some(origin.as_str()) || self.allowed_origins.contains(&origin)
     }
 
     /// The caller from the Authorization header (an invalid token leaves the request anonymous;
@@ -75,6 +102,41 @@ fn error_response(status: StatusCode, message: &str) -> Response {
         "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadUserInput.as_str() } }]
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// The GraphQL-over-HTTP media type of answers: with it, a request that could not run (its
+/// document does not parse or validate) is a 4xx without `data`.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Whether the client's Accept header lists `media` (and not with `q=0`).
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        parts.next().is_some_and(|m| m.eq_ignore_ascii_case(media))
+            && !parts.any(|p| p.replace(' ', "").eq_ignore_ascii_case("q=0"))
+    })
+}
+
+/// An answer as the client asked for it. As `application/json` (the default): always 200 with
+/// the GraphQL response. As `application/graphql-response+json`, the GraphQL-over-HTTP way: a
+/// single operation that never ran (every error before execution: parse, validation, limits) is
+/// 400 without a `data` entry; one that ran is 200, field errors or not.
+fn answer(response: async_graphql::BatchResponse, graphql_response: bool) -> Response {
+    let async_graphql::BatchResponse::Single(single) = response else {
+        return axum::Json(response).into_response();
+    };
+    if !graphql_response {
+        return axum::Json(single).into_response();
+    }
+    let never_ran = single.data == async_graphql::Value::Null
+        && !single.errors.is_empty()
+        && single.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&single).unwrap_or_default();
+    if never_ran && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    let status = if never_ran { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    (status, [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], body.to_string()).into_response()
 }
 
 /// POST /graphql: a request or a batch, as JSON.
@@ -114,7 +176,7 @@ pub async fn post(
     let info = st.request_info(&headers, ip).await;
     let batch = batch.data(info).data(BatchBudget::new(settings.graphql_max_complexity as usize));
     let response = st.schema.execute_batch(batch).await;
-    axum::Json(response).into_response()
+    answer(response, accepts(&headers, GRAPHQL_RESPONSE))
 }
 
 #[derive(Deserialize)]
@@ -132,7 +194,13 @@ pub async fn get(
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
+    let graphql_response = accepts(&headers, GRAPHQL_RESPONSE);
     let Some(query) = params.query else {
+        // A GraphQL client asked for an answer: without a query there is none. Anyone else
+        // (a browser) gets the playground.
+        if graphql_response || accepts(&headers, "application/json") {
+            return error_response(StatusCode::BAD_REQUEST, "the `query` parameter is missing");
+        }
         return playground(&st);
     };
     let limit = usize::from(st.services.settings.graphql_max_recursion);
@@ -162,7 +230,8 @@ pub async fn get(
         }
     }
     let info = st.request_info(&headers, ip).await;
-    axum::Json(st.schema.execute(request.data(info)).await).into_response()
+    let response = st.schema.execute(request.data(info)).await;
+    answer(async_graphql::BatchResponse::Single(response), graphql_response)
 }
 
 /// The GraphiQL playground, when enabled.
@@ -200,6 +269,14 @@ pub async fn websocket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // A page of another site must not act with a visitor's session (cross-site WebSocket
+    // hijacking): its Origin is checked before the upgrade.
+    if !st.origin_allowed(&headers) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "pages of this site may not open the hub's WebSocket (see KUTANGA_ALLOWED_ORIGINS)",
+        );
+    }
     // The client's preferred protocol among those async-graphql speaks.
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -241,13 +318,25 @@ struct Frame {
     id: Option<String>,
 }
 
+/// Why a client's message is not passed on.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    /// An operation past the limit (answered with an error for its id).
+    TooMany(String),
+    /// An operation before the connection was acknowledged (the socket closes with 4401).
+    BeforeAck,
+}
+
 impl Operations {
-    /// Looks at a client's message: `Err(id)` when it starts an operation past the limit.
-    fn admit(&self, bytes: &[u8]) -> Result<(), String> {
+    /// Looks at a client's message, given whether the connection has been acknowledged.
+    fn admit(&self, bytes: &[u8], acked: bool) -> Result<(), Refused> {
         let Ok(Frame { kind, id: Some(id) }) = serde_json::from_slice::<Frame>(bytes) else { return Ok(()) };
         let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match kind.as_str() {
-            "subscribe" | "start" if !running.contains(&id) && running.len() >= MAX_SOCKET_OPERATIONS => Err(id),
+            "subscribe" | "start" if !acked => Err(Refused::BeforeAck),
+            "subscribe" | "start" if !running.contains(&id) && running.len() >= MAX_SOCKET_OPERATIONS => {
+                Err(Refused::TooMany(id))
+            }
             "subscribe" | "start" => {
                 running.insert(id);
                 Ok(())
@@ -276,19 +365,21 @@ impl Operations {
 async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols, client: ClientInfo) {
     let (mut sink, stream) = socket.split();
     let operations = Arc::new(Operations::default());
-    let (refused_tx, mut refused) = tokio::sync::mpsc::channel::<String>(16);
+    // Set before the connection_ack goes out, so a client's first subscribe finds it set.
+    let acked = Arc::new(AtomicBool::new(false));
+    let (refused_tx, mut refused) = tokio::sync::mpsc::channel::<Refused>(16);
     let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map({
-        let operations = operations.clone();
+        let (operations, acked) = (operations.clone(), acked.clone());
         move |m| {
             let bytes = match m {
                 Ok(Message::Text(t)) => Some(t.as_str().as_bytes().to_vec()),
                 Ok(Message::Binary(b)) => Some(b.to_vec()),
                 _ => None,
             };
-            future::ready(bytes.and_then(|b| match operations.admit(&b) {
+            future::ready(bytes.and_then(|b| match operations.admit(&b, acked.load(Ordering::SeqCst)) {
                 Ok(()) => Some(b),
-                Err(id) => {
-                    let _ = refused_tx.try_send(id);
+                Err(why) => {
+                    let _ = refused_tx.try_send(why);
                     None
                 }
             }))
@@ -340,13 +431,13 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
     let mut guard = std::pin::pin!(guard);
     let init_deadline = tokio::time::sleep(WS_INIT_TIMEOUT);
     let mut init_deadline = std::pin::pin!(init_deadline);
-    let mut acked = false;
-
     let close = loop {
         tokio::select! {
             msg = graphql.next() => match msg {
                 Some(WsMessage::Text(text)) => {
-                    acked |= text.contains("\"connection_ack\"");
+                    if text.contains("\"connection_ack\"") {
+                        acked.store(true, Ordering::SeqCst);
+                    }
                     operations.sent(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
@@ -357,17 +448,22 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                 None => break None,
             },
             why = &mut guard => break Some((why.code, why.reason.to_owned())),
-            Some(id) = refused.recv() => {
-                let error = serde_json::json!({ "id": id, "type": "error", "payload": [{
-                    "message": format!("a socket runs at most {MAX_SOCKET_OPERATIONS} operations at once; complete one first"),
-                    "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": 1 },
-                }] });
-                if sink.send(Message::Text(error.to_string().into())).await.is_err() {
-                    break None;
+            Some(why) = refused.recv() => match why {
+                Refused::BeforeAck => {
+                    break Some((4401, "Unauthorized: subscribe before the connection is acknowledged".to_owned()));
                 }
-            }
+                Refused::TooMany(id) => {
+                    let error = serde_json::json!({ "id": id, "type": "error", "payload": [{
+                        "message": format!("a socket runs at most {MAX_SOCKET_OPERATIONS} operations at once; complete one first"),
+                        "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": 1 },
+                    }] });
+                    if sink.send(Message::Text(error.to_string().into())).await.is_err() {
+                        break None;
+                    }
+                }
+            },
             () = st.shutdown.cancelled() => break Some((1001, "the hub is shutting down".to_owned())),
-            () = &mut init_deadline, if !acked => break Some((4408, "Connection initialisation timeout".to_owned())),
+            () = &mut init_deadline, if !acked.load(Ordering::SeqCst) => break Some((4408, "Connection initialisation timeout".to_owned())),
         }
     };
     if let Some((code, reason)) = close {
@@ -389,6 +485,20 @@ mod tests {
         assert!(only_queries(two, Some("A")));
         assert!(!only_queries(two, Some("B")));
         assert!(!only_queries(two, None));
+    }
+
+    #[test]
+    fn accept_lists_are_read_item_by_item() {
+        let with = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, accept.parse().unwrap());
+            h
+        };
+        assert!(accepts(&with("application/graphql-response+json"), GRAPHQL_RESPONSE));
+        assert!(accepts(&with("text/html, Application/GraphQL-Response+JSON; q=0.9"), GRAPHQL_RESPONSE));
+        assert!(!accepts(&with("application/graphql-response+json;q=0"), GRAPHQL_RESPONSE));
+        assert!(!accepts(&with("application/json, */*"), GRAPHQL_RESPONSE));
+        assert!(!accepts(&HeaderMap::new(), GRAPHQL_RESPONSE));
     }
 
     #[test]
