@@ -7,7 +7,12 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     alerts::AlertEngine,
-    auth::{SessionPolicy, TokenKeys, cache::CallerCache, limits::AttemptLimits, policy::PasswordPolicy},
+    auth::{
+        SessionPolicy, TokenKeys,
+        cache::CallerCache,
+        limits::{AttemptLimits, SocketLimits},
+        policy::PasswordPolicy,
+    },
     bootstrap::{self, FirstAdmin},
     config::Settings,
     db::Db,
@@ -31,6 +36,8 @@ pub struct Services {
     pub password_policy: PasswordPolicy,
     pub cache: Arc<CallerCache>,
     pub limits: Arc<AttemptLimits>,
+    /// New WebSockets per address, open ones per account.
+    pub sockets: Arc<SocketLimits>,
     pub mailer: Mailer,
     /// Runs the game servers.
     pub supervisor: Supervisor,
@@ -103,6 +110,7 @@ impl Services {
             settings.rate_limit_ip,
             std::time::Duration::from_secs(settings.rate_limit_window),
         );
+        let sockets = Arc::new(SocketLimits::new(settings.ws_per_ip_per_minute, settings.ws_per_account));
         let mailer = Mailer::from_settings(&settings)?;
         let password_policy = PasswordPolicy { min_chars: usize::from(settings.password_min_length) };
         let settings = Arc::new(settings);
@@ -120,6 +128,7 @@ impl Services {
             password_policy,
             cache: Arc::new(CallerCache::default()),
             limits: Arc::new(limits),
+            sockets,
             mailer,
             supervisor,
             history,
@@ -152,12 +161,16 @@ impl App {
 
     /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled.
     fn spawn_housekeeping(&self) {
-        let (limits, token) = (self.services.limits.clone(), self.shutdown.clone());
+        let (limits, sockets, token) =
+            (self.services.limits.clone(), self.services.sockets.clone(), self.shutdown.clone());
         self.services.tasks.spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => limits.tidy(),
+                    _ = tick.tick() => {
+                        limits.tidy();
+                        sockets.tidy();
+                    }
                     () = token.cancelled() => break,
                 }
             }

@@ -130,6 +130,16 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_RATE_LIMIT_WINDOW", global = true, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub rate_limit_window: u64,
 
+    /// New GraphQL WebSockets one address may open per minute (a burst of as many, refilled over
+    /// the minute); past it the upgrade answers 429.
+    #[arg(long, env = "KUTANGA_WS_PER_IP_PER_MINUTE", global = true, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub ws_per_ip_per_minute: u32,
+
+    /// GraphQL WebSockets one account may hold open at once; past it connection_init closes the
+    /// new one with 4429.
+    #[arg(long, env = "KUTANGA_WS_PER_ACCOUNT", global = true, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub ws_per_account: u32,
+
     /// The SMTP server for password-reset mail, as `smtp://user:pass@host:587` (STARTTLS),
     /// `smtps://...:465` (TLS) or `smtp://host:25?tls=none`. Unset: reset links go to the log.
     #[arg(long, env = "KUTANGA_SMTP_URL", global = true, value_name = "URL", hide_env_values = true)]

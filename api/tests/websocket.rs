@@ -493,7 +493,50 @@ async fn a_socket_runs_a_bounded_number_of_operations(backend: Backend) {
     hub.stop().await;
 }
 
+/// One account holds a bounded number of sockets (4429 past it, a place given back when one
+/// closes); one address opens a bounded number per minute (429 before the upgrade past it).
+async fn sockets_are_limited_per_account_and_per_address(backend: Backend) {
+    let store = common::Store::new(backend).await;
+    let hub = TestHub::start_with(store, &["--ws-per-account", "2", "--ws-per-ip-per-minute", "6"]).await;
+    let admin = hub.admin_token().await;
+    let auth = json!({ "authorization": format!("Bearer {admin}") });
+    let mut first = connect(&hub).await;
+    assert_eq!(init(&mut first, auth.clone()).await.unwrap()["type"], "connection_ack");
+    let mut second = connect(&hub).await;
+    assert_eq!(init(&mut second, auth.clone()).await.unwrap()["type"], "connection_ack");
+    let mut third = connect(&hub).await;
+    assert_eq!(init(&mut third, auth.clone()).await.unwrap_err().0, 4429);
+    first.close(None).await.unwrap();
+    let mut again = None;
+    // (At most three tries: with the three above, six sockets, the address's rate.)
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut ws = connect(&hub).await;
+        if let Ok(ack) = init(&mut ws, auth.clone()).await {
+            assert_eq!(ack["type"], "connection_ack");
+            again = Some(ws);
+            break;
+        }
+    }
+    assert!(again.is_some(), "the closed socket's place was given back");
+    // Every attempt above counted for this address: the next ones are over its rate.
+    let mut refused = None;
+    for _ in 0..3 {
+        let mut req = hub.ws_url().into_client_request().unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+        if let Err(tokio_tungstenite::tungstenite::Error::Http(resp)) = tokio_tungstenite::connect_async(req).await {
+            refused = Some(resp);
+            break;
+        }
+    }
+    let resp = refused.expect("a new socket past the address's rate is refused");
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+    hub.stop().await;
+}
+
 on_both!(
+    sockets_are_limited_per_account_and_per_address,
     pages_of_other_sites_may_not_open_the_socket,
     my_access_follows_roles_and_grants_and_nothing_else,
     a_socket_runs_a_bounded_number_of_operations,

@@ -82,6 +82,65 @@ impl Failures {
     }
 }
 
+/// Limits on the GraphQL WebSocket: new sockets per address (a leaky bucket refilled over a
+/// minute) and sockets open at once per account. A script that opens sockets in a loop, or one
+/// account holding thousands, cannot wear the hub down.
+#[derive(Debug)]
+pub struct SocketLimits {
+    opened: Failures,
+    open: Mutex<HashMap<i64, usize>>,
+    per_account: usize,
+}
+
+/// An account's place among its open sockets, given back when the socket ends.
+#[derive(Debug)]
+pub struct SocketSlot {
+    limits: std::sync::Arc<SocketLimits>,
+    user_id: i64,
+}
+
+impl SocketLimits {
+    pub fn new(per_ip_per_minute: u32, per_account: u32) -> Self {
+        Self {
+            opened: Failures::new(per_ip_per_minute, Duration::from_secs(60)),
+            open: Mutex::default(),
+            per_account: per_account as usize,
+        }
+    }
+
+    /// A new socket from `ip`: RATE_LIMITED (with the wait) past the address's rate.
+    pub fn opening(&self, ip: &str) -> Result<(), ApiError> {
+        self.opened.count(address(ip)).map_or(Ok(()), |wait| Err(limited(wait)))
+    }
+
+    /// A place for one more socket of the account, or None when it holds its limit.
+    pub fn hold(self: &std::sync::Arc<Self>, user_id: i64) -> Option<SocketSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user_id).or_default();
+        if *count >= self.per_account {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot { limits: self.clone(), user_id })
+    }
+
+    pub fn tidy(&self) {
+        self.opened.tidy();
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.user_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
 fn limited(wait: Duration) -> ApiError {
     ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
 }
@@ -175,6 +234,23 @@ impl AttemptLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_are_limited_per_address_and_per_account() {
+        let limits = std::sync::Arc::new(SocketLimits::new(3, 2));
+        for _ in 0..3 {
+            limits.opening("10.0.0.1").unwrap();
+        }
+        assert!(matches!(limits.opening("10.0.0.1"), Err(ApiError::RateLimited { .. })));
+        limits.opening("10.0.0.2").unwrap();
+        let (a, b) = (limits.hold(7).unwrap(), limits.hold(7).unwrap());
+        assert!(limits.hold(7).is_none(), "a third socket of the account");
+        assert!(limits.hold(8).is_some(), "another account is not concerned");
+        drop(a);
+        let c = limits.hold(7).expect("a place is given back when its socket ends");
+        drop((b, c));
+        assert!(limits.open.lock().unwrap().get(&7).is_none(), "nothing kept for an account without sockets");
+    }
 
     fn fail(limits: &AttemptLimits, account: &str, ip: &str) -> Result<Option<ApiError>, ApiError> {
         limits.before(account, Some(ip))?;

@@ -35,6 +35,7 @@ use crate::{
     auth::{
         ClientInfo,
         caller::{authenticate, authenticate_until},
+        limits::SocketSlot,
     },
     config::canonical_origin,
     error::ApiError,
@@ -277,6 +278,18 @@ pub async fn websocket(
             "pages of this site may not open the hub's WebSocket (see KUTANGA_ALLOWED_ORIGINS)",
         );
     }
+    if let Err(ApiError::RateLimited { retry_after_secs }) = st.services.sockets.opening(&ip.to_string()) {
+        let body = serde_json::json!({ "errors": [{
+            "message": "too many new sockets from this address; wait and try again",
+            "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfter": retry_after_secs },
+        }] });
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_secs.to_string())],
+            axum::Json(body),
+        )
+            .into_response();
+    }
     // The client's preferred protocol among those async-graphql speaks.
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -302,6 +315,8 @@ fn token_in(payload: Option<&serde_json::Value>) -> Option<String> {
 
 /// The marker that turns async-graphql's init failure (close 1002) into 4403.
 const FORBIDDEN: &str = "4403: Forbidden";
+/// The marker of an account that holds as many sockets as it may (closed with 4429).
+const TOO_MANY: &str = "4429: Too many sockets for this account";
 
 /// The most operations one socket may run at once (subscriptions, queries and mutations alike).
 const MAX_SOCKET_OPERATIONS: usize = 100;
@@ -386,16 +401,17 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
         }
     });
     let services = st.services.clone();
-    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Arc<SocketSession>>();
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<(Arc<SocketSession>, SocketSlot)>();
     let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let token = token_in(Some(&payload)).ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
             let access = services.bus.access_generation();
             let (caller, expires) =
                 authenticate_until(&services, &token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
+            let slot = services.sockets.hold(caller.user_id).ok_or_else(|| async_graphql::Error::new(TOO_MANY))?;
             // The socket keeps the session, not the caller: SocketAuth authorises each operation.
             let socket = SocketSession::open(&caller, expires, client, access);
-            let _ = opened_tx.send(socket.clone());
+            let _ = opened_tx.send((socket.clone(), slot));
             let mut data = Data::default();
             data.insert(socket);
             Ok(data)
@@ -424,7 +440,8 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
     // Resolves when the socket must close because of its session (never before connection_init).
     let guard = async {
         match opened.await {
-            Ok(socket) => socket.closed(&st.services).await,
+            // The account's place is held for as long as this future runs: the socket's life.
+            Ok((socket, _slot)) => socket.closed(&st.services).await,
             Err(_) => std::future::pending().await,
         }
     };
@@ -444,6 +461,9 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                     }
                 }
                 Some(WsMessage::Close(_, reason)) if reason == FORBIDDEN => break Some((4403, "Forbidden".to_owned())),
+                Some(WsMessage::Close(_, reason)) if reason == TOO_MANY => {
+                    break Some((4429, "Too many sockets for this account; close one first".to_owned()));
+                }
                 Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
                 None => break None,
             },
