@@ -227,9 +227,9 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_TRUSTED_PROXIES", global = true, default_value = "", value_name = "CIDRS")]
     pub trusted_proxies: String,
 
-    /// Web origins (`scheme://host[:port]`, comma-separated) whose pages may open the GraphQL
-    /// WebSocket besides the hub's own; unset, only the hub's own pages and clients that send no
-    /// Origin (scripts, native clients) may.
+    /// Web origins (`scheme://host[:port]`, comma-separated) whose pages may use the GraphQL API
+    /// besides the hub's own: CORS on `/graphql` and the WebSocket. Unset, no CORS, and only the
+    /// hub's own pages and clients that send no Origin (scripts, native clients) open sockets.
     #[arg(long, env = "KUTANGA_ALLOWED_ORIGINS", global = true, default_value = "", value_name = "ORIGINS")]
     pub allowed_origins: String,
 

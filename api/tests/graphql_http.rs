@@ -369,7 +369,50 @@ async fn the_graphql_response_media_type_follows_the_specification(backend: Back
     hub.stop().await;
 }
 
+/// CORS on the GraphQL API only for the configured sites (none by default), never with
+/// credentials, never on the cookie routes.
+async fn other_sites_use_the_api_only_when_allowed(backend: Backend) {
+    const SITE: &str = "https://console.example.org";
+    let preflight = |hub: &TestHub, path: &str, origin: &'static str| {
+        hub.http
+            .request(reqwest::Method::OPTIONS, hub.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let hub = TestHub::start(backend).await;
+    let res = preflight(&hub, "/graphql", SITE).await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none(), "no CORS by default");
+    hub.stop().await;
+
+    let store = common::Store::new(backend).await;
+    let hub = TestHub::start_with(store, &["--allowed-origins", SITE]).await;
+    let res = preflight(&hub, "/graphql", SITE).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(res.headers()["access-control-allow-origin"], SITE);
+    let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+    assert!(res.headers().get("access-control-allow-credentials").is_none());
+    let res = hub
+        .http
+        .post(hub.url("/graphql"))
+        .header("origin", SITE)
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ hubInfo { name } }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], SITE);
+    let res = preflight(&hub, "/graphql", "https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none(), "another site");
+    let res = preflight(&hub, "/auth/refresh", SITE).await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none(), "the cookie routes stay same-site");
+    hub.stop().await;
+}
+
 on_both!(
+    other_sites_use_the_api_only_when_allowed,
     the_graphql_response_media_type_follows_the_specification,
     a_trusted_proxy_tells_who_the_client_is,
     hub_info_is_public,

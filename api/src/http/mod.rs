@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue, Request, header},
+    http::{HeaderName, HeaderValue, Method, Request, header},
     routing::{get, post},
 };
 use tower::ServiceBuilder;
 use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
@@ -36,6 +37,10 @@ pub fn router(app: &App) -> Router {
         .with_state(state)
         // Answers carry tokens and private data: no cache, shared or not, may keep them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    // Pages of the configured other sites may call the GraphQL API from a browser, with a bearer
+    // token (never with cookies: `/auth/*` stays same-site). None by default.
+    let origins = app.services.settings.allowed_origin_list().unwrap_or_default();
+    let api = if origins.is_empty() { api } else { api.layer(cors(&origins)) };
     let sessions = Router::new()
         .route("/auth/login", post(session::login))
         .route("/auth/register", post(session::register))
@@ -95,6 +100,17 @@ pub fn router(app: &App) -> Router {
                     HeaderValue::from_static("DENY"),
                 )),
         )
+}
+
+/// CORS for the GraphQL routes: the configured origins, GET and POST, the headers a GraphQL
+/// client sends, no credentials (the bearer token is a header, not a cookie).
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(600))
 }
 
 /// How long a WebSocket may stay without connection_init before it is closed (4408).
