@@ -173,6 +173,16 @@ fn rotate(path: &std::path::Path, keep: u64) {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any line, escape sequences cut anywhere included: no panic, and no escape character
+        /// or carriage return survives.
+        #[test]
+        fn any_line_is_stripped_cleanly(line in "(\\PC|\u{1b}|\\[|[0-9;]|\r|m){0,64}") {
+            let out = strip_ansi(&line);
+            proptest::prop_assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{:?} -> {:?}", line, out);
+        }
+    }
+
     #[test]
     fn ansi_codes_and_carriage_returns_are_stripped() {
         assert_eq!(strip_ansi("\u{1b}[1;32mready\u{1b}[0m\r"), "ready");

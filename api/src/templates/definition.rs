@@ -663,6 +663,99 @@ backoff_seconds = 0
         assert_eq!(minimal, "name = \"T\"\nexecutable = \"/bin/true\"\n", "defaults are left out");
     }
 
+    use proptest::{collection, option, prelude::*};
+
+    /// Any text at all: read or refused with a reason, never a panic.
+    fn texts() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            // TOML-shaped: keys of the format with odd values, tables, placeholders.
+            collection::vec(
+                prop_oneof![
+                    Just("name = ".to_owned()),
+                    Just("executable = ".to_owned()),
+                    Just("args = [".to_owned()),
+                    Just("[[variables]]\nkey = ".to_owned()),
+                    Just("rule = { integer = { min = ".to_owned()),
+                    Just("[stop]\nsignal_timeout = ".to_owned()),
+                    Just("{{".to_owned()),
+                    Just("...}}".to_owned()),
+                    Just("\"".to_owned()),
+                    Just("'''".to_owned()),
+                    Just("\n".to_owned()),
+                    "[ -~]{0,12}",
+                ],
+                0..24,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    /// Any short text, control characters, quotes and line breaks included.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof!["\\PC{0,24}", any::<String>().prop_map(|s| s.chars().take(24).collect()), "[\"'\\\\\n\r\t{}.]{0,8}",]
+    }
+
+    /// Templates of any content (valid or not): what the writer must write faithfully.
+    fn definitions() -> impl Strategy<Value = Definition> {
+        let variable = (any_text(), option::of(any_text()), option::of(any_text()), any::<(bool, bool, bool)>())
+            .prop_map(|(key, description, default, (required, editable, privileged))| VariableDef {
+                key,
+                description,
+                default,
+                required,
+                editable,
+                privileged,
+                rule: None,
+            });
+        (
+            (any_text(), option::of(any_text()), any_text(), collection::vec(any_text(), 0..4)),
+            collection::vec(variable, 0..3),
+            collection::btree_map(any_text(), any_text(), 0..3),
+            collection::vec((any_text(), any_text()), 0..2),
+            (option::of(any_text()), 0u64..5000, option::of(collection::vec(any_text(), 0..3))),
+        )
+            .prop_map(
+                |((name, description, executable, args), variables, env, files, (stop, timeout, ready))| Definition {
+                    name,
+                    description,
+                    executable,
+                    args,
+                    port_variable: None,
+                    working_dir: None,
+                    variables,
+                    env,
+                    files: files.into_iter().map(|(path, content)| FileDef { path, content }).collect(),
+                    stop: StopDef { command: stop, signal_timeout: timeout, ..StopDef::default() },
+                    ready: ready.map(|patterns| ReadyDef { patterns, regex: Vec::new(), timeout }),
+                    probe: None,
+                    crash: CrashPolicy::default(),
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// A template file of any content is read or refused with a reason; it never panics.
+        #[test]
+        fn any_text_is_read_or_refused(text in texts()) {
+            match Definition::parse_at(&text) {
+                Ok(def) => prop_assert!(def.check().is_ok()),
+                Err(problem) => prop_assert!(!problem.message.is_empty()),
+            }
+        }
+
+        /// Whatever a template holds (quotes, line breaks, control characters, `'''`), the file
+        /// written from it reads back as the same template.
+        #[test]
+        fn any_template_is_written_faithfully(def in definitions()) {
+            let written = def.to_toml().unwrap();
+            let back: Definition = toml::from_str(&written).map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+            prop_assert_eq!(back, def, "{}", written);
+        }
+    }
+
     #[test]
     fn mistakes_name_their_place() {
         for (text, at) in [
