@@ -152,6 +152,30 @@ async fn shutdown_closes_sockets_with_a_close_frame(backend: Backend) {
     assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
 }
 
+/// A stop with 500 sockets open, each with a subscription: every client gets its close frame
+/// (1001) and the hub is gone within its shutdown timeout.
+async fn a_stop_closes_five_hundred_sockets_in_time(backend: Backend) {
+    const SOCKETS: usize = 500;
+    let store = common::Store::new(backend).await;
+    let hub = TestHub::start_with(store, &["--ws-per-ip-per-minute", "10000", "--ws-per-account", "1000"]).await;
+    let token = hub.admin_token().await;
+    let opened = futures_util::future::join_all((0..SOCKETS).map(|_| async {
+        let mut ws = connect(&hub).await;
+        init(&mut ws, json!({ "authorization": format!("Bearer {token}") })).await.unwrap();
+        subscribe(&mut ws, "1", "subscription { auditEvents { id } }").await;
+        ws
+    }))
+    .await;
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(hub.stop());
+    let closes =
+        futures_util::future::join_all(opened.into_iter().map(|mut ws| async move { next(&mut ws).await })).await;
+    let away = closes.iter().filter(|c| matches!(c, Err((code, _)) if *code == u16::from(CloseCode::Away))).count();
+    assert_eq!(away, SOCKETS, "every client got 1001: {:?}", closes.iter().find(|c| c.is_ok()));
+    stopping.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped in {:?}", started.elapsed());
+}
+
 async fn a_subscription_ends_when_access_is_taken_away(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let admin = hub.admin_token().await;
@@ -536,6 +560,7 @@ async fn sockets_are_limited_per_account_and_per_address(backend: Backend) {
 }
 
 on_both!(
+    a_stop_closes_five_hundred_sockets_in_time,
     sockets_are_limited_per_account_and_per_address,
     pages_of_other_sites_may_not_open_the_socket,
     my_access_follows_roles_and_grants_and_nothing_else,
