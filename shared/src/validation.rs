@@ -100,8 +100,15 @@ pub fn password_length(field: &'static str, raw: &str, min_chars: usize) -> Resu
 }
 
 /// Zero-width and bidirectional format characters that make two names look alike.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+/// Zero-width and bidirectional formatting characters: invisible, and able to make a name read
+/// as another (`admin\u{202E}gpj.exe` shows as "adminexe.jpg").
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whether a one-line name holds a control or an invisible character.
+pub fn has_hidden(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() || is_invisible(c))
 }
 
 #[cfg(test)]
@@ -133,6 +140,14 @@ mod tests {
         }
         let long = format!("{}@example.org", "a".repeat(250));
         assert!(normalize_email(&long).is_err());
+    }
+
+    #[test]
+    fn hidden_characters_are_found() {
+        for hidden in ["a\u{202e}b", "a\u{2067}b", "a\u{200b}b", "a\u{feff}", "a\nb", "a\u{0}"] {
+            assert!(has_hidden(hidden), "{hidden:?}");
+        }
+        assert!(!has_hidden("Ünïcode 名前 <b>ok</b>"));
     }
 
     #[test]

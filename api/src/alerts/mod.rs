@@ -121,8 +121,11 @@ pub async fn create_rule(
 ) -> Result<alert_rule::Model, ApiError> {
     caller.require(Permission::AlertManage)?;
     let name = new.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_input("name", "a rule name has 1 to 128 characters and no control characters"));
+    if name.is_empty() || name.chars().count() > 128 || shared::validation::has_hidden(&name) {
+        return Err(ApiError::bad_input(
+            "name",
+            "a rule name has 1 to 128 characters and no control or invisible characters",
+        ));
     }
     let scope = match new.server_id {
         Some(id) => {

@@ -48,8 +48,11 @@ pub fn folder(data_dir: &Path, id: i64) -> PathBuf {
 
 fn valid_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_input("name", "a server name has 1 to 64 characters and no control characters"));
+    if name.is_empty() || name.chars().count() > 64 || shared::validation::has_hidden(name) {
+        return Err(ApiError::bad_input(
+            "name",
+            "a server name has 1 to 64 characters and no control or invisible characters",
+        ));
     }
     Ok(name.to_owned())
 }

@@ -166,6 +166,9 @@ fn Editor(
     let check = RwSignal::new(None::<Check>);
     let values = RwSignal::new(BTreeMap::<String, String>::new());
     let error = RwSignal::new(None::<ApiError>);
+    // A check that could not be made (the hub unreachable): apart from what Save and Delete say,
+    // so that a late check never hides their answer.
+    let check_error = RwSignal::new(None::<ApiError>);
     let saved = RwSignal::new(None::<&'static str>);
     let pending = RwSignal::new(false);
     let asked = RwSignal::new(0u32);
@@ -200,7 +203,7 @@ fn Editor(
             }
             match ask(definition, parts, given).await {
                 Ok(c) if asked.get_untracked() == n => {
-                    error.set(None);
+                    check_error.set(None);
                     if from_parts {
                         if let Some(written) = &c.definition {
                             text.set(written.clone());
@@ -217,7 +220,7 @@ fn Editor(
                     check.set(Some(c));
                 }
                 Ok(_) => {}
-                Err(e) => error.set(Some(e)),
+                Err(e) => check_error.set(Some(e)),
             }
         });
     });
@@ -374,6 +377,7 @@ fn Editor(
                     false => view! { <Loading what="the form" /> }.into_any(),
                 }}
             </Show>
+            <ErrorNote error=check_error />
             <div id="definition-check" data-testid="template-check">
                 {move || match unplaced() {
                     Some(e) => view! { <p class="field-error" role="alert">{e}</p> }.into_any(),
