@@ -52,8 +52,7 @@ impl Template {
     /// `template.manage` (it looks at the host's files).
     #[graphql(guard = "Need(Key::TemplateManage)")]
     async fn warnings(&self) -> GqlResult<Vec<String>> {
-        let def = definition_of(&self.0).gql()?;
-        tokio::task::spawn_blocking(move || def.warnings()).await.map_err(ApiError::internal).gql()
+        warnings_of(definition_of(&self.0).gql()?).await
     }
     /// The template file's text (TOML).
     async fn definition(&self) -> &str {
@@ -405,6 +404,11 @@ impl TryFrom<TemplateParts> for Definition {
     }
 }
 
+/// A template's warnings, found off the async threads (they look at the host's files).
+async fn warnings_of(def: Definition) -> GqlResult<Vec<String>> {
+    tokio::task::spawn_blocking(move || def.warnings()).await.map_err(ApiError::internal).gql()
+}
+
 /// The template a preview renders, whose folder and name stand for a server's.
 fn preview(def: &Definition, values: &[(String, String)], data_dir: &Path) -> Result<Vec<String>, ApiError> {
     let values = resolve_values(def, values, None, true)?;
@@ -462,10 +466,7 @@ impl TemplateQuery {
             Ok(argv) => (Some(argv), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        let warnings = {
-            let def = def.clone();
-            tokio::task::spawn_blocking(move || def.warnings()).await.map_err(ApiError::internal).gql()?
-        };
+        let warnings = warnings_of(def.clone()).await?;
         Ok(TemplateCheck {
             warnings,
             definition: Some(text),

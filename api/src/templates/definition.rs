@@ -269,16 +269,7 @@ impl Definition {
 
     /// [`Definition::parse`], with the place of a mistake.
     pub fn parse_at(text: &str) -> Result<Self, Problem> {
-        if text.len() > MAX_TEMPLATE_BYTES {
-            return Err(bad("a template has at most 64 KiB"));
-        }
-        let def: Definition = toml::from_str(text).map_err(|e| {
-            let place = e.span().map(|span| {
-                let (line, column) = line_column(text, span.start);
-                format!("line {line}, column {column}: ")
-            });
-            bad(format!("not a valid template: {}{}", place.unwrap_or_default(), e.message()))
-        })?;
+        let def = Self::read(text)?;
         def.check()?;
         def.check_bounds()?;
         Ok(def)
@@ -287,9 +278,23 @@ impl Definition {
     /// A template read back from the database: checked as it was when it was stored, so that a
     /// bound added since does not stop an existing template's servers.
     pub fn parse_stored(text: &str) -> Result<Self, ApiError> {
-        let def: Definition = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
+        let def = Self::read(text)?;
         def.check()?;
         Ok(def)
+    }
+
+    /// The file's TOML, unchecked; a syntax error names its line and column.
+    fn read(text: &str) -> Result<Self, Problem> {
+        if text.len() > MAX_TEMPLATE_BYTES {
+            return Err(bad("a template has at most 64 KiB"));
+        }
+        toml::from_str(text).map_err(|e| {
+            let place = e.span().map(|span| {
+                let (line, column) = line_column(text, span.start);
+                format!("line {line}, column {column}: ")
+            });
+            bad(format!("not a valid template: {}{}", place.unwrap_or_default(), e.message()))
+        })
     }
 
     /// The template file's text, as [`Definition::parse`] reads it back: comments and the order
