@@ -7,6 +7,8 @@
 //! 3. the SQLite database's size after a simulated year at the default settings.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -14,6 +16,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use common::{PgDatabase, process_cpu};
 use kutanga::{
     config::DatabaseTarget,
     db::Db,
@@ -25,7 +28,6 @@ use kutanga::{
 };
 use sea_orm::ConnectionTrait;
 use shared::Metric;
-use sqlx::{Connection, Executor, PgConnection};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -38,8 +40,6 @@ async fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     collector_against_node_exporter(samples).await;
-    let pg = std::env::var("KUTANGA_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     println!("\n## History queries (30 days of 1-minute rollups, 24 h of raw samples at 1 s, 9 host metrics)\n");
     println!(
         "| backend | load | catch-up rollup | 30 d, 500 points | 24 h, 500 points | 1 h, 500 points | 30 d of minute rows, untiered | ratio |"
@@ -47,12 +47,9 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let dir = tempfile::tempdir().unwrap();
     history_queries("SQLite", DatabaseTarget::Sqlite(dir.path().join("bench.db"))).await;
-    let name = format!("kutanga_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&pg).await.expect("PostgreSQL at KUTANGA_TEST_DATABASE_URL");
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
-    let url = format!("{}/{name}", pg.rsplit_once('/').map_or(pg.as_str(), |(base, _)| base));
-    history_queries("PostgreSQL", DatabaseTarget::Postgres(url)).await;
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).await.unwrap();
+    let pg = PgDatabase::create().await;
+    history_queries("PostgreSQL", DatabaseTarget::Postgres(pg.url.clone())).await;
+    pg.drop_now().await;
     a_simulated_year().await;
 }
 
@@ -67,20 +64,6 @@ fn start_servers() -> Vec<Child> {
                 .expect("sh starts")
         })
         .collect()
-}
-
-/// CPU time (user + system) of a process so far.
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let hz: u64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100);
-    Duration::from_secs_f64(ticks as f64 / hz as f64)
 }
 
 async fn collector_against_node_exporter(samples: usize) {

@@ -27,8 +27,9 @@ usage: cargo xtask <command>
   test [ARGS...]  install what the tests need, build the web app, run every test on SQLite and
                   PostgreSQL (KUTANGA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres);
                   ARGS go to cargo nextest (or cargo test)
-  bench           the monitoring benchmark (release build; needs PostgreSQL as for the tests and
-                  Debian's prometheus-node-exporter): prints the figures the README quotes
+  bench [NAME]    the monitoring and load benchmarks, or only NAME (release builds; need PostgreSQL
+                  as for the tests, Debian's prometheus-node-exporter and wrk): print the figures
+                  the README quotes
   web             build the web app into web/dist (release)
   schema          write the GraphQL schema to schema.graphql
   setup           install the wasm target, Trunk and wasm-bindgen-cli
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "run" => run(&rest),
         "test" => test(&rest),
-        "bench" => bench(),
+        "bench" => bench(&rest),
         "web" => setup().and_then(|()| web()),
         "schema" => schema(),
         "setup" => setup(),
@@ -261,18 +262,31 @@ fn test(args: &[String]) -> Result {
 }
 
 /// The monitoring benchmark: a release build that prints its figures.
-fn bench() -> Result {
+fn bench(only: &[String]) -> Result {
     test_programs()?;
+    if !Path::new("/usr/bin/wrk").exists() {
+        apt_install(&["wrk"], "the load benchmark needs Debian's wrk")?;
+    }
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
-    eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo bench -p kutanga --bench monitoring");
-    let status = Command::new(cargo())
-        .args(["bench", "-p", "kutanga", "--bench", "monitoring"])
-        .current_dir(root())
-        .env("KUTANGA_TEST_DATABASE_URL", &url)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("the benchmark failed ({status})")) }
+    // The load benchmark runs the hub as users do: the release binary, in a process of its own.
+    sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
+    let target = env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    let hub = target.join("release/kutanga");
+    for bench in ["monitoring", "load"].into_iter().filter(|b| only.is_empty() || only.iter().any(|o| o == b)) {
+        eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo bench -p kutanga --bench {bench}");
+        let status = Command::new(cargo())
+            .args(["bench", "-p", "kutanga", "--bench", bench])
+            .current_dir(root())
+            .env("KUTANGA_TEST_DATABASE_URL", &url)
+            .env("KUTANGA_BENCH_HUB", &hub)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("the {bench} benchmark failed ({status})"));
+        }
+    }
+    Ok(())
 }
 
 /// Chromium and its driver for the browser tests: present, or installed from Debian's packages
@@ -282,15 +296,10 @@ fn chromium() -> Result {
     if Path::new(&path).exists() && Path::new("/usr/bin/chromedriver").exists() {
         return Ok(());
     }
-    let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
-    if root_user && output("apt-get", &["--version"]).is_some() {
-        sh("apt-get", &["update", "-q"])?;
-        return sh("apt-get", &["install", "-y", "-q", "chromium", "chromium-driver"]);
-    }
-    Err(format!(
-        "the browser tests need Chromium at {path} and chromedriver: install them (`sudo apt-get install chromium \
-         chromium-driver`) or set KUTANGA_TEST_CHROMIUM"
-    ))
+    apt_install(
+        &["chromium", "chromium-driver"],
+        &format!("the browser tests need Chromium at {path} and chromedriver (or set KUTANGA_TEST_CHROMIUM)"),
+    )
 }
 
 /// The Debian programs the tests run: the game servers (supervisor tests), promtool (checks
@@ -307,14 +316,19 @@ fn test_programs() -> Result {
     if missing.is_empty() {
         return Ok(());
     }
+    apt_install(&missing, "the tests need these Debian packages")
+}
+
+/// Installs Debian packages when we are root and have apt-get; else fails with the command to run.
+fn apt_install(packages: &[&str], why: &str) -> Result {
     let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
     if root_user && output("apt-get", &["--version"]).is_some() {
         sh("apt-get", &["update", "-q"])?;
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-        args.extend(&missing);
+        args.extend(packages);
         return sh("apt-get", &args);
     }
-    Err(format!("the tests need these Debian packages: `sudo apt-get install {}`", missing.join(" ")))
+    Err(format!("{why}: `sudo apt-get install {}`", packages.join(" ")))
 }
 
 fn postgres_reachable(url: &str) -> Result {

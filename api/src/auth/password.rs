@@ -4,7 +4,8 @@
 //! a short queue waits for its turn, and past that the answer is RATE_LIMITED at once: a flood
 //! of sign-ins can neither exhaust the memory nor build an unbounded backlog. The hashes run on
 //! a few threads of their own (one per core), not on the blocking pool: the allocator keeps
-//! freed memory per thread, and 19 MiB kept by each of dozens of pool threads adds up.
+//! freed memory per thread, and 19 MiB kept by each of dozens of pool threads adds up. Those
+//! threads run at a lower priority, so that a login flood does not slow the other requests.
 
 use std::sync::{
     Arc, LazyLock, Mutex,
@@ -69,6 +70,9 @@ async fn turn() -> Result<SemaphorePermit<'static>, ApiError> {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The nice value of the hashing threads (0 is the default, 19 the lowest priority).
+const HASHING_NICE: i32 = 10;
+
 /// The hashing threads, fed from one queue.
 static WORKERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     let (tx, rx) = mpsc::channel::<Job>();
@@ -76,6 +80,11 @@ static WORKERS: LazyLock<Mutex<mpsc::Sender<Job>>> = LazyLock::new(|| {
     for n in 0..std::thread::available_parallelism().map_or(2, usize::from) {
         let rx = rx.clone();
         let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+            // Sign-ins yield the CPU to everything else: the hub's other requests and the games
+            // (a thread's nice value is its own on Linux). They still take every idle cycle.
+            if let Err(e) = rustix::process::setpriority_process(None, HASHING_NICE) {
+                tracing::debug!(error = %e, "cannot lower the priority of a password hashing thread");
+            }
             loop {
                 let job = rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
                 match job {

@@ -73,29 +73,33 @@ pub fn while_allowed<T: Send + 'static>(
     // more than one item.
     let checked_items = stream::select(inner.map(Item::Data), changes)
         .then(move |item| {
-            let (s, me, check, checked) = (s.clone(), me.clone(), check.clone(), checked.clone());
             let now = *reader.borrow();
-            async move {
-                let stale = *checked.lock().unwrap_or_else(|e| e.into_inner()) != Some(now);
-                if matches!(item, Item::Recheck) || stale {
-                    let was = me.get();
-                    let verdict = match caller::current(&s, was.user_id, was.session_id).await {
-                        Ok(fresh) => {
-                            me.set(fresh.clone());
-                            check(s, fresh).await
-                        }
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = verdict {
-                        return Some(Err(e.extend()));
+            let stale = *checked.lock().unwrap_or_else(|e| e.into_inner()) != Some(now);
+            let item = match item {
+                // Nothing changed since the last check (the usual case): passed on as it is,
+                // without a task's worth of clones for each item of each subscriber.
+                Item::Data(t) if !stale => return future::Either::Left(future::ready(Some(Ok(t)))),
+                item => item,
+            };
+            let (s, me, check, checked) = (s.clone(), me.clone(), check.clone(), checked.clone());
+            future::Either::Right(async move {
+                let was = me.get();
+                let verdict = match caller::current(&s, was.user_id, was.session_id).await {
+                    Ok(fresh) => {
+                        me.set(fresh.clone());
+                        check(s, fresh).await
                     }
-                    *checked.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = verdict {
+                    return Some(Err(e.extend()));
                 }
+                *checked.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
                 match item {
                     Item::Data(t) => Some(Ok(t)),
                     Item::Recheck => None,
                 }
-            }
+            })
         })
         .filter_map(future::ready)
         .boxed();

@@ -1,10 +1,5 @@
 //! Resource history (queries) and live samples (subscriptions) of the host and of each server.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, future, stream::BoxStream};
@@ -186,6 +181,28 @@ pub struct ServerSample {
     memory_bytes: f64,
 }
 
+/// At most one sample per interval, judged on the samples' own times and never on when they
+/// arrive: a sample delivered late must not make the next, on-time one look too early. A little
+/// early is allowed, as the collector's ticks jitter.
+struct Throttle {
+    every: chrono::Duration,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Throttle {
+    fn every(seconds: i32) -> Self {
+        Self { every: chrono::Duration::milliseconds(i64::from(seconds) * 1000 - 200), last: None }
+    }
+
+    fn pass(&mut self, at: DateTime<Utc>) -> bool {
+        let pass = self.last.is_none_or(|last| at - last >= self.every);
+        if pass {
+            self.last = Some(at);
+        }
+        pass
+    }
+}
+
 #[derive(Default)]
 pub struct MetricsSubscription;
 
@@ -203,24 +220,13 @@ impl MetricsSubscription {
         if !(1..=3600).contains(&interval_seconds) {
             return Err(ApiError::bad_input("intervalSeconds", "intervalSeconds is 1 to 3600")).gql();
         }
-        // Allow a little early: samples come on the collector's clock, not exactly on ours.
-        let every = Duration::from_secs(interval_seconds as u64).saturating_sub(Duration::from_millis(200));
-        let last: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let mut throttle = Throttle::every(interval_seconds);
         let samples = s
             .bus
             .subscribe(Topic::Samples)
             .filter_map(move |e| {
-                let last = last.clone();
                 future::ready(match e {
-                    HubEvent::HostSample(h) => {
-                        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                        if last.is_none_or(|t| t.elapsed() >= every) {
-                            *last = Some(Instant::now());
-                            Some(HostSample::from(h.as_ref()))
-                        } else {
-                            None
-                        }
-                    }
+                    HubEvent::HostSample(h) if throttle.pass(h.at) => Some(HostSample::from(h.as_ref())),
                     _ => None,
                 })
             })
@@ -260,5 +266,26 @@ impl MetricsSubscription {
             Box::pin(async move { access::require(s.db.conn(), &me, id, Key::ServerRead).await.map(|_| ()) })
         });
         Ok(live::while_allowed(&s, live::LiveCaller::new(&me), check, samples).boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passed(interval: i32, times_ms: &[i64]) -> Vec<i64> {
+        let mut throttle = Throttle::every(interval);
+        times_ms.iter().copied().filter(|t| throttle.pass(DateTime::from_timestamp_millis(*t).unwrap())).collect()
+    }
+
+    #[test]
+    fn the_throttle_keeps_to_the_samples_own_times() {
+        // Every sample at 1 s, whenever it is delivered.
+        assert_eq!(passed(1, &[0, 1000, 2000, 3000]), [0, 1000, 2000, 3000]);
+        // Collector jitter: a sample a little early still passes.
+        assert_eq!(passed(1, &[0, 950, 1990, 2900]), [0, 950, 1990, 2900]);
+        // Faster samples are thinned to the interval.
+        assert_eq!(passed(1, &[0, 500, 1000, 1500, 2000]), [0, 1000, 2000]);
+        assert_eq!(passed(5, &[0, 1000, 2000, 3000, 4000, 5000, 6000, 9900]), [0, 5000, 9900]);
     }
 }

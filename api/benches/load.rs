@@ -1,0 +1,502 @@
+//! The load benchmark (`cargo xtask bench`): the release hub in a process of its own, loaded
+//! from outside as clients would load it, each figure beside a baseline measured in the same run
+//! on the same machine. It prints figures and asserts only that the answers are right.
+//!
+//! 1. GraphQL reads over keep-alive HTTP from Debian's `wrk` (64 connections): the server list
+//!    with 100 servers, `me` and `hubInfo`, each as a share of the same process's `/healthz`
+//!    (the ceiling: the same HTTP stack with no GraphQL and no database), on SQLite and on
+//!    PostgreSQL, with the hub's CPU time per request.
+//! 2. Subscriptions: N graphql-transport-ws clients on `hostMetrics` with the collector at 1 s:
+//!    how late each sample arrives (against its own time stamp), samples missed, the hub's CPU per
+//!    subscriber per sample, and its memory per subscription and after they leave.
+//! 3. Writes: 64 clients creating, renaming and deleting servers and roles on both databases:
+//!    throughput, latency, every outcome by code, and a reader's p99 beside them.
+//! 4. Sign-in: logins per second with the hub's argon2 parameters, `hubInfo`'s p99 during a
+//!    login flood against its p99 alone, and the hub's memory after the flood.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{Backend, Hub};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = std::env::var("KUTANGA_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    println!(
+        "# Kutanga Hub load benchmark ({} cores; the load client runs on the same machine)\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let subscribers: Vec<usize> = std::env::var("KUTANGA_BENCH_SUBSCRIBERS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 1000, 5000, 10_000]);
+    // KUTANGA_BENCH_PARTS=reads,subscriptions (the default: all) runs only some parts.
+    let parts = std::env::var("KUTANGA_BENCH_PARTS").unwrap_or_default();
+    let part = |name: &str| parts.is_empty() || parts.split(',').any(|p| p.trim() == name);
+    if part("reads") {
+        reads(seconds).await;
+    }
+    if part("subscriptions") {
+        subscriptions(&subscribers, seconds).await;
+    }
+    if part("writes") {
+        writes(seconds).await;
+    }
+    if part("sign-in") {
+        sign_in(seconds).await;
+    }
+}
+
+/// What one wrk run measured.
+struct Load {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    /// The hub's CPU time (user + system) per request.
+    cpu: Duration,
+    /// Answers that were not 2xx, and socket errors.
+    failures: u64,
+}
+
+/// Runs wrk against `path` (a GET, or the POST that `script` describes) for `seconds`.
+fn wrk(hub: &Hub, path: &str, script: Option<&Path>, seconds: u64) -> Load {
+    let before = hub.cpu();
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency"]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let out = cmd.arg(hub.url(path)).output().expect("wrk runs (apt-get install wrk)");
+    let cpu = hub.cpu() - before;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(str::trim)
+    };
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.trim().parse().unwrap()))
+        .expect("wrk prints its request count");
+    let rps: f64 = field("Requests/sec:").and_then(|v| v.parse().ok()).expect("wrk prints Requests/sec");
+    let non_2xx: u64 = field("Non-2xx or 3xx responses:").map_or(0, |v| v.parse().unwrap());
+    let socket_errors: u64 = field("Socket errors:")
+        .map_or(0, |v| v.split(',').filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok()).sum());
+    let latency = |p: &str| field(p).map(duration).expect("wrk prints its latency distribution");
+    Load {
+        rps,
+        p50: latency("50%"),
+        p99: latency("99%"),
+        cpu: cpu / requests.max(1) as u32,
+        failures: non_2xx + socket_errors,
+    }
+}
+
+/// wrk's durations: `812.00us`, `1.23ms`, `2.01s`.
+fn duration(text: &str) -> Duration {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().unwrap_or(0.0);
+    Duration::from_secs_f64(match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => n,
+    })
+}
+
+/// A wrk script that POSTs one GraphQL query with a bearer token.
+fn post_script(dir: &Path, name: &str, query: &str, token: &str) -> std::path::PathBuf {
+    let body = json!({ "query": query }).to_string();
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"
+    );
+    let path = dir.join(format!("{name}.lua"));
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+const LIST: &str = "{ servers { id name state } }";
+
+async fn reads(seconds: u64) {
+    println!("## GraphQL reads (keep-alive HTTP, 64 connections, {seconds} s each, from wrk)\n");
+    println!("| backend | query | req/s | share of /healthz | p50 | p99 | hub CPU per request | failures |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let hub = Hub::start(backend, &[]).await;
+        let token = hub.admin_token().await;
+        hub.create_servers(&token, 100).await;
+        let listed = hub.gql(Some(&token), LIST, json!({})).await;
+        assert_eq!(listed["data"]["servers"].as_array().map(Vec::len), Some(100), "{listed}");
+        let dir = tempfile::tempdir().unwrap();
+        let ceiling = wrk(&hub, "/healthz", None, seconds);
+        let row = |query: &str, load: &Load| {
+            println!(
+                "| {} | {query} | {:.0} | {:.3} | {:.2} ms | {:.2} ms | {:.0} us | {} |",
+                backend.name(),
+                load.rps,
+                load.rps / ceiling.rps,
+                load.p50.as_secs_f64() * 1e3,
+                load.p99.as_secs_f64() * 1e3,
+                load.cpu.as_secs_f64() * 1e6,
+                load.failures
+            )
+        };
+        row("`/healthz` (ceiling)", &ceiling);
+        for (name, query) in [("servers", LIST), ("me", "{ me { id email } }"), ("hub", "{ hubInfo { version } }")] {
+            let script = post_script(dir.path(), name, query, &token);
+            let load = wrk(&hub, "/graphql", Some(&script), seconds);
+            let shown =
+                if name == "servers" { "`servers` (100: id name state)".to_owned() } else { format!("`{query}`") };
+            row(&shown, &load);
+        }
+        hub.stop().await;
+    }
+}
+
+/// A graphql-transport-ws connection, initialised (its ack read) and subscribed to `query`.
+async fn subscriber_at(url: &str, token: &str, query: &str) -> Ws {
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("the socket opens");
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+    ws.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    ws
+}
+
+/// The `at` of a `next` message of `hostMetrics`.
+fn sample_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if !text.contains("\"next\"") {
+        return None;
+    }
+    let start = text.find("\"at\":\"")? + 6;
+    let end = start + text[start..].find('"')?;
+    Some(chrono::DateTime::parse_from_rfc3339(&text[start..end]).ok()?.with_timezone(&chrono::Utc))
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the subscribers saw: for each sample (by its `at`), how many got it and how late.
+#[derive(Default)]
+struct Deliveries {
+    /// Arrival minus the sample's own time, for every delivery in the window.
+    delays: Vec<Duration>,
+    /// Per sample time (ms): how many subscribers got it.
+    per_sample: HashMap<i64, usize>,
+}
+
+const HOST_METRICS: &str = "subscription { hostMetrics(intervalSeconds: 1) { at cpuPercent cpuPerCore \
+    memoryUsedBytes memoryTotalBytes diskUsedBytes netRxBytesPerSecond netTxBytesPerSecond load1 } }";
+
+/// N subscribers on `hostMetrics` with the collector at 1 s: delivery delay, the hub's CPU per
+/// subscriber per sample, memory per subscription and after they leave, samples missed.
+async fn subscriptions(counts: &[usize], seconds: u64) {
+    println!("\n## Subscriptions: `hostMetrics(intervalSeconds: 1)`, collector at 1 s, {seconds} s each\n");
+    println!(
+        "| subscribers | p50 delay | p95 delay | p99 delay | samples missed | hub CPU per subscriber per sample | RSS per subscription | RSS idle / open / after |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let hub = Hub::start(
+        Backend::Sqlite,
+        &["--metrics-interval", "1", "--ws-per-ip-per-minute", "1000000", "--ws-per-account", "1000000"],
+    )
+    .await;
+    let token = hub.admin_token().await;
+    for &n in counts {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = hub.rss();
+        let opened = Arc::new(tokio::sync::Semaphore::new(128));
+        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+        let window = Arc::new(Mutex::new(None::<(i64, i64)>));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (hub_url, token, opened) = (hub.ws_url(), token.clone(), opened.clone());
+            let (deliveries, window, stop) = (deliveries.clone(), window.clone(), stop.clone());
+            let permit = opened.acquire_owned().await.unwrap();
+            clients.spawn(async move {
+                let mut ws = subscriber_at(&hub_url, &token, HOST_METRICS).await;
+                drop(permit);
+                loop {
+                    let message = tokio::select! {
+                        m = ws.next() => m,
+                        () = stop.cancelled() => break,
+                    };
+                    let Some(Ok(Message::Text(text))) = message else { break };
+                    let arrived = chrono::Utc::now();
+                    // The client shares the machine's two cores with the hub: it reads the one
+                    // field it needs instead of parsing the whole message.
+                    let Some(at) = sample_time(&text) else { panic!("not a sample: {text}") };
+                    let at_ms = at.timestamp_millis();
+                    let counted = window.lock().unwrap().is_some_and(|(from, to)| at_ms >= from && at_ms < to);
+                    if counted {
+                        let mut d = deliveries.lock().unwrap();
+                        d.delays.push((arrived - at).to_std().unwrap_or_default());
+                        *d.per_sample.entry(at_ms).or_default() += 1;
+                    }
+                }
+                let _ = ws.close(None).await;
+            });
+        }
+        // Every socket open and subscribed; then a window of whole seconds.
+        let _ = opened.acquire_many(128).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let open_rss = hub.rss();
+        let from = chrono::Utc::now().timestamp_millis();
+        *window.lock().unwrap() = Some((from, from + seconds as i64 * 1000));
+        let cpu_before = hub.cpu();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let cpu = hub.cpu() - cpu_before;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.cancel();
+        while clients.join_next().await.is_some() {}
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = hub.rss();
+        let d = std::mem::take(&mut *deliveries.lock().unwrap());
+        let samples = d.per_sample.len().max(1);
+        let missed: usize = d.per_sample.values().map(|got| n.saturating_sub(*got)).sum();
+        let mut delays = d.delays;
+        delays.sort();
+        let pct =
+            |p: f64| delays.get(((delays.len() as f64 * p) as usize).min(delays.len().saturating_sub(1))).copied();
+        let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "| {n} | {} | {} | {} | {missed} of {} | {:.1} us | {:.1} KiB | {:.0} / {:.0} / {:.0} MiB |",
+            ms(pct(0.5)),
+            ms(pct(0.95)),
+            ms(pct(0.99)),
+            n * samples,
+            cpu.as_secs_f64() * 1e6 / (n * samples) as f64,
+            (open_rss.saturating_sub(idle)) as f64 / 1024.0 / n as f64,
+            mib(idle),
+            mib(open_rss),
+            mib(after),
+        );
+    }
+    hub.stop().await;
+}
+
+/// Latencies and outcomes of GraphQL calls made by many clients at once.
+#[derive(Default)]
+struct Calls {
+    latencies: Vec<Duration>,
+    /// Answers by outcome: `ok` or the first error's code.
+    outcomes: std::collections::BTreeMap<String, usize>,
+}
+
+impl Calls {
+    fn record(&mut self, took: Duration, answer: &serde_json::Value) {
+        self.latencies.push(took);
+        let outcome = answer["errors"][0]["extensions"]["code"].as_str().unwrap_or("ok").to_owned();
+        *self.outcomes.entry(outcome).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Calls) {
+        self.latencies.extend(other.latencies);
+        for (k, v) in other.outcomes {
+            *self.outcomes.entry(k).or_default() += v;
+        }
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort();
+        let i = ((self.latencies.len() as f64 * p) as usize).min(self.latencies.len().saturating_sub(1));
+        self.latencies.get(i).copied().unwrap_or_default()
+    }
+
+    fn outcomes(&self) -> String {
+        self.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// One GraphQL call, timed.
+async fn timed(
+    hub: &Hub,
+    token: Option<&str>,
+    query: &str,
+    variables: serde_json::Value,
+) -> (Duration, serde_json::Value) {
+    let started = std::time::Instant::now();
+    let answer = hub.gql(token, query, variables).await;
+    (started.elapsed(), answer)
+}
+
+/// 64 clients creating, renaming and deleting servers and roles for `seconds`, on both
+/// databases: operations per second, p50/p99, and every outcome by code.
+async fn writes(seconds: u64) {
+    println!("\n## Writes: 64 clients creating, renaming and deleting servers and roles, {seconds} s\n");
+    println!("| backend | operations/s | p50 | p99 | outcomes | reads alone: `servers` p99 / during |");
+    println!("|---|---|---|---|---|---|");
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let hub = Arc::new(Hub::start(backend, &[]).await);
+        let token = hub.admin_token().await;
+        let template = hub.create_template(&token).await;
+        let alone = reader(&hub, &token, Duration::from_secs(3)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        let mut clients = tokio::task::JoinSet::new();
+        for client in 0..64 {
+            let (hub, token, template) = (hub.clone(), token.clone(), template.clone());
+            clients.spawn(async move {
+                let mut calls = Calls::default();
+                let mut round = 0;
+                while std::time::Instant::now() < deadline {
+                    round += 1;
+                    let name = format!("w{client}-{round}");
+                    if client % 2 == 0 {
+                        let (t, a) = timed(&hub, Some(&token), CREATE_SERVER, json!({ "t": template, "n": name })).await;
+                        calls.record(t, &a);
+                        let Some(id) = a["data"]["createServer"]["id"].as_str().map(str::to_owned) else { continue };
+                        let rename = "mutation($id: ID!, $n: String!) { updateServer(id: $id, input: { name: $n }) { id } }";
+                        let (t, a) = timed(&hub, Some(&token), rename, json!({ "id": id, "n": format!("{name}b") })).await;
+                        calls.record(t, &a);
+                        let (t, a) =
+                            timed(&hub, Some(&token), "mutation($id: ID!) { deleteServer(id: $id) }", json!({ "id": id })).await;
+                        calls.record(t, &a);
+                    } else {
+                        let create = "mutation($n: String!) { createRole(name: $n, permissions: [\"server.read\"]) { id } }";
+                        let (t, a) = timed(&hub, Some(&token), create, json!({ "n": name })).await;
+                        calls.record(t, &a);
+                        let Some(id) = a["data"]["createRole"]["id"].as_str().map(str::to_owned) else { continue };
+                        let change = "mutation($id: ID!) { updateRole(id: $id, permissions: [\"server.read\", \"metrics.read\"]) { id } }";
+                        let (t, a) = timed(&hub, Some(&token), change, json!({ "id": id })).await;
+                        calls.record(t, &a);
+                        let (t, a) =
+                            timed(&hub, Some(&token), "mutation($id: ID!) { deleteRole(id: $id) }", json!({ "id": id })).await;
+                        calls.record(t, &a);
+                    }
+                }
+                calls
+            });
+        }
+        let during = reader(&hub, &token, Duration::from_secs(seconds.min(5))).await;
+        let mut all = Calls::default();
+        while let Some(calls) = clients.join_next().await {
+            all.merge(calls.unwrap());
+        }
+        let (mut alone, mut during) = (alone, during);
+        println!(
+            "| {} | {:.0} | {:.1} ms | {:.1} ms | {} | {:.1} / {:.1} ms |",
+            backend.name(),
+            all.latencies.len() as f64 / seconds as f64,
+            all.percentile(0.5).as_secs_f64() * 1e3,
+            all.percentile(0.99).as_secs_f64() * 1e3,
+            all.outcomes(),
+            alone.percentile(0.99).as_secs_f64() * 1e3,
+            during.percentile(0.99).as_secs_f64() * 1e3,
+        );
+        Arc::into_inner(hub).expect("the clients are done").stop().await;
+    }
+}
+
+const CREATE_SERVER: &str =
+    "mutation($t: ID!, $n: String!) { createServer(input: { name: $n, templateId: $t }) { id } }";
+
+/// One client reading the server list in a loop for `span`.
+async fn reader(hub: &Hub, token: &str, span: Duration) -> Calls {
+    let mut calls = Calls::default();
+    let until = std::time::Instant::now() + span;
+    while std::time::Instant::now() < until {
+        let (t, a) = timed(hub, Some(token), LIST, json!({})).await;
+        calls.record(t, &a);
+    }
+    calls
+}
+
+/// Sign-in: logins per second with the hub's argon2 parameters (clients signing in at once),
+/// the p99 of `hubInfo` alone and during the flood, and the hub's memory before, at the peak and
+/// a few seconds after.
+async fn sign_in(seconds: u64) {
+    println!("\n## Sign-in: logins with the hub's argon2 parameters, {seconds} s each\n");
+    println!(
+        "| clients signing in | logins/s | login p50 | login p99 | outcomes | `hubInfo` p99 alone / during | RSS idle / peak / 5 s after |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    // The failure limits are raised: this measures hashing, not the limiter.
+    let hub =
+        Arc::new(Hub::start(Backend::Sqlite, &["--rate-limit-account", "10000", "--rate-limit-ip", "100000"]).await);
+    let _ = hub.admin_token().await;
+    for clients in [1, 4, 16] {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = hub.rss();
+        let alone = hub_info(&hub, Duration::from_secs(2)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..clients {
+            let hub = hub.clone();
+            set.spawn(async move {
+                let mut calls = Calls::default();
+                while std::time::Instant::now() < deadline {
+                    let (t, a) =
+                        timed(&hub, None, LOGIN, json!({ "e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD }))
+                            .await;
+                    calls.record(t, &a);
+                }
+                calls
+            });
+        }
+        let watcher = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let mut peak = 0;
+                while std::time::Instant::now() < deadline {
+                    peak = peak.max(hub.rss());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                peak
+            })
+        };
+        let mut during = hub_info(&hub, Duration::from_secs(seconds.min(5))).await;
+        let mut logins = Calls::default();
+        while let Some(calls) = set.join_next().await {
+            logins.merge(calls.unwrap());
+        }
+        let peak = watcher.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let after = hub.rss();
+        let ok = logins.outcomes.get("ok").copied().unwrap_or(0);
+        let mut alone = alone;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "| {clients} | {:.1} | {:.0} ms | {:.0} ms | {} | {:.2} / {:.2} ms | {:.0} / {:.0} / {:.0} MiB |",
+            ok as f64 / seconds as f64,
+            logins.percentile(0.5).as_secs_f64() * 1e3,
+            logins.percentile(0.99).as_secs_f64() * 1e3,
+            logins.outcomes(),
+            alone.percentile(0.99).as_secs_f64() * 1e3,
+            during.percentile(0.99).as_secs_f64() * 1e3,
+            mib(idle),
+            mib(peak),
+            mib(after),
+        );
+    }
+    Arc::into_inner(hub).expect("the clients are done").stop().await;
+}
+
+const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+
+/// One client asking `hubInfo` in a loop for `span`.
+async fn hub_info(hub: &Hub, span: Duration) -> Calls {
+    let mut calls = Calls::default();
+    let until = std::time::Instant::now() + span;
+    while std::time::Instant::now() < until {
+        let (t, a) = timed(hub, None, "{ hubInfo { version } }", json!({})).await;
+        calls.record(t, &a);
+    }
+    calls
+}
