@@ -11,7 +11,9 @@
 //!    subscriber per sample, and its memory per subscription and after they leave.
 //! 3. Writes: 64 clients creating, renaming and deleting servers and roles on both databases:
 //!    throughput, latency, every outcome by code, and a reader's p99 beside them.
-//! 4. Sign-in: logins per second with the hub's argon2 parameters, `hubInfo`'s p99 during a
+//! 4. Console fan-out: one server printing ~90 lines a second, N subscribers on its console.
+//! 5. Footprint: the binary's size, the time from start to ready, memory at rest.
+//! 6. Sign-in: logins per second with the hub's argon2 parameters, `hubInfo`'s p99 during a
 //!    login flood against its p99 alone, and the hub's memory after the flood.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,6 +50,12 @@ async fn main() {
     }
     if part("subscriptions") {
         subscriptions(&subscribers, seconds).await;
+    }
+    if part("console") {
+        console(&[100, 1000], seconds).await;
+    }
+    if part("footprint") {
+        footprint().await;
     }
     if part("writes") {
         writes(seconds).await;
@@ -179,8 +187,8 @@ async fn subscriber_at(url: &str, token: &str, query: &str) -> Ws {
     ws
 }
 
-/// The `at` of a `next` message of `hostMetrics`.
-fn sample_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The `at` of a `next` message (a sample, a console line).
+fn item_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     if !text.contains("\"next\"") {
         return None;
     }
@@ -191,17 +199,106 @@ fn sample_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// What the subscribers saw: for each sample (by its `at`), how many got it and how late.
+/// What the subscribers saw: for each item (by its `at`), how many got it and how late.
 #[derive(Default)]
 struct Deliveries {
-    /// Arrival minus the sample's own time, for every delivery in the window.
+    /// Arrival minus the item's own time, for every delivery in the window.
     delays: Vec<Duration>,
-    /// Per sample time (ms): how many subscribers got it.
-    per_sample: HashMap<i64, usize>,
+    /// Per item time (ms): how many subscribers got it.
+    per_item: HashMap<i64, usize>,
 }
 
 const HOST_METRICS: &str = "subscription { hostMetrics(intervalSeconds: 1) { at cpuPercent cpuPerCore \
     memoryUsedBytes memoryTotalBytes diskUsedBytes netRxBytesPerSecond netTxBytesPerSecond load1 } }";
+
+/// What N subscribers to one subscription saw over a window.
+struct FanOut {
+    /// Arrival minus the item's own time (`at`), every delivery in the window, sorted.
+    delays: Vec<Duration>,
+    /// Items seen in the window (by their `at`), and deliveries missing: subscribers that did
+    /// not get an item that others got.
+    items: usize,
+    missed: usize,
+    /// The hub's CPU time over the window.
+    cpu: Duration,
+    /// The hub's memory before the sockets opened, with them open, and 3 s after they closed.
+    rss: (u64, u64, u64),
+}
+
+impl FanOut {
+    fn delay(&self, p: f64) -> String {
+        let i = ((self.delays.len() as f64 * p) as usize).min(self.delays.len().saturating_sub(1));
+        self.delays.get(i).map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
+    }
+}
+
+/// Opens `n` sockets subscribed to `query` (each item carries an `at`), then watches a window
+/// of `seconds`.
+async fn fan_out(hub: &Hub, token: &str, query: &'static str, n: usize, seconds: u64) -> FanOut {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = hub.rss();
+    let opened = Arc::new(tokio::sync::Semaphore::new(128));
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let window = Arc::new(Mutex::new(None::<(i64, i64)>));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (hub_url, token, opened) = (hub.ws_url(), token.to_owned(), opened.clone());
+        let (deliveries, window, stop) = (deliveries.clone(), window.clone(), stop.clone());
+        let permit = opened.acquire_owned().await.unwrap();
+        clients.spawn(async move {
+            let mut ws = subscriber_at(&hub_url, &token, query).await;
+            drop(permit);
+            loop {
+                let message = tokio::select! {
+                    m = ws.next() => m,
+                    () = stop.cancelled() => break,
+                };
+                let Some(Ok(Message::Text(text))) = message else { break };
+                let arrived = chrono::Utc::now();
+                // The client shares the machine's two cores with the hub: it reads the one
+                // field it needs instead of parsing the whole message.
+                let Some(at) = item_time(&text) else { panic!("not an item: {text}") };
+                let at_ms = at.timestamp_millis();
+                let counted = window.lock().unwrap().is_some_and(|(from, to)| at_ms >= from && at_ms < to);
+                if counted {
+                    let mut d = deliveries.lock().unwrap();
+                    d.delays.push((arrived - at).to_std().unwrap_or_default());
+                    *d.per_item.entry(at_ms).or_default() += 1;
+                }
+            }
+            let _ = ws.close(None).await;
+        });
+    }
+    // Every socket open and subscribed; then the window.
+    let _ = opened.acquire_many(128).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = hub.rss();
+    let from = chrono::Utc::now().timestamp_millis();
+    *window.lock().unwrap() = Some((from, from + seconds as i64 * 1000));
+    let cpu_before = hub.cpu();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu = hub.cpu() - cpu_before;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.cancel();
+    while clients.join_next().await.is_some() {}
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = hub.rss();
+    let d = std::mem::take(&mut *deliveries.lock().unwrap());
+    let mut delays = d.delays;
+    delays.sort();
+    FanOut {
+        delays,
+        items: d.per_item.len(),
+        missed: d.per_item.values().map(|got| n.saturating_sub(*got)).sum(),
+        cpu,
+        rss: (idle, open, after),
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
 
 /// N subscribers on `hostMetrics` with the collector at 1 s: delivery delay, the hub's CPU per
 /// subscriber per sample, memory per subscription and after they leave, samples missed.
@@ -211,84 +308,76 @@ async fn subscriptions(counts: &[usize], seconds: u64) {
         "| subscribers | p50 delay | p95 delay | p99 delay | samples missed | hub CPU per subscriber per sample | RSS per subscription | RSS idle / open / after |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let hub = Hub::start(
-        Backend::Sqlite,
-        &["--metrics-interval", "1", "--ws-per-ip-per-minute", "1000000", "--ws-per-account", "1000000"],
-    )
-    .await;
-    let token = hub.admin_token().await;
     for &n in counts {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let idle = hub.rss();
-        let opened = Arc::new(tokio::sync::Semaphore::new(128));
-        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
-        let window = Arc::new(Mutex::new(None::<(i64, i64)>));
-        let stop = tokio_util::sync::CancellationToken::new();
-        let mut clients = tokio::task::JoinSet::new();
-        for _ in 0..n {
-            let (hub_url, token, opened) = (hub.ws_url(), token.clone(), opened.clone());
-            let (deliveries, window, stop) = (deliveries.clone(), window.clone(), stop.clone());
-            let permit = opened.acquire_owned().await.unwrap();
-            clients.spawn(async move {
-                let mut ws = subscriber_at(&hub_url, &token, HOST_METRICS).await;
-                drop(permit);
-                loop {
-                    let message = tokio::select! {
-                        m = ws.next() => m,
-                        () = stop.cancelled() => break,
-                    };
-                    let Some(Ok(Message::Text(text))) = message else { break };
-                    let arrived = chrono::Utc::now();
-                    // The client shares the machine's two cores with the hub: it reads the one
-                    // field it needs instead of parsing the whole message.
-                    let Some(at) = sample_time(&text) else { panic!("not a sample: {text}") };
-                    let at_ms = at.timestamp_millis();
-                    let counted = window.lock().unwrap().is_some_and(|(from, to)| at_ms >= from && at_ms < to);
-                    if counted {
-                        let mut d = deliveries.lock().unwrap();
-                        d.delays.push((arrived - at).to_std().unwrap_or_default());
-                        *d.per_sample.entry(at_ms).or_default() += 1;
-                    }
-                }
-                let _ = ws.close(None).await;
-            });
-        }
-        // Every socket open and subscribed; then a window of whole seconds.
-        let _ = opened.acquire_many(128).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let open_rss = hub.rss();
-        let from = chrono::Utc::now().timestamp_millis();
-        *window.lock().unwrap() = Some((from, from + seconds as i64 * 1000));
-        let cpu_before = hub.cpu();
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let cpu = hub.cpu() - cpu_before;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        stop.cancel();
-        while clients.join_next().await.is_some() {}
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let after = hub.rss();
-        let d = std::mem::take(&mut *deliveries.lock().unwrap());
-        let samples = d.per_sample.len().max(1);
-        let missed: usize = d.per_sample.values().map(|got| n.saturating_sub(*got)).sum();
-        let mut delays = d.delays;
-        delays.sort();
-        let pct =
-            |p: f64| delays.get(((delays.len() as f64 * p) as usize).min(delays.len().saturating_sub(1))).copied();
-        let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        // A fresh hub for each count: memory a wave of sockets took is kept for the next.
+        let hub = Hub::start(
+            Backend::Sqlite,
+            &["--metrics-interval", "1", "--ws-per-ip-per-minute", "1000000", "--ws-per-account", "1000000"],
+        )
+        .await;
+        let token = hub.admin_token().await;
+        let f = fan_out(&hub, &token, HOST_METRICS, n, seconds).await;
+        let (idle, open, after) = f.rss;
         println!(
-            "| {n} | {} | {} | {} | {missed} of {} | {:.1} us | {:.1} KiB | {:.0} / {:.0} / {:.0} MiB |",
-            ms(pct(0.5)),
-            ms(pct(0.95)),
-            ms(pct(0.99)),
-            n * samples,
-            cpu.as_secs_f64() * 1e6 / (n * samples) as f64,
-            (open_rss.saturating_sub(idle)) as f64 / 1024.0 / n as f64,
+            "| {n} | {} | {} | {} | {} of {} | {:.1} us | {:.1} KiB | {:.0} / {:.0} / {:.0} MiB |",
+            f.delay(0.5),
+            f.delay(0.95),
+            f.delay(0.99),
+            f.missed,
+            n * f.items,
+            f.cpu.as_secs_f64() * 1e6 / (n * f.items.max(1)) as f64,
+            open.saturating_sub(idle) as f64 / 1024.0 / n as f64,
             mib(idle),
-            mib(open_rss),
+            mib(open),
             mib(after),
         );
+        hub.stop().await;
     }
+}
+
+/// One running server printing about 90 lines a second, N subscribers on its console: delivery
+/// delay and the hub's CPU per delivered line, against the hub's CPU with no subscriber.
+async fn console(counts: &[usize], seconds: u64) {
+    println!(
+        "\n## Console fan-out: one server printing ~90 lines/s, N subscribers on `serverConsole`, {seconds} s each\n"
+    );
+    println!(
+        "| subscribers | lines delivered | missed | p50 delay | p99 delay | hub CPU per delivered line | hub CPU, share of a core |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let hub = Hub::start(Backend::Sqlite, &["--ws-per-ip-per-minute", "1000000", "--ws-per-account", "1000000"]).await;
+    let token = hub.admin_token().await;
+    let def = "name = \"Chatter\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"while :; do echo chatter line; sleep 0.011; done\"]\n";
+    let res = hub
+        .gql(Some(&token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
+        .await;
+    let template = res["data"]["createTemplate"]["id"].clone();
+    let res = hub.gql(Some(&token), CREATE_SERVER, json!({ "t": template, "n": "chatter" })).await;
+    let id = res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("no server: {res}")).to_owned();
+    let res = hub.gql(Some(&token), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
+    assert!(res["errors"].is_null(), "the server starts: {res}");
+    // The query text must live as long as the clients: one per run is leaked (a benchmark).
+    let query: &'static str =
+        Box::leak(format!("subscription {{ serverConsole(serverId: \"{id}\") {{ at line }} }}").into_boxed_str());
+    // The baseline: the hub reading the game's output with nobody watching.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = hub.cpu();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let unwatched = (hub.cpu() - before).as_secs_f64() / seconds as f64;
+    println!("| 0 | - | - | - | - | - | {unwatched:.3} |");
+    for &n in counts {
+        let f = fan_out(&hub, &token, query, n, seconds).await;
+        let delivered = f.delays.len();
+        let share = f.cpu.as_secs_f64() / seconds as f64;
+        println!(
+            "| {n} | {delivered} | {} | {} | {} | {:.1} us | {share:.3} |",
+            f.missed,
+            f.delay(0.5),
+            f.delay(0.99),
+            (share - unwatched).max(0.0) * seconds as f64 * 1e6 / delivered.max(1) as f64,
+        );
+    }
+    let _ = hub.gql(Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
     hub.stop().await;
 }
 
@@ -499,4 +588,34 @@ async fn hub_info(hub: &Hub, span: Duration) -> Calls {
         calls.record(t, &a);
     }
     calls
+}
+
+/// The binary's size, start to ready on a fresh data dir and on one holding 100 servers, and
+/// memory at rest (before anyone signed in, and after).
+async fn footprint() {
+    println!("\n## Footprint (SQLite)\n");
+    let size = std::fs::metadata(Hub::binary()).unwrap().len() as f64 / 1e6;
+    let hub = Hub::start(Backend::Sqlite, &[]).await;
+    let fresh = hub.ready_after;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = hub.rss();
+    let token = hub.admin_token().await;
+    hub.create_servers(&token, 100).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let signed_in = hub.rss();
+    let hub = hub.restart().await;
+    let existing = hub.ready_after;
+    hub.stop().await;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| binary | start to `/readyz`, fresh | start to `/readyz`, 100 servers | RSS at rest / after a sign-in |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| {size:.1} MB | {:.0} ms | {:.0} ms | {:.0} / {:.0} MiB |",
+        ms(fresh),
+        ms(existing),
+        mib(idle),
+        mib(signed_in)
+    );
 }

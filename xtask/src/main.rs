@@ -271,8 +271,11 @@ fn bench(only: &[String]) -> Result {
     postgres_reachable(&url)?;
     // The load benchmark runs the hub as users do: the release binary, in a process of its own.
     sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
+    // `cargo bench` builds the package's binary too, with the bench profile, into the same
+    // `release` folder: the benchmark gets a copy of the release build, made before.
     let target = env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
-    let hub = target.join("release/kutanga");
+    let hub = target.join("kutanga-under-bench");
+    std::fs::copy(target.join("release/kutanga"), &hub).map_err(|e| format!("cannot copy the release hub: {e}"))?;
     for bench in ["monitoring", "load"].into_iter().filter(|b| only.is_empty() || only.iter().any(|o| o == b)) {
         eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo bench -p kutanga --bench {bench}");
         let status = Command::new(cargo())

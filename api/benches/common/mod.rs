@@ -6,7 +6,7 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
@@ -93,28 +93,39 @@ pub fn process_rss(pid: u32) -> u64 {
 pub struct Hub {
     child: Child,
     addr: String,
-    _dir: TempDir,
+    dir: Option<TempDir>,
     pg: Option<PgDatabase>,
+    extra: Vec<String>,
     pub http: reqwest::Client,
+    /// From the process's start to its first ready `/readyz`.
+    pub ready_after: Duration,
 }
 
 impl Hub {
-    /// Starts the hub on a fresh SQLite file or PostgreSQL database, with extra options, and
-    /// waits until it is ready.
-    pub async fn start(backend: Backend, extra: &[&str]) -> Self {
+    /// The release hub under test (`KUTANGA_BENCH_HUB`).
+    pub fn binary() -> PathBuf {
         let binary = PathBuf::from(
             std::env::var("KUTANGA_BENCH_HUB")
                 .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/kutanga").to_owned()),
         );
         assert!(binary.exists(), "no hub at {} (cargo xtask bench builds it)", binary.display());
+        binary
+    }
+
+    /// Starts the hub on a fresh SQLite file or PostgreSQL database, with extra options, and
+    /// waits until it is ready.
+    pub async fn start(backend: Backend, extra: &[&str]) -> Self {
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(PgDatabase::create().await),
         };
-        let dir = tempfile::tempdir().unwrap();
+        Self::launch(tempfile::tempdir().unwrap(), pg, extra.iter().map(|s| s.to_string()).collect()).await
+    }
+
+    async fn launch(dir: TempDir, pg: Option<PgDatabase>, extra: Vec<String>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(&binary);
+        let mut cmd = Command::new(Self::binary());
         for (key, _) in std::env::vars() {
             if key.starts_with("KUTANGA_") {
                 cmd.env_remove(key);
@@ -124,22 +135,43 @@ impl Hub {
             .args(["--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD])
             .args(["--shutdown-timeout", "3"])
             .env("KUTANGA_LOG", "warn")
-            .args(extra)
+            .args(&extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(pg) = &pg {
             cmd.args(["--database-url", &pg.url]);
         }
+        let started = Instant::now();
         let child = cmd.spawn().expect("the hub starts");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let hub = Self { child, addr, _dir: dir, pg, http };
-        for _ in 0..300 {
+        let mut hub = Self { child, addr, dir: Some(dir), pg, extra, http, ready_after: Duration::ZERO };
+        for _ in 0..3000 {
             if hub.http.get(hub.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                hub.ready_after = started.elapsed();
                 return hub;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the hub did not become ready");
+    }
+
+    /// Stops the hub (SIGTERM) and starts it again on the same store.
+    pub async fn restart(mut self) -> Self {
+        self.terminate().await;
+        let (dir, pg, extra) = (self.dir.take(), self.pg.take(), std::mem::take(&mut self.extra));
+        Self::launch(dir.expect("a running hub has its store"), pg, extra).await
+    }
+
+    async fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..100 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the hub did not become ready");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {
@@ -213,15 +245,7 @@ impl Hub {
 
     /// Stops the hub with SIGTERM, as a service manager would, and drops its database.
     pub async fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        for _ in 0..100 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.terminate().await;
         if let Some(pg) = self.pg.take() {
             pg.drop_now().await;
         }
