@@ -52,7 +52,12 @@ async fn main() {
         subscriptions(&subscribers, seconds).await;
     }
     if part("console") {
-        console(&[100, 1000], seconds).await;
+        // As many subscribers as given, at most 1,000 (100 and 1,000 by default).
+        let counts: Vec<usize> = match std::env::var("KUTANGA_BENCH_SUBSCRIBERS") {
+            Ok(_) => subscribers.iter().map(|n| (*n).min(1000)).collect(),
+            Err(_) => vec![100, 1000],
+        };
+        console(&counts, seconds).await;
     }
     if part("footprint") {
         footprint().await;
@@ -177,10 +182,17 @@ async fn reads(seconds: u64) {
 async fn subscriber_at(url: &str, token: &str, query: &str) -> Ws {
     let mut req = url.into_client_request().unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("the socket opens");
+    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(req))
+        .await
+        .expect("the socket opens within 30 s")
+        .expect("the socket opens");
     let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
     ws.send(Message::Text(init.to_string().into())).await.unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
+    let ack = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .expect("the hub acknowledges within 30 s")
+        .unwrap()
+        .unwrap();
     assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
     ws.send(Message::Text(subscribe.to_string().into())).await.unwrap();
@@ -281,7 +293,10 @@ async fn fan_out(hub: &Hub, token: &str, query: &'static str, n: usize, seconds:
     let cpu = hub.cpu() - cpu_before;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.cancel();
-    while clients.join_next().await.is_some() {}
+    while let Some(client) = clients.join_next().await {
+        // A client that saw a wrong message panicked: the benchmark fails with it.
+        client.expect("a subscriber saw only right answers");
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = hub.rss();
     let d = std::mem::take(&mut *deliveries.lock().unwrap());
@@ -347,7 +362,8 @@ async fn console(counts: &[usize], seconds: u64) {
     println!("|---|---|---|---|---|---|---|");
     let hub = Hub::start(Backend::Sqlite, &["--ws-per-ip-per-minute", "1000000", "--ws-per-account", "1000000"]).await;
     let token = hub.admin_token().await;
-    let def = "name = \"Chatter\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"while :; do echo chatter line; sleep 0.011; done\"]\n";
+    // It ends by itself after five minutes, should the benchmark fail before it stops it.
+    let def = "name = \"Chatter\"\nexecutable = \"/usr/bin/timeout\"\nargs = [\"300\", \"/bin/sh\", \"-c\", \"while :; do echo chatter line; sleep 0.011; done\"]\n";
     let res = hub
         .gql(Some(&token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": def }))
         .await;
@@ -377,7 +393,8 @@ async fn console(counts: &[usize], seconds: u64) {
             (share - unwatched).max(0.0) * seconds as f64 * 1e6 / delivered.max(1) as f64,
         );
     }
-    let _ = hub.gql(Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
+    let res = hub.gql(Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
+    assert!(res["errors"].is_null(), "the server is killed: {res}");
     hub.stop().await;
 }
 

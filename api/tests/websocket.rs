@@ -559,7 +559,44 @@ async fn sockets_are_limited_per_account_and_per_address(backend: Backend) {
     hub.stop().await;
 }
 
+/// A message (or one frame) larger than KUTANGA_MAX_BODY_BYTES ends its socket, and only that
+/// socket; one just under the limit, larger than the socket's 4 KiB read buffer, is read whole.
+async fn a_socket_takes_messages_up_to_the_body_limit(backend: Backend) {
+    let store = common::Store::new(backend).await;
+    let hub = TestHub::start_with(store, &["--max-body-bytes", "8192"]).await;
+    let admin = hub.admin_token().await;
+    let auth = json!({ "authorization": format!("Bearer {admin}") });
+    let mut ws = connect(&hub).await;
+    init(&mut ws, auth.clone()).await.unwrap();
+    // 7 KiB: a query padded with a comment.
+    let padded = format!("{{ hubInfo {{ name }} }}\n#{}", "x".repeat(7 * 1024));
+    subscribe(&mut ws, "big", &padded).await;
+    let answer = next(&mut ws).await.unwrap();
+    assert_eq!(answer["payload"]["data"]["hubInfo"]["name"], "Kutanga Hub", "{answer}");
+    // 9 KiB in one frame: past the limit.
+    let over = format!("{{ hubInfo {{ name }} }}\n#{}", "x".repeat(9 * 1024));
+    subscribe(&mut ws, "too-big", &over).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Text(t))) => assert!(!t.as_str().contains("\"too-big\""), "it ran: {t}"),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket ends");
+    // The hub goes on serving other sockets.
+    let mut other = connect(&hub).await;
+    init(&mut other, auth).await.unwrap();
+    subscribe(&mut other, "after", "{ hubInfo { name } }").await;
+    assert_eq!(next(&mut other).await.unwrap()["payload"]["data"]["hubInfo"]["name"], "Kutanga Hub");
+    hub.stop().await;
+}
+
 on_both!(
+    a_socket_takes_messages_up_to_the_body_limit,
     a_stop_closes_five_hundred_sockets_in_time,
     sockets_are_limited_per_account_and_per_address,
     pages_of_other_sites_may_not_open_the_socket,

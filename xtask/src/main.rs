@@ -274,8 +274,12 @@ fn bench(only: &[String]) -> Result {
     // `cargo bench` builds the package's binary too, with the bench profile, into the same
     // `release` folder: the benchmark gets a copy of the release build, made before.
     let target = env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    // Copied then renamed: a file that a leftover hub still runs cannot be written over.
     let hub = target.join("kutanga-under-bench");
-    std::fs::copy(target.join("release/kutanga"), &hub).map_err(|e| format!("cannot copy the release hub: {e}"))?;
+    let copy = target.join("kutanga-under-bench.new");
+    std::fs::copy(target.join("release/kutanga"), &copy)
+        .and_then(|_| std::fs::rename(&copy, &hub))
+        .map_err(|e| format!("cannot copy the release hub: {e}"))?;
     for bench in ["monitoring", "load"].into_iter().filter(|b| only.is_empty() || only.iter().any(|o| o == b)) {
         eprintln!("$ KUTANGA_TEST_DATABASE_URL={url} cargo bench -p kutanga --bench {bench}");
         let status = Command::new(cargo())

@@ -54,13 +54,33 @@ impl PgDatabase {
         Self { server, name, url }
     }
 
-    pub async fn drop_now(self) {
-        let mut admin = PgConnection::connect(&self.server).await.unwrap();
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-            .await
-            .unwrap();
+    pub async fn drop_now(mut self) {
+        drop_database(&self.server, &self.name).await;
+        self.name.clear();
+    }
+}
+
+async fn drop_database(server: &str, name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(server).await {
+        let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
         admin.close().await.ok();
+    }
+}
+
+/// A benchmark that failed midway leaves no database behind.
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
+        let (server, name) = (self.server.clone(), std::mem::take(&mut self.name));
+        // Drop runs outside async: a private runtime on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(drop_database(&server, &name));
+            }
+        })
+        .join();
     }
 }
 
@@ -145,14 +165,17 @@ impl Hub {
         let child = cmd.spawn().expect("the hub starts");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let mut hub = Self { child, addr, dir: Some(dir), pg, extra, http, ready_after: Duration::ZERO };
-        for _ in 0..3000 {
+        while started.elapsed() < Duration::from_secs(60) {
             if hub.http.get(hub.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
                 hub.ready_after = started.elapsed();
                 return hub;
             }
+            if let Ok(Some(status)) = hub.child.try_wait() {
+                panic!("the hub exited before it was ready ({status})");
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        panic!("the hub did not become ready");
+        panic!("the hub was not ready within 60 s");
     }
 
     /// Stops the hub (SIGTERM) and starts it again on the same store.

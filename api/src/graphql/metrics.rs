@@ -195,7 +195,9 @@ impl Throttle {
     }
 
     fn pass(&mut self, at: DateTime<Utc>) -> bool {
-        let pass = self.last.is_none_or(|last| at - last >= self.every);
+        // A sample older than the last one passed means the wall clock was set back: start over
+        // from it, or nothing would pass until the clock caught up again.
+        let pass = self.last.is_none_or(|last| at < last || at - last >= self.every);
         if pass {
             self.last = Some(at);
         }
@@ -287,5 +289,7 @@ mod tests {
         // Faster samples are thinned to the interval.
         assert_eq!(passed(1, &[0, 500, 1000, 1500, 2000]), [0, 1000, 2000]);
         assert_eq!(passed(5, &[0, 1000, 2000, 3000, 4000, 5000, 6000, 9900]), [0, 5000, 9900]);
+        // The clock set back an hour: delivery goes on at once, at the interval.
+        assert_eq!(passed(1, &[3_600_000, 3_601_000, 1000, 1500, 2000]), [3_600_000, 3_601_000, 1000, 2000]);
     }
 }

@@ -300,6 +300,9 @@ pub async fn websocket(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(st.services.settings.max_body_bytes as usize)
+        // A frame's length is reserved as soon as its header is read: no frame may announce
+        // more than a whole message may hold (tungstenite's default is 16 MiB).
+        .max_frame_size(st.services.settings.max_body_bytes as usize)
         // Clients send little (operations, pings): a small read buffer, allocated for every
         // socket up front, instead of the 128 KiB default (the bulk of a subscriber's memory).
         .read_buffer_size(SOCKET_READ_BUFFER)
