@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -82,6 +83,8 @@ pub struct App {
     pub schema: HubSchema,
     /// Cancelled to stop the hub; every background task watches it.
     pub shutdown: CancellationToken,
+    /// The certificate when the hub serves HTTPS itself.
+    pub tls: Option<Arc<http::tls::Tls>>,
 }
 
 impl Services {
@@ -143,6 +146,7 @@ impl App {
     /// Opens the services and makes the first admin; returns the hub and, on the very first
     /// start, the admin's credentials to show.
     pub async fn build(settings: Settings) -> anyhow::Result<(Self, Option<FirstAdmin>)> {
+        let tls = settings.tls().map(|(cert, key)| http::tls::Tls::load(cert, key)).transpose()?;
         let services = Services::open(settings).await?;
         services.supervisor.adopt_all().await.map_err(|e| anyhow::anyhow!("cannot take the game servers back: {e}"))?;
         let admin = bootstrap::first_admin(&services)
@@ -156,7 +160,7 @@ impl App {
             introspection: settings.introspection_enabled(),
         };
         let schema = graphql::build_schema(services.clone(), limits);
-        Ok((Self { services, schema, shutdown: CancellationToken::new() }, admin))
+        Ok((Self { services, schema, shutdown: CancellationToken::new(), tls }, admin))
     }
 
     /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled.
@@ -192,6 +196,11 @@ impl App {
         crate::alerts::engine::watch_crashes(s, self.shutdown.clone());
         let router = self.router();
         let token = self.shutdown.clone();
+        if let Some(tls) = &self.tls {
+            tls.clone().reload_on_sighup(token.clone());
+        }
+        // `tap_io` only for axum's ConnectInfo, which it implements for any tapped listener.
+        let listener = http::tls::HubListener::new(listener, self.tls.clone())?.tap_io(|_| ());
         let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(token.clone().cancelled_owned());
         let deadline = async {

@@ -20,6 +20,15 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_BIND", global = true, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub bind: SocketAddr,
 
+    /// A PEM file with the hub's TLS certificate chain (leaf first). With `KUTANGA_TLS_KEY` the hub
+    /// serves HTTPS itself (TLS 1.2 and 1.3, rustls) and sends HSTS; SIGHUP reloads both files.
+    #[arg(long, env = "KUTANGA_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// A PEM file with the private key of `KUTANGA_TLS_CERT` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "KUTANGA_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// The folder for the hub's data: the SQLite database, the JWT key, game servers, logs.
     #[arg(long, env = "KUTANGA_DATA_DIR", global = true, default_value = "./data", value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -381,7 +390,13 @@ impl Settings {
 
     /// The base of links the hub mails out.
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+        let scheme = if self.tls().is_some() { "https" } else { "http" };
+        self.public_url.clone().unwrap_or_else(|| format!("{scheme}://{}", self.bind)).trim_end_matches('/').to_owned()
+    }
+
+    /// The certificate and key files when the hub serves TLS itself.
+    pub fn tls(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -426,6 +441,13 @@ impl Settings {
         self.webhook_allow_list()?;
         self.trusted_proxy_list()?;
         self.allowed_origin_list()?;
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(ConfigError::invalid("KUTANGA_TLS_KEY", "the key of KUTANGA_TLS_CERT")),
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid("KUTANGA_TLS_CERT", "the certificate of KUTANGA_TLS_KEY"));
+            }
+            _ => {}
+        }
         if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::invalid("KUTANGA_METRICS_TOKEN", "a token of at least 16 characters"));
         }

@@ -59,6 +59,7 @@ fn a_bad_value_stops_the_start_and_names_the_variable() {
         ("KUTANGA_DATABASE_URL", "mysql://localhost/x"),
         ("KUTANGA_JWT_SECRET", "short"),
         ("KUTANGA_GRAPHQL_MAX_DEPTH", "0"),
+        ("KUTANGA_TLS_CERT", "/etc/ssl/hub.pem"),
     ] {
         let out = kutanga(&["migrate", "--data-dir", dir.path().to_str().unwrap()]).env(var, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{var}={value}");
@@ -253,3 +254,140 @@ async fn admin_commands_rescue_accounts(backend: Backend) {
 }
 
 on_both!(admin_commands_rescue_accounts);
+
+/// A certificate authority of its own and a leaf for 127.0.0.1 signed by it, made with openssl
+/// as an admin would: returns (the CA's PEM, the leaf's chain file, the leaf's key file).
+fn certificate(dir: &std::path::Path, name: &str) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+    let path = |ext: &str| dir.join(format!("{name}.{ext}"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl (Debian package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let p = |ext: &str| path(ext).to_str().unwrap().to_owned();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &p("ca.key"), "-out", &p("ca.pem"), "-days", "2", "-subj", &format!("/CN={name} test CA")],
+        ]
+        .concat(),
+    );
+    openssl(&[&["req"][..], &ec, &["-keyout", &p("key"), "-out", &p("csr"), "-subj", "/CN=localhost"]].concat());
+    std::fs::write(path("ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("pem"),
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+    ]);
+    (std::fs::read(path("ca.pem")).unwrap(), path("pem"), path("key"))
+}
+
+/// A client that trusts only `ca` and opens a new connection for every request.
+fn trusting(ca: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca).unwrap())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn ready_over(client: &reqwest::Client, port: u16) -> Option<reqwest::Response> {
+    client.get(format!("https://127.0.0.1:{port}/readyz")).send().await.ok().filter(|r| r.status().is_success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_serves_https_and_reloads_its_certificate_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_one, cert_one, key_one) = certificate(dir.path(), "one");
+    let (ca_two, cert_two, key_two) = certificate(dir.path(), "two");
+    let (cert, key) = (dir.path().join("hub.pem"), dir.path().join("hub.key"));
+    let data = dir.path().join("data");
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let start = || {
+        kutanga(&["serve", "--data-dir", data.to_str().unwrap(), "--bind", &bind, "--web-dir", "/nonexistent"])
+            .env("KUTANGA_TLS_CERT", &cert)
+            .env("KUTANGA_TLS_KEY", &key)
+            .env("KUTANGA_ADMIN_PASSWORD", "an admin passphrase")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // A key that is not the certificate's stops the start and says so.
+    std::fs::copy(&cert_one, &cert).unwrap();
+    std::fs::copy(&key_two, &key).unwrap();
+    let out = start().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("KUTANGA_TLS_KEY") && err.contains("does not fit"), "{err}");
+
+    std::fs::copy(&key_one, &key).unwrap();
+    let mut hub = start();
+    let (one, two) = (trusting(&ca_one), trusting(&ca_two));
+    let mut answer = None;
+    for _ in 0..100 {
+        answer = ready_over(&one, port).await;
+        if answer.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = answer.expect("the hub answers over HTTPS with the first certificate");
+    assert_eq!(answer.headers()["strict-transport-security"], "max-age=31536000");
+    assert!(ready_over(&two, port).await.is_none(), "the second CA is not trusted yet");
+    let plain = reqwest::Client::new().get(format!("http://{bind}/readyz")).send().await;
+    assert!(plain.is_err(), "no plain HTTP on a TLS port: {plain:?}");
+    let login = one
+        .post(format!("https://{bind}/graphql"))
+        .json(&json!({ "query": "mutation { login(email: \"admin@localhost.localdomain\", password: \"an admin passphrase\") { accessToken } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(login["data"]["login"]["accessToken"].is_string(), "{login}");
+
+    let hangup = || Command::new("kill").args(["-HUP", &hub.id().to_string()]).status().unwrap();
+    // A broken pair on SIGHUP leaves the certificate in use.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    assert!(hangup().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(ready_over(&one, port).await.is_some(), "a bad reload keeps the certificate in use");
+
+    // The second pair is taken for new connections.
+    std::fs::copy(&cert_two, &cert).unwrap();
+    std::fs::copy(&key_two, &key).unwrap();
+    assert!(hangup().success());
+    let mut reloaded = false;
+    for _ in 0..50 {
+        if ready_over(&two, port).await.is_some() {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "SIGHUP reloaded the certificate");
+    assert!(ready_over(&one, port).await.is_none(), "the first certificate is no longer served");
+    let status = terminate(&mut hub);
+    assert!(status.success(), "SIGTERM is a clean stop");
+    let mut log = String::new();
+    std::io::Read::read_to_string(hub.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("kept the TLS certificate in use") && log.contains("reloaded the TLS certificate"), "{log}");
+}

@@ -7,6 +7,7 @@ mod health;
 mod metrics;
 mod playground;
 mod session;
+pub mod tls;
 mod web;
 
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub fn router(app: &App) -> Router {
         .route("/charts/server/{id}/{file}", get(charts::server))
         .with_state(app.services.clone());
 
-    api.merge(sessions)
+    let router = api.merge(sessions)
         .merge(health)
         .merge(metrics)
         .merge(charts)
@@ -99,7 +100,17 @@ pub fn router(app: &App) -> Router {
                     header::X_FRAME_OPTIONS,
                     HeaderValue::from_static("DENY"),
                 )),
-        )
+        );
+    // Browsers that reached the hub over HTTPS (its own TLS, or a proxy's for an https public
+    // address) keep to HTTPS for a year. Not for subdomains: the hub does not own them.
+    if app.tls.is_some() || app.services.settings.public_url().starts_with("https://") {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+    } else {
+        router
+    }
 }
 
 /// CORS for the GraphQL routes: the configured origins, GET and POST, the headers a GraphQL
