@@ -66,7 +66,14 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT);
-                let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    // A write that failed part-way (the disk full at COMMIT, say) can leave SQLite
+                    // and sqlx disagreeing about an open transaction; such a connection would
+                    // read an old snapshot or refuse the next BEGIN. It is closed, never reused.
+                    .after_release(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
+                    .connect_with(options)
+                    .await?;
                 Ok(Self {
                     conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
                     sqlite_writer: Some(Arc::new(Semaphore::new(1))),
@@ -74,7 +81,13 @@ impl Db {
             }
             DatabaseTarget::Postgres(url) => {
                 let mut opts = ConnectOptions::new(url.clone());
-                opts.max_connections(16).connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
+                // While the server is out of reach a request fails within seconds (sqlx retries a refused
+                // connection until the acquire timeout, 30 s by default) and the pool reconnects by
+                // itself once it is back.
+                opts.max_connections(16)
+                    .connect_timeout(Duration::from_secs(5))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .sqlx_logging(false);
                 let conn = Database::connect(opts).await?;
                 Ok(Self { conn, sqlite_writer: None })
             }

@@ -107,6 +107,46 @@ pub fn io_words(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// What an operator can act on in an internal error, said in words (still INTERNAL, and the
+/// cause still only in the log): the database out of reach, the disk full.
+fn outage(cause: &anyhow::Error) -> Option<&'static str> {
+    const UNAVAILABLE: &str = "the database is unavailable; try again shortly";
+    const FULL: &str = "the hub's disk is full; nothing was changed";
+    const FAILING: &str = "the hub's database cannot write to its disk; nothing was changed";
+    let sqlx = |e: &sqlx::Error| match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some(UNAVAILABLE)
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite's codes are numbers whose low byte is the primary code; PostgreSQL's are SQLSTATEs.
+            let sqlite = code.parse::<i32>().ok().map(|c| c & 0xff);
+            match (sqlite, code.as_ref()) {
+                (Some(13), _) | (_, "53100") => Some(FULL),
+                (Some(10), _) => Some(FAILING),
+                (_, c) if c.starts_with("08") || c.starts_with("57P") => Some(UNAVAILABLE),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    cause.chain().find_map(|e| {
+        if let Some(db) = e.downcast_ref::<DbErr>() {
+            return match db {
+                DbErr::ConnectionAcquire(_) => Some(UNAVAILABLE),
+                DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+                | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+                | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => sqlx(e),
+                _ => None,
+            };
+        }
+        if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+            return sqlx(e);
+        }
+        e.downcast_ref::<std::io::Error>().filter(|e| e.kind() == std::io::ErrorKind::StorageFull).map(|_| FULL)
+    })
+}
+
 fn short(detail: &str) -> String {
     detail.chars().take(120).collect()
 }
@@ -116,7 +156,11 @@ impl ErrorExtensions for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = ?cause, "internal error");
         }
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+        let message = match self {
+            Self::Internal(cause) => outage(cause).unwrap_or("internal error").to_owned(),
+            _ => self.to_string(),
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", self.code().as_str());
             match self {
                 Self::BadInput { field, .. } => ext.set("field", field.as_str()),

@@ -603,6 +603,8 @@ mod limits {
 }
 
 mod floods_and_hard_kills {
+    use common::process::HubProcess;
+
     use super::*;
 
     /// The resident memory of this test process (the hub runs in it), in KiB.
@@ -658,83 +660,35 @@ mod floods_and_hard_kills {
         hub.stop().await;
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
-
-    /// `kutanga serve` as a process, so that it can be killed with -9.
-    fn serve(dir: &std::path::Path, bind: &str, pg: Option<&str>, uid_base: u32) -> std::process::Child {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kutanga"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("KUTANGA_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", bind, "--web-dir", "/nonexistent"])
-            .args(["--admin-email", common::ADMIN_EMAIL, "--admin-password", common::ADMIN_PASSWORD])
-            .args(["--game-uid-base", &uid_base.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if let Some(url) = pg {
-            cmd.args(["--database-url", url]);
-        }
-        cmd.spawn().unwrap()
-    }
-
-    async fn gql(bind: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            let mut req =
-                client.post(format!("http://{bind}/graphql")).json(&json!({ "query": query, "variables": vars }));
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            if let Ok(res) = req.send().await {
-                return res.json().await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the hub at {bind} does not answer");
-    }
-
     async fn a_hub_killed_with_sigkill_kills_nothing(backend: Backend) {
         let store = common::Store::new(backend).await;
-        let dir = store.dir.path().to_owned();
-        let pg = store.pg.as_ref().map(|p| p.url.clone());
-        let bind = format!("127.0.0.1:{}", free_port());
-        let mut hub = serve(&dir, &bind, pg.as_deref(), store.uid_base);
-        let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
-        let creds = json!({ "e": common::ADMIN_EMAIL, "p": common::ADMIN_PASSWORD });
-        let token =
-            gql(&bind, None, login, creds.clone()).await["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
-        let templates = gql(&bind, Some(&token), "{ templates { id name } }", json!({})).await;
+        let mut hub = HubProcess::start(&store, &[]).await;
+        let token = hub.admin_token().await;
+        let templates = hub.gql(Some(&token), "{ templates { id name } }", json!({})).await;
         let tpl =
             templates["data"]["templates"].as_array().unwrap().iter().find(|t| t["name"] == "Freeciv").unwrap()["id"]
                 .clone();
         let vars = json!({ "i": { "name": "civ", "templateId": tpl, "variables": [{ "key": "PORT", "value": port(5900, backend) }] } });
-        let id =
-            gql(&bind, Some(&token), CREATE, vars).await["data"]["createServer"]["id"].as_str().unwrap().to_owned();
-        gql(&bind, Some(&token), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
+        let id = hub.gql(Some(&token), CREATE, vars).await["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+        hub.gql(Some(&token), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": id })).await;
         let q = "query($id: ID!) { server(id: $id) { state pid consoleTail(lines: 300) { line } } }";
         let deadline = Instant::now() + Duration::from_secs(60);
         let pid = loop {
-            let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+            let s = hub.gql(Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
             if s["state"] == "RUNNING" {
                 break s["pid"].clone();
             }
             assert!(Instant::now() < deadline, "{s}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        hub.kill().unwrap(); // SIGKILL
-        hub.wait().unwrap();
+        hub.kill9();
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the game outlived the hub");
 
-        let mut hub = serve(&dir, &bind, pg.as_deref(), store.uid_base);
-        let token = gql(&bind, None, login, creds).await["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
-        let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+        let hub = HubProcess::start(&store, &[]).await;
+        let token = hub.admin_token().await;
+        let s = hub.gql(Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
         assert_eq!((&s["state"], &s["pid"]), (&json!("RUNNING"), &pid), "adopted, not started again: {s}");
-        gql(
-            &bind,
+        hub.gql(
             Some(&token),
             "mutation($id: ID!) { sendServerCommand(id: $id, command: \"/list\") }",
             json!({ "id": id }),
@@ -742,7 +696,7 @@ mod floods_and_hard_kills {
         .await;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let s = gql(&bind, Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
+            let s = hub.gql(Some(&token), q, json!({ "id": id })).await["data"]["server"].clone();
             if s["consoleTail"]
                 .as_array()
                 .unwrap()
@@ -755,14 +709,73 @@ mod floods_and_hard_kills {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let res =
-            gql(&bind, Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
+            hub.gql(Some(&token), "mutation($id: ID!) { killServer(id: $id) { state } }", json!({ "id": id })).await;
         assert!(res["errors"].is_null(), "{res}");
-        let _ = hub.kill();
-        let _ = hub.wait();
+        drop(hub);
         drop(store);
     }
 
-    on_both!(a_flood_of_output_costs_bounded_memory_and_starves_nobody, a_hub_killed_with_sigkill_kills_nothing);
+    /// A game that ignores SIGTERM is killed after its `signal_timeout`; one that closes its
+    /// stdin gets a clear answer to a command, not a hang, and still stops.
+    async fn games_that_ignore_sigterm_or_close_stdin_stay_controllable(backend: Backend) {
+        let hub = TestHub::start(backend).await;
+        let admin = hub.admin_token().await;
+        let stubborn = fx_custom(
+            &hub,
+            &admin,
+            "stubborn",
+            "/bin/sh",
+            &["-c", "trap '' TERM; echo up; while :; do sleep 1; done"],
+            None,
+        )
+        .await;
+        act(&hub, &admin, "startServer", &stubborn).await;
+        wait_state(&hub, &admin, &stubborn, "RUNNING", 10).await;
+        let asked = Instant::now();
+        act(&hub, &admin, "stopServer", &stubborn).await;
+        wait_state(&hub, &admin, &stubborn, "OFFLINE", 15).await;
+        let took = asked.elapsed();
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+            "killed after signal_timeout: {took:?}"
+        );
+
+        let deaf =
+            fx_custom(&hub, &admin, "deaf", "/bin/sh", &["-c", "exec 0<&-; echo stdin closed; exec sleep 3600"], None)
+                .await;
+        act(&hub, &admin, "startServer", &deaf).await;
+        let s = wait_state(&hub, &admin, &deaf, "RUNNING", 10).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let asked = Instant::now();
+        let res = hub
+            .gql(
+                Some(&admin),
+                "mutation($id: ID!) { sendServerCommand(id: $id, command: \"hello\") }",
+                json!({ "id": deaf }),
+            )
+            .await;
+        assert!(asked.elapsed() < Duration::from_secs(3), "no hang: {:?}", asked.elapsed());
+        eprintln!("a command to a game without stdin: {res}");
+        assert_eq!(code(&res), "CONFLICT", "{res} ({s})");
+        assert!(res["errors"][0]["message"].as_str().unwrap().contains("the console does not take input"), "{res}");
+        let log = hub
+            .gql(
+                Some(&admin),
+                "{ auditLog(first: 1, filter: { action: \"server.command\" }) { outcome detail } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(log["data"]["auditLog"][0]["outcome"], "failure", "the audit log says it was not sent: {log}");
+        act(&hub, &admin, "stopServer", &deaf).await;
+        wait_state(&hub, &admin, &deaf, "OFFLINE", 10).await;
+        hub.stop().await;
+    }
+
+    on_both!(
+        a_flood_of_output_costs_bounded_memory_and_starves_nobody,
+        a_hub_killed_with_sigkill_kills_nothing,
+        games_that_ignore_sigterm_or_close_stdin_stay_controllable
+    );
 }
 
 /// Power actions on one server never interleave (roadmap: two starts never make two processes).

@@ -764,22 +764,22 @@ impl Supervisor {
             return Err(ApiError::bad_input("command", "a command is one line of 1 to 1024 characters"));
         }
         let live = self.live(server_id).ok_or_else(|| conflict("the server is not running"))?;
-        let mut audit = AuditBatch::default();
+        // The entry is written in the same transaction as the command is sent, with its outcome:
+        // a command the game never got is not logged as sent, and none is sent unlogged.
         let txn = self.0.db.write().await?;
-        audit
-            .record(
-                &*txn,
-                Entry::new("server.command", asker.actor).ip(asker.ip).target("server", server_id).detail(line),
-            )
-            .await?;
+        // Non-blocking: a game that closed its stdin, or does not read it, makes this fail at once.
+        let sent = live.paths.stdin_writer().and_then(|mut w| w.write_all(format!("{line}\n").as_bytes()));
+        let entry = Entry::new("server.command", asker.actor).ip(asker.ip).target("server", server_id);
+        let entry = match &sent {
+            Ok(()) => entry.detail(line),
+            Err(e) => entry
+                .outcome(Outcome::Failure)
+                .detail(format!("{line} (the console does not take input: {})", crate::error::io_words(e))),
+        };
+        let mut audit = AuditBatch::default();
+        audit.record(&*txn, entry).await?;
         audit.finish(txn, self.0.bus.as_ref()).await?;
-        let mut writer = live
-            .paths
-            .stdin_writer()
-            .map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
-        writer
-            .write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
+        sent.map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
         self.console(server_id).push("stdin", line.to_owned());
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! dropped when the hub stops. Without the variable, PostgreSQL tests fail and say how to set it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+
 use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use kutanga::{App, cli::Cli};
