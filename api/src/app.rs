@@ -194,6 +194,7 @@ impl App {
         let s = &self.services;
         crate::monitor::start(s, self.shutdown.clone());
         crate::alerts::engine::watch_crashes(s, self.shutdown.clone());
+        crate::alerts::suspicion::watch(s, self.shutdown.clone());
         let router = self.router();
         let token = self.shutdown.clone();
         if let Some(tls) = &self.tls {

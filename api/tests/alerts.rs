@@ -448,7 +448,126 @@ async fn webhooks_never_reach_internal_addresses(backend: Backend) {
     hub.stop().await;
 }
 
+/// A GraphQL request as if from `ip` (the hub trusts the test's loopback proxy).
+async fn gql_from(hub: &TestHub, ip: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut req = hub
+        .http
+        .post(hub.url("/graphql"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+const LOGIN: &str =
+    "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }";
+
+/// Bursts from one address (failed sign-ins, FORBIDDEN answers, a reused refresh token) fire the
+/// built-in security rules with that address; other addresses below the threshold do not; the
+/// audit log names the address; a quiet address resolves.
+async fn suspicious_activity_raises_alerts_with_the_address(backend: Backend) {
+    let hub = TestHub::start_with(
+        Store::new(backend).await,
+        &["--trusted-proxies", "127.0.0.1/32", "--refresh-reuse-grace", "0"],
+    )
+    .await;
+    let admin = hub.admin_token().await;
+    let logins = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "guessing", "metric": "security.login_failures", "threshold": 5, "forSeconds": 60 }),
+    )
+    .await;
+    let probing = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "probing", "metric": "security.forbidden", "threshold": 3, "forSeconds": 2 }),
+    )
+    .await;
+    let theft = create_rule(
+        &hub,
+        &admin,
+        json!({ "name": "theft", "metric": "security.refresh_reuse", "threshold": 1, "forSeconds": 600 }),
+    )
+    .await;
+    let user = hub.user_with_roles("plain@hub.test", &["User"]).await;
+
+    // Two failures from one address, four from another: nothing yet; the fifth fires.
+    let wrong = json!({ "e": common::ADMIN_EMAIL, "p": "not the password" });
+    for _ in 0..2 {
+        gql_from(&hub, "198.51.100.7", None, LOGIN, wrong.clone()).await;
+    }
+    for _ in 0..4 {
+        let res = gql_from(&hub, "203.0.113.9", None, LOGIN, wrong.clone()).await;
+        assert_eq!(code(&res), "UNAUTHENTICATED", "{res}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let none = hub.gql(Some(&admin), "{ alerts { id } }", json!({})).await;
+    assert_eq!(none["data"]["alerts"], json!([]), "below the threshold: {none}");
+    gql_from(&hub, "203.0.113.9", None, LOGIN, wrong.clone()).await;
+    let fired = wait_alerts(&hub, &admin, &logins, |a| a.len() == 1).await;
+    assert_eq!((&fired[0]["state"], &fired[0]["value"]), (&json!("FIRING"), &json!(5.0)), "{fired:?}");
+    let subject = hub.gql(Some(&admin), "{ alerts { subject rule { name } } }", json!({})).await;
+    assert_eq!(subject["data"]["alerts"][0]["subject"], "203.0.113.9", "{subject}");
+    // More failures from the same address fire nothing more.
+    gql_from(&hub, "203.0.113.9", None, LOGIN, wrong).await;
+    let log = hub
+        .gql(Some(&admin), "{ auditLog(first: 10, filter: { action: \"alert.fire\" }) { ip detail } }", json!({}))
+        .await;
+    let entries = log["data"]["auditLog"].as_array().unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["ip"], "203.0.113.9", "{log}");
+    assert!(entries[0]["detail"].as_str().unwrap().contains("5 or more failed sign-ins"), "{log}");
+
+    // A user probing what their token may do: three FORBIDDEN answers.
+    for _ in 0..3 {
+        let res = gql_from(&hub, "192.0.2.44", Some(&user), "{ auditLog(first: 1) { id } }", json!({})).await;
+        assert_eq!(code(&res), "FORBIDDEN", "{res}");
+    }
+    let probe = wait_alerts(&hub, &admin, &probing, |a| a.len() == 1).await;
+    assert_eq!(probe[0]["state"], "FIRING");
+    // Quiet for its 2-second window, it resolves at the next sweep.
+    let quiet = wait_alerts(&hub, &admin, &probing, |a| a.len() == 1 && a[0]["state"] == "RESOLVED").await;
+    assert!(quiet[0]["resolvedAt"].is_string(), "{quiet:?}");
+
+    // A rotated refresh token presented again.
+    let first =
+        gql_from(&hub, "192.0.2.99", None, LOGIN, json!({ "e": "plain@hub.test", "p": "another long passphrase" }))
+            .await;
+    let old = first["data"]["login"]["refreshToken"].as_str().unwrap_or_else(|| panic!("{first}")).to_owned();
+    let refresh = "mutation($t: String!) { refreshSession(refreshToken: $t) { refreshToken } }";
+    let rotated = gql_from(&hub, "192.0.2.99", None, refresh, json!({ "t": old })).await;
+    assert!(rotated["errors"].is_null(), "{rotated}");
+    let replay = gql_from(&hub, "192.0.2.98", None, refresh, json!({ "t": old })).await;
+    assert_eq!(code(&replay), "UNAUTHENTICATED", "{replay}");
+    wait_alerts(&hub, &admin, &theft, |a| a.len() == 1).await;
+    let who = hub.gql(Some(&admin), "{ alerts(state: FIRING) { subject rule { name } } }", json!({})).await;
+    let theft_alert =
+        who["data"]["alerts"].as_array().unwrap().iter().find(|a| a["rule"]["name"] == "theft").unwrap().clone();
+    assert_eq!(theft_alert["subject"], "192.0.2.98", "the replaying address: {who}");
+
+    // Security rules are checked like the others.
+    for (input, field) in [
+        (json!({ "name": "x", "metric": "security.forbidden", "threshold": 1.5, "forSeconds": 60 }), "threshold"),
+        (json!({ "name": "x", "metric": "security.forbidden", "threshold": 0, "forSeconds": 60 }), "threshold"),
+        (json!({ "name": "x", "metric": "security.forbidden", "threshold": 3, "forSeconds": 0 }), "forSeconds"),
+        (json!({ "name": "x", "metric": "security.forbidden", "threshold": 3, "forSeconds": 90000 }), "forSeconds"),
+        (
+            json!({ "name": "x", "metric": "security.forbidden", "threshold": 3, "forSeconds": 60, "serverId": "1" }),
+            "serverId",
+        ),
+    ] {
+        let res = hub.gql(Some(&admin), CREATE_RULE, json!({ "i": input })).await;
+        assert_eq!(code(&res), "BAD_USER_INPUT", "{input}: {res}");
+        assert_eq!(res["errors"][0]["extensions"]["field"], field, "{input}: {res}");
+    }
+    hub.stop().await;
+}
+
 on_both!(
+    suspicious_activity_raises_alerts_with_the_address,
     webhooks_never_reach_internal_addresses,
     a_paused_rule_resolves_and_stays_quiet,
     a_held_threshold_fires_resolves_and_is_acknowledged,

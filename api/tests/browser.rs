@@ -377,6 +377,32 @@ async fn an_alert_fires_is_acknowledged_and_audited() {
     let shot = b.screenshot("alerts").await;
     keep_for_readme(&shot, "alerts");
 
+    // A security rule from the form (no server, no comparison: events from one address within a
+    // window) fires on two failed sign-ins and names the address.
+    b.fill("#name", "guessing").await;
+    b.click_on("#metric option[value='security.login_failures']", None).await;
+    assert!(b.find("#rule-server").await.is_none(), "a security rule has no server to pick");
+    b.fill("#threshold", "2.5").await;
+    b.fill("#forSeconds", "60").await;
+    b.click_on("button[type=submit]", Some("Create the rule")).await;
+    b.wait_for(".field-error", Some("a whole number of events"), 10).await;
+    b.fill("#threshold", "2").await;
+    b.click_on("button[type=submit]", Some("Create the rule")).await;
+    b.wait_for("table[aria-label='Alert rules'] td", Some("2 or more within 60 s"), 20).await;
+    for _ in 0..2 {
+        let res = hub
+            .gql(
+                None,
+                "mutation { login(email: \"nobody@hub.test\", password: \"wrong guess\") { accessToken } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{res}");
+    }
+    b.wait_for("[data-testid=alert-subject]", Some("2 failed sign-ins from 127.0.0.1"), 20).await;
+    b.exec("window.scrollTo(0, 0)", json!([])).await;
+    b.screenshot("alerts-security").await;
+
     b.click_on("nav a", Some("Audit log")).await;
     b.fill("#action", "alert.acknowledge").await;
     b.click_on("button[type=submit]", Some("Filter")).await;

@@ -17,6 +17,8 @@ pub struct Model {
     pub resolved_at: Option<DateTimeUtc>,
     pub acknowledged_by: Option<i64>,
     pub acknowledged_at: Option<DateTimeUtc>,
+    /// The client address a security alert is about (None for other alerts).
+    pub subject: Option<String>,
     /// The last webhook delivery failure, if any.
     pub webhook_error: Option<String>,
 }

@@ -9,6 +9,7 @@ mod m20261128_000001_initial;
 mod m20261128_000002_accounts;
 mod m20261129_000003_alerts;
 mod m20261129_000004_metric_series;
+mod m20261130_000005_alert_subject;
 pub mod seed;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_accounts::Migration),
             Box::new(m20261129_000003_alerts::Migration),
             Box::new(m20261129_000004_metric_series::Migration),
+            Box::new(m20261130_000005_alert_subject::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ pub mod template;
 pub mod validation;
 
 pub use error::ErrorCode;
-pub use metric::Metric;
+pub use metric::{Metric, Suspicion};
 pub use permission::Permission;
 pub use server::ServerState;
 

@@ -200,3 +200,41 @@ mod tests {
         assert!(is_gap(0, 4_001, 2));
     }
 }
+
+/// The built-in rule types on suspicious activity. A rule counts one kind of event per client
+/// address and fires when one address reaches its threshold within its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Suspicion {
+    /// Sign-ins refused (unknown account, wrong password, disabled account).
+    LoginFailures,
+    /// A rotated refresh token presented again (a stolen token; the session is revoked).
+    RefreshReuse,
+    /// Requests answered FORBIDDEN (probing for what a token may do).
+    Forbidden,
+}
+
+impl Suspicion {
+    pub const ALL: [Suspicion; 3] = [Self::LoginFailures, Self::RefreshReuse, Self::Forbidden];
+
+    /// The rule's metric name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginFailures => "security.login_failures",
+            Self::RefreshReuse => "security.refresh_reuse",
+            Self::Forbidden => "security.forbidden",
+        }
+    }
+
+    /// The events in words, for rule descriptions.
+    pub const fn words(self) -> &'static str {
+        match self {
+            Self::LoginFailures => "failed sign-ins",
+            Self::RefreshReuse => "reused refresh tokens",
+            Self::Forbidden => "FORBIDDEN answers",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}

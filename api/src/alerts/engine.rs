@@ -60,6 +60,8 @@ pub struct AlertEngine {
     rules: Arc<Mutex<RuleCache>>,
     generation: Arc<AtomicU64>,
     delivery: Delivery,
+    /// Signs of suspicious activity on their way to [`super::suspicion::watch`].
+    pub(super) suspicions: super::suspicion::Inbox,
 }
 
 impl AlertEngine {
@@ -70,7 +72,13 @@ impl AlertEngine {
             Duration::from_millis(settings.webhook_backoff_ms),
             Targets::new(settings.webhook_allow_list()?),
         )?;
-        Ok(Self { tracks: Arc::default(), rules: Arc::default(), generation: Arc::default(), delivery })
+        Ok(Self {
+            tracks: Arc::default(),
+            rules: Arc::default(),
+            generation: Arc::default(),
+            delivery,
+            suspicions: super::suspicion::Inbox::default(),
+        })
     }
 
     /// Which addresses webhooks may reach.
@@ -85,7 +93,7 @@ impl AlertEngine {
 
     /// The enabled rules. The generation is taken before the read, so a change committed while
     /// reading makes the next call read again.
-    async fn enabled_rules(&self, s: &Services) -> Result<Arc<Vec<alert_rule::Model>>, ApiError> {
+    pub(super) async fn enabled_rules(&self, s: &Services) -> Result<Arc<Vec<alert_rule::Model>>, ApiError> {
         let mut cache = self.rules.lock().await;
         let now = self.generation.load(Ordering::SeqCst);
         if let Some((generation, rules)) = cache.as_ref()
@@ -106,7 +114,12 @@ impl AlertEngine {
     ) -> Result<tokio::sync::MappedMutexGuard<'a, HashMap<Key, Track>>, ApiError> {
         let mut guard = self.tracks.lock().await;
         if guard.is_none() {
-            let open = alert::Entity::find().filter(alert::Column::State.eq(FIRING)).all(s.db.conn()).await?;
+            // Security alerts (with a subject) are tracked by the suspicion watcher.
+            let open = alert::Entity::find()
+                .filter(alert::Column::State.eq(FIRING))
+                .filter(alert::Column::Subject.is_null())
+                .all(s.db.conn())
+                .await?;
             let tracks = open
                 .into_iter()
                 .map(|a| ((a.rule_id, a.server_id), Track { since: Some(a.started_at), firing: Some(a.id) }))
@@ -134,7 +147,7 @@ impl AlertEngine {
                 Some(v) if comparison.breached(v, threshold) => {
                     let since = *track.since.get_or_insert(now);
                     if track.firing.is_none() && (now - since).num_seconds() >= for_seconds {
-                        track.firing = Some(self.fire(s, rule, rule.server_id, v).await?);
+                        track.firing = Some(self.fire(s, rule, rule.server_id, None, v).await?);
                     }
                 }
                 // Back within bounds, or no value any more (the server stopped).
@@ -163,7 +176,7 @@ impl AlertEngine {
             match (event.state, track.firing) {
                 (ServerState::Crashed, None) => {
                     track.since = Some(event.at);
-                    track.firing = Some(self.fire(s, rule, Some(event.server_id), 1.0).await?);
+                    track.firing = Some(self.fire(s, rule, Some(event.server_id), None, 1.0).await?);
                 }
                 (ServerState::Running | ServerState::Offline, Some(id)) => {
                     *track = Track::default();
@@ -175,11 +188,14 @@ impl AlertEngine {
         Ok(())
     }
 
-    async fn fire(
+    /// Raises an alert of `rule` about a server (None: the host) or, for a security rule, a
+    /// client address (`subject`, also the audit entry's address).
+    pub(super) async fn fire(
         &self,
         s: &Services,
         rule: &alert_rule::Model,
         server_id: Option<i64>,
+        subject: Option<&str>,
         value: f64,
     ) -> Result<i64, ApiError> {
         let mut audit = AuditBatch::default();
@@ -187,6 +203,7 @@ impl AlertEngine {
         let fired = alert::ActiveModel {
             rule_id: Set(rule.id),
             server_id: Set(server_id),
+            subject: Set(subject.map(str::to_owned)),
             state: Set(FIRING.to_owned()),
             value: Set(value),
             started_at: Set(Utc::now()),
@@ -194,15 +211,19 @@ impl AlertEngine {
         }
         .insert(&*txn)
         .await?;
-        let detail = format!("{} (value {value})", describe(rule));
-        audit.record(&*txn, Entry::new("alert.fire", None).target("alert", fired.id).detail(detail)).await?;
+        let detail = match subject {
+            Some(who) => format!("{} ({value} from {who})", describe(rule)),
+            None => format!("{} (value {value})", describe(rule)),
+        };
+        let entry = Entry::new("alert.fire", None).target("alert", fired.id).detail(detail);
+        audit.record(&*txn, entry.ip(subject.map(str::to_owned))).await?;
         audit.finish(txn, s.bus.as_ref()).await?;
         tracing::warn!(alert = fired.id, rule = %rule.name, value, "alert firing");
         self.changed(s, rule, fired.clone());
         Ok(fired.id)
     }
 
-    async fn resolve(&self, s: &Services, rule: &alert_rule::Model, id: i64) -> Result<(), ApiError> {
+    pub(super) async fn resolve(&self, s: &Services, rule: &alert_rule::Model, id: i64) -> Result<(), ApiError> {
         let mut audit = AuditBatch::default();
         let txn = s.db.write().await?;
         // Gone with its rule, or resolved already (its rule was disabled).

@@ -1,10 +1,13 @@
-//! Alerts: rules on a host or server metric (a threshold held for a while) or on server crashes,
-//! the alerts they raise (FIRING, then RESOLVED), acknowledgement, and webhook delivery.
+//! Alerts: rules on a host or server metric (a threshold held for a while), on server crashes, or
+//! on suspicious activity (bursts of failed sign-ins, reused refresh tokens, FORBIDDEN answers
+//! from one address), the alerts they raise (FIRING, then RESOLVED), acknowledgement, and webhook
+//! delivery.
 //!
 //! The rules and alerts live in the database; [`engine`] evaluates them on every collector tick
 //! and on every crash, and [`webhook`] delivers each change to the rule's URL in the background.
 
 pub mod engine;
+pub mod suspicion;
 pub mod target;
 pub mod webhook;
 
@@ -13,7 +16,7 @@ use std::{fmt, str::FromStr};
 use chrono::Utc;
 use entity::{alert, alert_rule};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
-use shared::{Metric, Permission, metric::Scope};
+use shared::{Metric, Permission, Suspicion, metric::Scope};
 
 pub use engine::AlertEngine;
 pub use webhook::WebhookFormat;
@@ -82,12 +85,21 @@ pub enum Watch {
     Threshold { metric: Metric, comparison: Comparison, threshold: f64, for_seconds: i64 },
     /// Crashes of one server, or of every server.
     Crash,
+    /// `threshold` or more events of a kind from one client address within `window` seconds.
+    Suspicion { kind: Suspicion, threshold: u32, window: i64 },
 }
 
 /// Reads what a stored rule watches; None for a row this version cannot read.
 pub fn watch_of(rule: &alert_rule::Model) -> Option<Watch> {
     if rule.metric == SERVER_CRASHED {
         return Some(Watch::Crash);
+    }
+    if let Some(kind) = Suspicion::parse(&rule.metric) {
+        return Some(Watch::Suspicion {
+            kind,
+            threshold: rule.threshold.max(1.0) as u32,
+            window: i64::from(rule.for_seconds.max(1)),
+        });
     }
     Some(Watch::Threshold {
         metric: rule.metric.parse().ok()?,
@@ -112,6 +124,10 @@ pub struct NewRule {
 
 /// Longest a condition may have to hold.
 const MAX_FOR_SECONDS: i64 = 7 * 24 * 3600;
+/// The highest event count a security rule may wait for.
+const MAX_EVENTS: f64 = 100_000.0;
+/// The longest window a security rule counts events in (its events are kept in memory).
+pub const MAX_WINDOW: i64 = 24 * 3600;
 
 pub async fn create_rule(
     s: &Services,
@@ -137,7 +153,18 @@ pub async fn create_rule(
         }
         None => Scope::Host,
     };
-    if new.metric != SERVER_CRASHED {
+    let suspicion = Suspicion::parse(&new.metric);
+    if suspicion.is_some() {
+        if new.server_id.is_some() {
+            return Err(ApiError::bad_input("serverId", "a security rule watches the whole hub: no server"));
+        }
+        if !(new.threshold.fract() == 0.0 && (1.0..=MAX_EVENTS).contains(&new.threshold)) {
+            return Err(ApiError::bad_input("threshold", format!("a whole number of events, 1 to {MAX_EVENTS}")));
+        }
+        if !(1..=MAX_WINDOW).contains(&new.for_seconds) {
+            return Err(ApiError::bad_input("forSeconds", format!("the window is 1 to {MAX_WINDOW} seconds")));
+        }
+    } else if new.metric != SERVER_CRASHED {
         crate::monitor::parse_metric(&new.metric, scope)?;
         if !new.threshold.is_finite() {
             return Err(ApiError::bad_input("threshold", "the threshold is a finite number"));
@@ -297,6 +324,9 @@ pub async fn mark_resolved<C: sea_orm::ConnectionTrait>(txn: &C, open: alert::Mo
 
 /// A rule in words, for the audit log and webhooks (never its webhook URL: it may hold a token).
 pub fn describe(rule: &alert_rule::Model) -> String {
+    if let Some(Watch::Suspicion { kind, threshold, window }) = watch_of(rule) {
+        return format!("{}: {threshold} or more {} from one address within {window} s", rule.name, kind.words());
+    }
     let crash = rule.metric == SERVER_CRASHED;
     let whose = match rule.server_id {
         Some(id) => format!("server {id}"),

@@ -171,7 +171,10 @@ impl Notice<'_> {
         let what = match (self.server, self.alert.server_id) {
             (Some(name), _) => format!("{} on {name}", self.rule.name),
             (None, Some(id)) => format!("{} on server {id}", self.rule.name),
-            (None, None) => self.rule.name.clone(),
+            (None, None) => match &self.alert.subject {
+                Some(who) => format!("{} from {who}", self.rule.name),
+                None => self.rule.name.clone(),
+            },
         };
         let state = if self.alert.state == super::FIRING { "FIRING" } else { "RESOLVED" };
         format!("[{state}] {what}")
@@ -180,6 +183,19 @@ impl Notice<'_> {
     fn detail(&self) -> String {
         if self.rule.metric == super::SERVER_CRASHED {
             return format!("The server crashed at {}.", stamp(self.alert.started_at));
+        }
+        if let Some(super::Watch::Suspicion { kind, window, .. }) = super::watch_of(self.rule) {
+            let who = self.alert.subject.as_deref().unwrap_or("unknown");
+            let mut text = format!(
+                "{} {} from {who} within {window} s, since {}.",
+                round(self.alert.value),
+                kind.words(),
+                stamp(self.alert.started_at)
+            );
+            if let Some(at) = self.alert.resolved_at {
+                text.push_str(&format!(" Resolved at {}.", stamp(at)));
+            }
+            return text;
         }
         let mut text = format!(
             "{} is {} ({} {} for {} s), since {}.",
@@ -209,6 +225,7 @@ impl Notice<'_> {
                     "state": self.alert.state,
                     "value": self.alert.value,
                     "serverId": self.alert.server_id.map(|id| id.to_string()),
+                    "subject": self.alert.subject,
                     "startedAt": self.alert.started_at.to_rfc3339(),
                     "resolvedAt": self.alert.resolved_at.map(|t| t.to_rfc3339()),
                 },

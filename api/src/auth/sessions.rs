@@ -11,6 +11,7 @@ use sea_orm::{
     Set,
     sea_query::{Expr, IntoCondition},
 };
+use shared::Suspicion;
 
 use super::{digest, password, random_secret};
 use crate::{
@@ -69,7 +70,10 @@ pub async fn login(
         return Err(ApiError::bad_input("password", "a password has at most 256 characters"));
     }
     let ip = client.ip.as_deref();
-    s.limits.before(&email, ip)?;
+    if let Err(refused) = s.limits.before(&email, ip) {
+        s.alerts.suspicious(Suspicion::LoginFailures, ip);
+        return Err(refused);
+    }
     let checked = async {
         let account = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(s.db.conn()).await?;
         let ok = password::verify(password_attempt, account.as_ref().map(|u| u.password_hash.clone())).await?;
@@ -114,6 +118,7 @@ pub async fn login(
                 .detail(format!("{why} for {email}"))
                 .ip(client.ip.clone());
             audit.record(&*txn, entry).await?;
+            s.alerts.suspicious(Suspicion::LoginFailures, ip);
             Err(s.limits.failed(&email).unwrap_or(BAD_CREDENTIALS))
         }
     };
@@ -207,6 +212,7 @@ pub async fn refresh(s: &Services, refresh_token: &str, client: &ClientInfo) -> 
                         )
                         .await?;
                     audit.finish(txn, s.bus.as_ref()).await?;
+                    s.alerts.suspicious(Suspicion::RefreshReuse, client.ip.as_deref());
                     // Only a session that just ended changes anyone's access (a replay of a
                     // token of an ended session must not make every open subscription check
                     // again).

@@ -52,8 +52,9 @@ impl AlertState {
     }
 }
 
-/// A rule: a metric of the host or of a server beyond a threshold for `forSeconds`, or (with
-/// metric `server.crashed`) a crash of one server or of any.
+/// A rule: a metric of the host or of a server beyond a threshold for `forSeconds`, (with metric
+/// `server.crashed`) a crash of one server or of any, or (with a `security.*` metric) suspicious
+/// activity: `threshold` or more events from one client address within `forSeconds`.
 pub struct AlertRule(alert_rule::Model);
 
 #[Object]
@@ -64,7 +65,8 @@ impl AlertRule {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// A metric name (see `hostMetrics`), or `server.crashed`.
+    /// A metric name (see `hostMetrics`), `server.crashed`, or `security.login_failures`,
+    /// `security.refresh_reuse`, `security.forbidden`.
     async fn metric(&self) -> &str {
         &self.0.metric
     }
@@ -134,6 +136,10 @@ impl Alert {
     async fn server_id(&self) -> Option<ID> {
         self.0.server_id.map(|id| ID(id.to_string()))
     }
+    /// The client address a security alert is about; null for other alerts.
+    async fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
     async fn started_at(&self) -> DateTime<Utc> {
         self.0.started_at
     }
@@ -158,12 +164,15 @@ impl Alert {
 #[derive(InputObject)]
 pub struct AlertRuleInput {
     name: String,
-    /// A metric name (see `hostMetrics`), or `server.crashed`.
+    /// A metric name (see `hostMetrics`), `server.crashed`, or a security rule:
+    /// `security.login_failures`, `security.refresh_reuse`, `security.forbidden`.
     metric: String,
-    /// null: the host (for `server.crashed`: every server).
+    /// null: the host (for `server.crashed`: every server; security rules watch the whole hub).
     server_id: Option<ID>,
+    /// For a security rule: how many events from one address fire it (a whole number, 1 or more).
     threshold: f64,
-    /// How long the condition must hold before the alert fires.
+    /// How long the condition must hold before the alert fires; for a security rule, the window
+    /// the events are counted in (1 to 86400).
     for_seconds: i32,
     /// http:// or https://; redirects are followed to the same host only.
     webhook_url: Option<String>,

@@ -10,7 +10,10 @@ use async_graphql::{
     futures_util::stream::BoxStream,
 };
 use futures_util::StreamExt;
-use shared::ErrorCode;
+use shared::{ErrorCode, Suspicion};
+
+use super::RequestInfo;
+use crate::app::Services;
 
 /// The extension factory.
 pub struct ErrorCodes;
@@ -35,7 +38,9 @@ impl Extension for ErrorCodesExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        with_codes(next.run(ctx, operation_name).await)
+        let response = with_codes(next.run(ctx, operation_name).await);
+        note_refusal(ctx, &response);
+        response
     }
 
     fn subscribe<'s>(
@@ -44,7 +49,35 @@ impl Extension for ErrorCodesExtension {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(with_codes).boxed()
+        let watcher = ctx.data_opt::<Services>().map(|s| s.alerts.clone());
+        let ip = ctx.data_opt::<RequestInfo>().and_then(|r| r.client.ip.clone());
+        next.run(ctx, stream)
+            .map(move |response| {
+                let response = with_codes(response);
+                if let Some(alerts) = watcher.as_ref().filter(|_| refused(&response)) {
+                    alerts.suspicious(Suspicion::Forbidden, ip.as_deref());
+                }
+                response
+            })
+            .boxed()
+    }
+}
+
+/// Whether an answer holds a FORBIDDEN error (one query refused many times counts once).
+fn refused(response: &Response) -> bool {
+    response
+        .errors
+        .iter()
+        .any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&Value::from(ErrorCode::Forbidden.as_str())))
+}
+
+/// Tells the suspicious-activity watcher of a FORBIDDEN answer, with the client's address.
+fn note_refusal(ctx: &ExtensionContext<'_>, response: &Response) {
+    if refused(response)
+        && let Some(s) = ctx.data_opt::<Services>()
+    {
+        let ip = ctx.data_opt::<RequestInfo>().and_then(|r| r.client.ip.as_deref());
+        s.alerts.suspicious(Suspicion::Forbidden, ip);
     }
 }
 

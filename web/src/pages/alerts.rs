@@ -2,7 +2,7 @@
 //! acknowledgement, the webhook's last delivery error and the metric around each firing.
 
 use leptos::prelude::*;
-use shared::{Metric, Permission};
+use shared::{Metric, Permission, Suspicion};
 
 use crate::{
     api::{
@@ -35,6 +35,8 @@ pub struct AlertRow {
     pub firing: bool,
     pub value: f64,
     pub server_id: Option<String>,
+    /// The client address of a security alert.
+    pub subject: Option<String>,
     pub started_at: String,
     pub resolved_at: Option<String>,
     pub acknowledged: Option<(String, String)>,
@@ -60,6 +62,7 @@ macro_rules! alert_row {
             firing: matches!(a.state, $state),
             value: a.value,
             server_id: a.server_id,
+            subject: a.subject,
             started_at: a.started_at,
             resolved_at: a.resolved_at,
             acknowledged: a.acknowledged_at.map(|at| {
@@ -142,6 +145,10 @@ fn AlertsPage() -> impl IntoView {
         Column::new("Value", |a: &AlertRow| {
             if a.metric == "server.crashed" {
                 format!("server {} crashed", a.server_id.clone().unwrap_or_default()).into_any()
+            } else if let Some(kind) = Suspicion::parse(&a.metric) {
+                let who = a.subject.clone().unwrap_or_else(|| "unknown".into());
+                view! { <span data-testid="alert-subject">{format!("{:.0} {} from {who}", a.value, kind.words())}</span> }
+                    .into_any()
             } else {
                 format!("{} = {:.2} ({})", a.metric, a.value, a.condition).into_any()
             }
@@ -258,12 +265,17 @@ fn Rules() -> impl IntoView {
         })
         .sorted(|a, b| a.name.cmp(&b.name)),
         Column::new("Metric", |r: &alert_rules::AlertRulesAlertRules| {
+            if Suspicion::parse(&r.metric).is_some() {
+                return format!("{} (per address)", r.metric).into_any();
+            }
             let target = r.server_id.as_ref().map_or_else(|| "host".to_owned(), |s| format!("server {s}"));
             format!("{} of {target}", r.metric).into_any()
         }),
         Column::new("Condition", |r: &alert_rules::AlertRulesAlertRules| {
             if r.metric == "server.crashed" {
                 "on a crash".into_any()
+            } else if Suspicion::parse(&r.metric).is_some() {
+                format!("{} or more within {} s", r.threshold, r.for_seconds).into_any()
             } else {
                 format!("{} for {} s", condition(&word(&r.comparison), r.threshold), r.for_seconds).into_any()
             }
@@ -364,6 +376,7 @@ fn NewRule() -> impl IntoView {
     let local = RwSignal::new(Vec::<(&'static str, String)>::new());
     let pending = RwSignal::new(false);
     let crash = move || metric.get() == "server.crashed";
+    let security = move || Suspicion::parse(&metric.get()).is_some();
     let for_field = move |field: &'static str| {
         Signal::derive(move || {
             let own = local.with(|l| l.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone()));
@@ -381,12 +394,17 @@ fn NewRule() -> impl IntoView {
             problems.push(("name", "a rule needs a name".to_owned()));
         }
         let t = threshold.get_untracked().trim().parse::<f64>();
-        if !crash() && t.as_ref().map_or(true, |t| !t.is_finite()) {
+        if security() {
+            if t.as_ref().map_or(true, |t| *t < 1.0 || t.fract() != 0.0) {
+                problems.push(("threshold", "a whole number of events, 1 or more".to_owned()));
+            }
+        } else if !crash() && t.as_ref().map_or(true, |t| !t.is_finite()) {
             problems.push(("threshold", "a number, such as 90 or 0.5".to_owned()));
         }
         let f = for_seconds.get_untracked().trim().parse::<i64>();
-        if !crash() && f.as_ref().map_or(true, |f| *f < 0) {
-            problems.push(("forSeconds", "whole seconds, 0 or more".to_owned()));
+        let least = if security() { 1 } else { 0 };
+        if !crash() && f.as_ref().map_or(true, |f| *f < least) {
+            problems.push(("forSeconds", format!("whole seconds, {least} or more")));
         }
         let ok = problems.is_empty();
         local.set(problems);
@@ -397,7 +415,7 @@ fn NewRule() -> impl IntoView {
         let input = create_alert_rule::AlertRuleInput {
             name: n,
             metric: metric.get_untracked(),
-            server_id: Some(server.get_untracked()).filter(|s| !s.is_empty()),
+            server_id: Some(server.get_untracked()).filter(|s| !s.is_empty() && !security()),
             threshold: t.unwrap_or(0.0),
             for_seconds: f.unwrap_or(0),
             comparison: if above.get_untracked() {
@@ -425,7 +443,12 @@ fn NewRule() -> impl IntoView {
             pending.set(false);
         });
     };
-    let metric_options = Metric::ALL.iter().map(|m| m.as_str()).chain(["server.crashed"]).collect::<Vec<_>>();
+    let metric_options = Metric::ALL
+        .iter()
+        .map(|m| m.as_str())
+        .chain(["server.crashed"])
+        .chain(Suspicion::ALL.iter().map(|s| s.as_str()))
+        .collect::<Vec<_>>();
     view! {
         <form class="form card" on:submit=submit novalidate>
             <h3>"New rule"</h3>
@@ -436,6 +459,7 @@ fn NewRule() -> impl IntoView {
                     {metric_options.into_iter().map(|m| view! { <option value=m selected=move || metric.get() == m>{m}</option> }).collect_view()}
                 </select>
             </div>
+            <Show when=move || !security()>
             <div class="field">
                 <label for="rule-server">"Of"</label>
                 <select id="rule-server" on:change=move |e| server.set(event_target_value(&e))>
@@ -444,7 +468,8 @@ fn NewRule() -> impl IntoView {
                 </select>
                 <small class="hint">"A server records cpu.percent and memory.used_bytes only."</small>
             </div>
-            <Show when=move || !crash()>
+            </Show>
+            <Show when=move || !crash() && !security()>
                 <div class="field">
                     <label for="comparison">"Fires when the value is"</label>
                     <select id="comparison" on:change=move |e| above.set(event_target_value(&e) == "ABOVE")>
@@ -454,6 +479,10 @@ fn NewRule() -> impl IntoView {
                 </div>
                 <Field id="threshold" label="Threshold" value=threshold error=for_field("threshold") />
                 <Field id="forSeconds" label="For (seconds)" value=for_seconds hint="How long the value must hold before the alert fires." error=for_field("forSeconds") />
+            </Show>
+            <Show when=security>
+                <Field id="threshold" label="Events from one address" value=threshold hint="The alert fires when one client address reaches this many." error=for_field("threshold") />
+                <Field id="forSeconds" label="Within (seconds)" value=for_seconds hint="The window the events are counted in (up to a day)." error=for_field("forSeconds") />
             </Show>
             <Field id="webhookUrl" label="Webhook URL (optional)" value=webhook kind="url" hint="http:// or https://; never shown again (only its host)." error=for_field("webhookUrl") />
             <div class="field">
