@@ -201,3 +201,205 @@ on_both!(
     batches_are_capped_and_costed_as_a_whole,
     only_json_is_json
 );
+
+/// Random documents against the real schema (proptest; `cargo xtask fuzz` runs more cases):
+/// real and made-up fields with aliases, arguments of every kind, directives, inline fragments,
+/// named fragments that spread each other (cycles included), alias and fragment bombs, and
+/// random text. Every answer is JSON with coded errors and no INTERNAL one, comes within
+/// seconds, and the hub goes on serving with bounded memory.
+mod fuzz {
+    use std::time::{Duration, Instant};
+
+    use proptest::{prelude::*, test_runner::TestRunner};
+
+    use super::*;
+
+    const FIELDS: &[&str] = &[
+        "hubInfo",
+        "hubOverview",
+        "me",
+        "users",
+        "user",
+        "invitations",
+        "roles",
+        "permissions",
+        "servers",
+        "server",
+        "templates",
+        "checkTemplate",
+        "hostMetrics",
+        "serverMetrics",
+        "alertRules",
+        "alerts",
+        "auditLog",
+        "passwordProblem",
+        "id",
+        "name",
+        "email",
+        "state",
+        "version",
+        "__typename",
+        "__schema",
+        "types",
+        "fields",
+        "variables",
+        "consoleTail",
+        "line",
+        "rule",
+        "nope",
+        "createRole",
+        "login",
+    ];
+
+    fn value() -> BoxedStrategy<String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| format!("{f:e}")),
+            "\\PC{0,12}".prop_map(|s| format!("{s:?}")),
+            "[A-Z_]{1,8}",
+            Just("$v".to_owned()),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+                proptest::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|v| {
+                    format!("{{{}}}", v.into_iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+                }),
+            ]
+        })
+        .boxed()
+    }
+
+    fn field_name() -> BoxedStrategy<String> {
+        prop_oneof![4 => proptest::sample::select(FIELDS).prop_map(str::to_owned), 1 => "[a-zA-Z_][a-zA-Z0-9_]{0,8}"]
+            .boxed()
+    }
+
+    /// A selection set's items.
+    fn selections() -> BoxedStrategy<String> {
+        let field = (
+            proptest::option::of("[a-z][a-z0-9]{0,5}"),
+            field_name(),
+            proptest::option::of(proptest::collection::vec(("[a-zA-Z]{1,8}", value()), 0..3)),
+            proptest::option::of((prop_oneof![Just("include"), Just("skip"), Just("deprecated")], value())),
+        )
+            .prop_map(|(alias, name, args, directive)| {
+                let mut f = alias.map(|a| format!("{a}: ")).unwrap_or_default() + &name;
+                if let Some(args) = args {
+                    let args: Vec<String> = args.into_iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                    f += &format!("({})", args.join(", "));
+                }
+                if let Some((d, v)) = directive {
+                    f += &format!(" @{d}(if: {v})");
+                }
+                f
+            })
+            .boxed();
+        let leaf = prop_oneof![field.clone(), (0..4u8).prop_map(|n| format!("...F{n}"))];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                (field.clone(), proptest::collection::vec(inner.clone(), 1..6))
+                    .prop_map(|(f, inside)| format!("{f} {{ {} }}", inside.join(" "))),
+                (
+                    proptest::option::of(prop_oneof![Just("Query"), Just("User"), Just("GameServer")]),
+                    proptest::collection::vec(inner, 1..4)
+                )
+                    .prop_map(|(on, inside)| {
+                        format!("... {}{{ {} }}", on.map(|t| format!("on {t} ")).unwrap_or_default(), inside.join(" "))
+                    }),
+            ]
+        })
+        .boxed()
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        let operation = (
+            prop_oneof![Just(""), Just("query Q($v: String)"), Just("mutation"), Just("subscription"), Just("query")],
+            proptest::collection::vec(selections(), 1..5),
+        )
+            .prop_map(|(kind, items)| format!("{kind} {{ {} }}", items.join(" ")));
+        let fragments = proptest::collection::vec(
+            (
+                0..4u8,
+                prop_oneof![Just("Query"), Just("User"), Just("Nope")],
+                proptest::collection::vec(selections(), 1..4),
+            ),
+            0..4,
+        )
+        .prop_map(|frags| {
+            frags
+                .into_iter()
+                .map(|(n, on, items)| format!("fragment F{n} on {on} {{ {} }}", items.join(" ")))
+                .collect::<Vec<_>>()
+        });
+        // Bombs: a thousand aliases, fragments spreading the one before twice (2^n fields if
+        // expanded), and text that is no document at all.
+        let aliases = (1..3000usize).prop_map(|n| {
+            format!("{{ {} }}", (0..n).map(|i| format!("a{i}: servers {{ id name }}")).collect::<Vec<_>>().join(" "))
+        });
+        let fragment_bomb = (2..40usize).prop_map(|n| {
+            let mut doc = String::from("{ ...B0 } fragment B0 on Query { me { id } }");
+            for i in 1..=n {
+                doc += &format!(" fragment B{i} on Query {{ ...B{} ...B{} }}", i - 1, i - 1);
+            }
+            doc.replace("{ ...B0 }", &format!("{{ ...B{n} }}"))
+        });
+        prop_oneof![
+            8 => (operation, fragments).prop_map(|(op, frags)| format!("{op} {}", frags.join(" "))),
+            1 => aliases,
+            1 => fragment_bomb,
+            1 => "\\PC{0,300}",
+            1 => "[{}()\\[\\]$@!:.a-z\" ]{0,300}",
+        ]
+    }
+
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn random_documents_get_coded_answers() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let hub = rt.block_on(TestHub::start(Backend::Sqlite));
+        let admin = rt.block_on(hub.admin_token());
+        let before = rss_kib();
+        let slowest = std::cell::Cell::new(Duration::ZERO);
+        let mut runner = TestRunner::new(ProptestConfig::default());
+        let result = runner.run(&(document(), value()), |(query, v)| {
+            let variables = serde_json::from_str::<Value>(&v).unwrap_or(Value::String(v));
+            let asked = Instant::now();
+            let (status, res) =
+                rt.block_on(post(&hub, Some(&admin), json!({ "query": query, "variables": { "v": variables } })));
+            let took = asked.elapsed();
+            slowest.set(slowest.get().max(took));
+            prop_assert!(took < Duration::from_secs(5), "{took:?} for {query}");
+            prop_assert!(status.as_u16() < 500, "{status} for {query}: {res}");
+            prop_assert!(res["data"].is_object() || res["errors"].is_array(), "{query}: {res}");
+            for e in res["errors"].as_array().into_iter().flatten() {
+                let code = e["extensions"]["code"].as_str().unwrap_or_default();
+                prop_assert!(
+                    ["BAD_USER_INPUT", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED", "RATE_LIMITED", "CONFLICT"]
+                        .contains(&code),
+                    "error without a client code for {query}: {res}"
+                );
+            }
+            Ok(())
+        });
+        let grown = rss_kib().saturating_sub(before);
+        eprintln!(
+            "{} random documents; the slowest answer took {:?}; RSS grew {grown} KiB",
+            runner.config().cases,
+            slowest.get()
+        );
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        let info = rt.block_on(hub.gql(None, "{ hubInfo { version } }", json!({})));
+        assert!(info["data"]["hubInfo"]["version"].is_string(), "the hub still serves: {info}");
+        assert!(grown < 256 * 1024, "memory grew by {grown} KiB");
+        rt.block_on(hub.stop());
+    }
+}

@@ -3,6 +3,10 @@
 //! - **Nesting**: the parser recurses on every bracket of a value (lists, objects) as well as on
 //!   selection sets, and a few kilobytes of `[[[[...` overflow its stack and abort the process.
 //!   Documents (and variables) nested deeper than the limit are refused before they reach it.
+//! - **Fragments**: a fragment that spreads another twice, forty deep, selects 2^40 fields; the
+//!   engine's validation walks every one of them (a 4 KB document held a core for minutes).
+//!   Once parsed, a document whose operations would select more fields than the complexity
+//!   limit with every spread expanded is refused, counted without expanding anything.
 //! - **Batches**: the complexity limit holds for a batch as a whole, not for each of its
 //!   operations (the HTTP handler also caps how many operations a batch holds).
 
@@ -12,8 +16,8 @@ use std::sync::{
 };
 
 use async_graphql::{
-    ServerError, ServerResult, ValidationResult, Value, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation},
+    Request, ServerError, ServerResult, ValidationResult, Value,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation},
     parser::types::ExecutableDocument,
 };
 
@@ -102,37 +106,121 @@ impl BatchBudget {
     }
 }
 
-/// The extension factory: `nesting` is the deepest bracket nesting accepted.
+/// Fragments spreading fragments deeper than this are refused outright (the count recurses).
+const FRAGMENT_CHAIN: usize = 64;
+
+/// How many fields the document's operations select with every fragment spread expanded, each
+/// fragment counted once (memoised), so the count costs the document's size, not the expansion.
+/// Stops at `limit + 1`; None when fragments spread each other deeper than [`FRAGMENT_CHAIN`].
+pub fn expanded_fields(doc: &ExecutableDocument, limit: usize) -> Option<usize> {
+    use std::collections::HashMap;
+
+    use async_graphql::{
+        Name,
+        parser::types::{Selection, SelectionSet},
+    };
+
+    struct Count<'a> {
+        doc: &'a ExecutableDocument,
+        sizes: HashMap<&'a Name, usize>,
+        /// Fragments being counted (a cycle counts nothing; validation refuses it).
+        open: Vec<&'a Name>,
+        cap: usize,
+    }
+
+    impl<'a> Count<'a> {
+        fn set(&mut self, set: &'a SelectionSet) -> Option<usize> {
+            let mut total = 0usize;
+            for item in &set.items {
+                let n = match &item.node {
+                    Selection::Field(f) => 1 + self.set(&f.node.selection_set.node)?,
+                    Selection::InlineFragment(i) => self.set(&i.node.selection_set.node)?,
+                    Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node)?,
+                };
+                total = total.saturating_add(n).min(self.cap);
+            }
+            Some(total)
+        }
+
+        fn fragment(&mut self, name: &'a Name) -> Option<usize> {
+            if let Some(n) = self.sizes.get(name) {
+                return Some(*n);
+            }
+            let Some(def) = self.doc.fragments.get(name) else { return Some(0) };
+            if self.open.contains(&name) {
+                return Some(0);
+            }
+            if self.open.len() >= FRAGMENT_CHAIN {
+                return None;
+            }
+            self.open.push(name);
+            let n = self.set(&def.node.selection_set.node);
+            self.open.pop();
+            let n = n?;
+            self.sizes.insert(name, n);
+            Some(n)
+        }
+    }
+
+    let mut count = Count { doc, sizes: HashMap::new(), open: Vec::new(), cap: limit.saturating_add(1) };
+    let mut total = 0usize;
+    for (_, op) in doc.operations.iter() {
+        total = total.saturating_add(count.set(&op.node.selection_set.node)?).min(count.cap);
+    }
+    Some(total)
+}
+
+/// The extension factory: `nesting` is the deepest bracket nesting accepted, `fields` the most
+/// fields a document may select with its fragments expanded.
 pub struct DocumentLimits {
     pub nesting: usize,
+    pub fields: usize,
 }
 
 impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension { nesting: self.nesting })
+        Arc::new(DocumentLimitsExtension { nesting: self.nesting, fields: self.fields })
     }
 }
 
 struct DocumentLimitsExtension {
     nesting: usize,
+    fields: usize,
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for DocumentLimitsExtension {
-    async fn parse_query(
+    /// Before the engine parses: the brackets are counted first (the parser recurses on them),
+    /// then the document is parsed here, once (the engine takes this parse), and its expanded
+    /// size counted before the engine's own depth check walks every spread expanded.
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if nesting(query, self.nesting) > self.nesting {
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if nesting(&request.query, self.nesting) > self.nesting {
             return Err(too_deep("query", self.nesting));
         }
-        if variables.values().any(|v| value_nesting(v) > self.nesting) {
+        if request.variables.values().any(|v| value_nesting(v) > self.nesting) {
             return Err(too_deep("variables", self.nesting));
         }
-        next.run(ctx, query, variables).await
+        // A document that does not parse is left to the engine, which reports where.
+        if let Ok(doc) = request.parsed_query() {
+            match expanded_fields(doc, self.fields) {
+                Some(n) if n <= self.fields => {}
+                Some(_) => {
+                    let why =
+                        format!("the query selects more than {} fields once its fragments are expanded", self.fields);
+                    return Err(ApiError::bad_input("query", why).server_error());
+                }
+                None => {
+                    let why = format!("fragments spread fragments more than {FRAGMENT_CHAIN} deep");
+                    return Err(ApiError::bad_input("query", why).server_error());
+                }
+            }
+        }
+        next.run(ctx, request).await
     }
 
     async fn validation(
@@ -178,6 +266,29 @@ mod tests {
         let v = Value::from_json(serde_json::json!({ "a": [[1], {"b": [2]}] })).unwrap();
         assert_eq!(value_nesting(&v), 4);
         assert_eq!(value_nesting(&Value::from(1)), 0);
+    }
+
+    fn fields(doc: &str) -> Option<usize> {
+        expanded_fields(&async_graphql::parser::parse_query(doc).unwrap(), 1000)
+    }
+
+    #[test]
+    fn fragments_are_counted_expanded_without_expanding_them() {
+        assert_eq!(fields("{ me { id email } servers { id } }"), Some(5));
+        assert_eq!(fields("{ ...A ...A } fragment A on Query { me { id } }"), Some(4));
+        assert_eq!(fields("{ ... on Query { me { id } } }"), Some(2));
+        // Forty levels of two spreads each: 2^40 fields, counted at once and capped.
+        let mut bomb = String::from("{ ...B40 } fragment B0 on Query { me { id } }");
+        for i in 1..=40 {
+            bomb += &format!(" fragment B{i} on Query {{ ...B{} ...B{} }}", i - 1, i - 1);
+        }
+        assert_eq!(fields(&bomb), Some(1001));
+        assert_eq!(fields("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A me { id } }"), Some(2));
+        let mut chain = String::from("{ ...C0 }");
+        for i in 0..100 {
+            chain += &format!(" fragment C{i} on Query {{ ...C{} }}", i + 1);
+        }
+        assert_eq!(fields(&chain), None, "a chain too long to follow");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn build_schema(services: Services, limits: Limits) -> HubSchema {
         .limit_recursive_depth(limits.recursion)
         .extension(observe::OperationStats(services.stats.clone()))
         .extension(socket::SocketAuth)
-        .extension(limits::DocumentLimits { nesting: limits.recursion })
+        .extension(limits::DocumentLimits { nesting: limits.recursion, fields: limits.complexity })
         .data(DataLoader::new(users::Loader(services.db.clone()), tokio::spawn))
         .data(services);
     if !limits.introspection {
