@@ -29,6 +29,12 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_TLS_KEY", global = true, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
+    /// Seconds browsers keep to HTTPS for the hub's host after an answer over HTTPS
+    /// (`Strict-Transport-Security`, sent with TLS or an https:// public URL). It covers every
+    /// port of the host name: 0 sends none, for hosts that also serve plain HTTP (a game's map).
+    #[arg(long, env = "KUTANGA_HSTS_MAX_AGE", global = true, default_value_t = 31_536_000, value_parser = clap::value_parser!(u64).range(0..=63_072_000))]
+    pub hsts_max_age: u64,
+
     /// The folder for the hub's data: the SQLite database, the JWT key, game servers, logs.
     #[arg(long, env = "KUTANGA_DATA_DIR", global = true, default_value = "./data", value_name = "DIR")]
     pub data_dir: PathBuf,

@@ -71,7 +71,17 @@ impl Db {
                     // A write that failed part-way (the disk full at COMMIT, say) can leave SQLite
                     // and sqlx disagreeing about an open transaction; such a connection would
                     // read an old snapshot or refuse the next BEGIN. It is closed, never reused.
-                    .after_release(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Connection;
+                            if !conn.is_in_transaction() {
+                                return Ok(true);
+                            }
+                            // A transaction dropped without COMMIT queued its ROLLBACK: let it land.
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
                     .connect_with(options)
                     .await?;
                 Ok(Self {

@@ -111,20 +111,26 @@ pub fn io_words(e: &std::io::Error) -> &'static str {
 /// cause still only in the log): the database out of reach, the disk full.
 fn outage(cause: &anyhow::Error) -> Option<&'static str> {
     const UNAVAILABLE: &str = "the database is unavailable; try again shortly";
+    const BUSY: &str = "the database is busy or unavailable; try again shortly";
     const FULL: &str = "the hub's disk is full; nothing was changed";
     const FAILING: &str = "the hub's database cannot write to its disk; nothing was changed";
     let sqlx = |e: &sqlx::Error| match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-            Some(UNAVAILABLE)
-        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Some(UNAVAILABLE),
+        // Every connection busy past the acquire timeout, or none can be opened.
+        sqlx::Error::PoolTimedOut => Some(BUSY),
         sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // SQLite's codes are numbers whose low byte is the primary code; PostgreSQL's are SQLSTATEs.
-            let sqlite = code.parse::<i32>().ok().map(|c| c & 0xff);
-            match (sqlite, code.as_ref()) {
-                (Some(13), _) | (_, "53100") => Some(FULL),
-                (Some(10), _) => Some(FAILING),
-                (_, c) if c.starts_with("08") || c.starts_with("57P") => Some(UNAVAILABLE),
+            if let Some(e) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // The low byte of an extended result code is the primary one.
+                return match sqlx::error::DatabaseError::code(e).and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff) {
+                    Some(13) => Some(FULL),
+                    Some(10) => Some(FAILING),
+                    _ => None,
+                };
+            }
+            let e = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+            match e.code() {
+                "53100" => Some(FULL),
+                c if c.starts_with("08") || c.starts_with("57P") => Some(UNAVAILABLE),
                 _ => None,
             }
         }

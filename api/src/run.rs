@@ -43,6 +43,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    // SIGHUP's default is to end the process: from here on it only reloads (the TLS certificate,
+    // once serving), even while the database is migrated or the servers are taken back.
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let bind = settings.bind;
     let (app, first_admin) = App::build(settings).await?;
     if let Some(admin) = &first_admin {

@@ -513,6 +513,7 @@ async fn suspicious_activity_raises_alerts_with_the_address(backend: Backend) {
     assert_eq!(subject["data"]["alerts"][0]["subject"], "203.0.113.9", "{subject}");
     // More failures from the same address fire nothing more.
     gql_from(&hub, "203.0.113.9", None, LOGIN, wrong).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let log = hub
         .gql(Some(&admin), "{ auditLog(first: 10, filter: { action: \"alert.fire\" }) { ip detail } }", json!({}))
         .await;

@@ -295,6 +295,16 @@ fn certificate(dir: &std::path::Path, name: &str) -> (Vec<u8>, std::path::PathBu
     (std::fs::read(path("ca.pem")).unwrap(), path("pem"), path("key"))
 }
 
+/// A hub process killed when the test ends, however it ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A client that trusts only `ca` and opens a new connection for every request.
 fn trusting(ca: &[u8]) -> reqwest::Client {
     reqwest::Client::builder()
@@ -338,7 +348,8 @@ async fn the_hub_serves_https_and_reloads_its_certificate_on_sighup() {
     assert!(!out.status.success() && err.contains("KUTANGA_TLS_KEY") && err.contains("does not fit"), "{err}");
 
     std::fs::copy(&key_one, &key).unwrap();
-    let mut hub = start();
+    let mut hub = Stopped(start());
+    let hub = &mut hub.0;
     let (one, two) = (trusting(&ca_one), trusting(&ca_two));
     let mut answer = None;
     for _ in 0..100 {
@@ -385,7 +396,7 @@ async fn the_hub_serves_https_and_reloads_its_certificate_on_sighup() {
     }
     assert!(reloaded, "SIGHUP reloaded the certificate");
     assert!(ready_over(&one, port).await.is_none(), "the first certificate is no longer served");
-    let status = terminate(&mut hub);
+    let status = terminate(hub);
     assert!(status.success(), "SIGTERM is a clean stop");
     let mut log = String::new();
     std::io::Read::read_to_string(hub.stderr.as_mut().unwrap(), &mut log).unwrap();

@@ -227,7 +227,8 @@ async fn the_hub_rides_out_a_postgresql_restart() {
         assert!(answer["data"].is_null() || answer["data"]["servers"].is_null(), "{answer}");
     }
     eprintln!("PostgreSQL down: the slowest answer took {slowest:?}: {answer}");
-    assert!(slowest < Duration::from_secs(6), "requests fail fast while the database is down: {slowest:?}");
+    // The pool's acquire timeout is 5 s; the rest is slack for a loaded machine.
+    assert!(slowest < Duration::from_secs(10), "requests fail fast while the database is down: {slowest:?}");
     assert_eq!(answer["errors"][0]["extensions"]["code"], "INTERNAL", "{answer}");
     assert!(
         answer["errors"][0]["message"].as_str().unwrap().contains("database is unavailable"),
@@ -283,6 +284,18 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The game UIDs of the full-disk test's hub.
+const UID_BASE: u32 = 1_960_000_000;
+
+/// Kills every process of a game's UID when dropped.
+struct GameGuard(u32);
+
+impl Drop for GameGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").args(["-KILL", "-U", &self.0.to_string()]).status();
+    }
+}
+
 /// The data dir's disk full (SQLite, the embedded default): writes fail with a clear error and
 /// change nothing, reads and a running game go on, the metric history stops growing without
 /// failing the hub, and everything works again once there is room.
@@ -290,7 +303,7 @@ impl Drop for SmallDisk {
 async fn a_full_disk_fails_writes_clearly_and_recovers() {
     let disk = SmallDisk::mount("24m");
     let data = disk.path().join("data");
-    let hub = HubProcess::start_on(&data, None, 1_960_000_000, &["--metrics-interval", "1"]).await;
+    let hub = HubProcess::start_on(&data, None, UID_BASE, &["--metrics-interval", "1"]).await;
     let token = hub.admin_token().await;
     let res = hub.gql(Some(&token), CREATE_ROLE, json!({ "n": "before" })).await;
     assert!(res["errors"].is_null(), "{res}");
@@ -301,6 +314,8 @@ async fn a_full_disk_fails_writes_clearly_and_recovers() {
     let tpl = tpl["data"]["createTemplate"]["id"].as_str().unwrap().to_owned();
     let game = hub.gql(Some(&token), CREATE_SERVER, json!({ "n": "chatty", "t": tpl })).await;
     let game = game["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("{game}")).to_owned();
+    // Games outlive their hub by design: whatever happens below, this one goes with the test.
+    let _game = GameGuard(UID_BASE + game.parse::<u32>().unwrap());
     let started =
         hub.gql(Some(&token), "mutation($id: ID!) { startServer(id: $id) { state } }", json!({ "id": game })).await;
     assert!(started["errors"].is_null(), "{started}");
@@ -337,7 +352,7 @@ async fn a_full_disk_fails_writes_clearly_and_recovers() {
     assert!(stopped["errors"].is_null(), "{stopped}");
     drop(hub);
     // The database is whole: a new hub opens it and finds what was acknowledged.
-    let hub = HubProcess::start_on(&data, None, 1_960_000_000, &[]).await;
+    let hub = HubProcess::start_on(&data, None, UID_BASE, &[]).await;
     let token = hub.admin_token().await;
     let roles = hub.gql(Some(&token), "{ roles { name } }", json!({})).await.to_string();
     assert!(roles.contains("before") && roles.contains("after") && !roles.contains("during"), "{roles}");

@@ -744,8 +744,13 @@ mod floods_and_hard_kills {
             fx_custom(&hub, &admin, "deaf", "/bin/sh", &["-c", "exec 0<&-; echo stdin closed; exec sleep 3600"], None)
                 .await;
         act(&hub, &admin, "startServer", &deaf).await;
-        let s = wait_state(&hub, &admin, &deaf, "RUNNING", 10).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut s = wait_state(&hub, &admin, &deaf, "RUNNING", 10).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !console_has(&s, "stdin closed") {
+            assert!(Instant::now() < deadline, "the game never said it closed its stdin: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s = server(&hub, &admin, &deaf).await;
+        }
         let asked = Instant::now();
         let res = hub
             .gql(

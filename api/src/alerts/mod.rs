@@ -124,8 +124,6 @@ pub struct NewRule {
 
 /// Longest a condition may have to hold.
 const MAX_FOR_SECONDS: i64 = 7 * 24 * 3600;
-/// The highest event count a security rule may wait for.
-const MAX_EVENTS: f64 = 100_000.0;
 /// The longest window a security rule counts events in (its events are kept in memory).
 pub const MAX_WINDOW: i64 = 24 * 3600;
 
@@ -158,8 +156,9 @@ pub async fn create_rule(
         if new.server_id.is_some() {
             return Err(ApiError::bad_input("serverId", "a security rule watches the whole hub: no server"));
         }
-        if !(new.threshold.fract() == 0.0 && (1.0..=MAX_EVENTS).contains(&new.threshold)) {
-            return Err(ApiError::bad_input("threshold", format!("a whole number of events, 1 to {MAX_EVENTS}")));
+        let most = suspicion::MAX_EVENTS;
+        if !(new.threshold.fract() == 0.0 && (1.0..=f64::from(most)).contains(&new.threshold)) {
+            return Err(ApiError::bad_input("threshold", format!("a whole number of events, 1 to {most}")));
         }
         if !(1..=MAX_WINDOW).contains(&new.for_seconds) {
             return Err(ApiError::bad_input("forSeconds", format!("the window is 1 to {MAX_WINDOW} seconds")));

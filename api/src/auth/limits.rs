@@ -156,7 +156,7 @@ pub struct AttemptLimits {
 
 /// The key of a client address: an IPv6 address counts by its /64 (one host usually holds a
 /// whole /64, and would otherwise get 2^64 fresh counters).
-fn address(ip: &str) -> String {
+pub fn address(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>().map(|a| a.to_canonical()) {
         Ok(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();

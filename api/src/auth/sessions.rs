@@ -113,13 +113,15 @@ pub async fn login(
                 Some(u) if u.disabled && ok => "account disabled",
                 Some(_) => "wrong password",
             };
+            // Counted before the entry is written: a failing database must not make guesses free.
+            let refusal = s.limits.failed(&email).unwrap_or(BAD_CREDENTIALS);
+            s.alerts.suspicious(Suspicion::LoginFailures, ip);
             let entry = Entry::new("auth.login_failed", other.as_ref().map(actor))
                 .outcome(Outcome::Failure)
                 .detail(format!("{why} for {email}"))
                 .ip(client.ip.clone());
             audit.record(&*txn, entry).await?;
-            s.alerts.suspicious(Suspicion::LoginFailures, ip);
-            Err(s.limits.failed(&email).unwrap_or(BAD_CREDENTIALS))
+            Err(refusal)
         }
     };
     audit.finish(txn, s.bus.as_ref()).await?;

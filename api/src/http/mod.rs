@@ -102,14 +102,14 @@ pub fn router(app: &App) -> Router {
                 )),
         );
     // Browsers that reached the hub over HTTPS (its own TLS, or a proxy's for an https public
-    // address) keep to HTTPS for a year. Not for subdomains: the hub does not own them.
-    if app.tls.is_some() || app.services.settings.public_url().starts_with("https://") {
-        router.layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        ))
-    } else {
-        router
+    // address) keep to HTTPS (a year by default). Not for subdomains: the hub does not own them.
+    let settings = &app.services.settings;
+    let https = app.tls.is_some() || settings.public_url().starts_with("https://");
+    match HeaderValue::from_str(&format!("max-age={}", settings.hsts_max_age)) {
+        Ok(hsts) if https && settings.hsts_max_age > 0 => {
+            router.layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, hsts))
+        }
+        _ => router,
     }
 }
 

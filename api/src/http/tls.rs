@@ -1,8 +1,10 @@
 //! HTTPS served by the hub itself (`KUTANGA_TLS_CERT` and `KUTANGA_TLS_KEY`): rustls with the
 //! ring provider, TLS 1.2 and 1.3, HTTP/1.1. SIGHUP reads both files again; a pair that does not
-//! load leaves the one in use. Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`]
-//! at once and each within [`HANDSHAKE_TIMEOUT`], so a client that never finishes its handshake
-//! holds up nobody.
+//! load leaves the one in use. Handshakes run on tasks of their own, each within
+//! [`HANDSHAKE_TIMEOUT`]: at most [`MAX_HANDSHAKES`] at once, and [`PER_ADDRESS`] from one address
+//! (an IPv6 client by its /64). A connection over either cap is closed at once rather than left
+//! waiting, so clients that open connections and never finish a handshake hold up only
+//! themselves.
 
 use std::{
     net::SocketAddr,
@@ -23,10 +25,12 @@ use tokio::{
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_util::{either::Either, task::AbortOnDropHandle};
 
-/// Handshakes in progress at once; further connections wait in the kernel's backlog.
-const MAX_HANDSHAKES: usize = 256;
+/// Handshakes in progress at once.
+const MAX_HANDSHAKES: usize = 1024;
+/// Handshakes in progress from one address.
+const PER_ADDRESS: usize = 8;
 /// A handshake not finished by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The certificate in use, and where to read it again.
 pub struct Tls {
@@ -124,12 +128,20 @@ impl HubListener {
 /// Accepts connections and finishes their handshakes concurrently; the finished ones go to `ready`.
 async fn handshakes(mut tcp: TcpListener, tls: Arc<Tls>, ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>) {
     let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let busy = InFlight::default();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (stream, peer) = Listener::accept(&mut tcp).await;
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many TLS handshakes in progress; connection closed");
+            continue;
+        };
+        let Some(mine) = busy.enter(crate::auth::limits::address(&peer.ip().to_string())) else {
+            tracing::debug!(%peer, "too many TLS handshakes from this address; connection closed");
+            continue;
+        };
         let (acceptor, ready) = (tls.acceptor(), ready.clone());
         tokio::spawn(async move {
-            let _slot = slot;
+            let _held = (slot, mine);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
                     let _ = ready.send((stream, peer)).await;
@@ -138,6 +150,37 @@ async fn handshakes(mut tcp: TcpListener, tls: Arc<Tls>, ready: mpsc::Sender<(Tl
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
+    }
+}
+
+/// Handshakes in progress per address.
+#[derive(Clone, Default)]
+struct InFlight(Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>);
+
+/// One handshake of an address, given back when dropped.
+struct Entered(InFlight, String);
+
+impl InFlight {
+    fn enter(&self, address: String) -> Option<Entered> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(address.clone()).or_insert(0);
+        if *n >= PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Entered(self.clone(), address))
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let mut map = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
     }
 }
 

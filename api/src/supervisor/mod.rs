@@ -760,26 +760,32 @@ impl Supervisor {
 
     /// Writes a line to the server's stdin; it appears on the console as `stdin`.
     pub async fn send(&self, server_id: i64, line: &str, asker: Asker) -> Result<(), ApiError> {
-        if line.is_empty() || line.chars().count() > 1024 || line.chars().any(char::is_control) {
-            return Err(ApiError::bad_input("command", "a command is one line of 1 to 1024 characters"));
+        // 4,095 bytes and its line break fit PIPE_BUF: written whole or not at all.
+        if line.is_empty() || line.chars().count() > 1024 || line.len() > 4095 || line.chars().any(char::is_control) {
+            return Err(ApiError::bad_input("command", "a command is one line of 1 to 1024 characters (4,095 bytes)"));
         }
         let live = self.live(server_id).ok_or_else(|| conflict("the server is not running"))?;
-        // The entry is written in the same transaction as the command is sent, with its outcome:
-        // a command the game never got is not logged as sent, and none is sent unlogged.
-        let txn = self.0.db.write().await?;
-        // Non-blocking: a game that closed its stdin, or does not read it, makes this fail at once.
-        let sent = live.paths.stdin_writer().and_then(|mut w| w.write_all(format!("{line}\n").as_bytes()));
+        // No command is sent unlogged: its entry is written first, in a transaction committed
+        // only once the game has it. A command the game never got is logged as not sent.
         let entry = Entry::new("server.command", asker.actor).ip(asker.ip).target("server", server_id);
-        let entry = match &sent {
-            Ok(()) => entry.detail(line),
-            Err(e) => entry
-                .outcome(Outcome::Failure)
-                .detail(format!("{line} (the console does not take input: {})", crate::error::io_words(e))),
-        };
         let mut audit = AuditBatch::default();
-        audit.record(&*txn, entry).await?;
-        audit.finish(txn, self.0.bus.as_ref()).await?;
-        sent.map_err(|e| conflict(format!("the console does not take input: {}", crate::error::io_words(&e))))?;
+        let txn = self.0.db.write().await?;
+        audit.record(&*txn, entry.clone().detail(line)).await?;
+        // Non-blocking, and at most PIPE_BUF bytes: the line goes whole or not at all, at once.
+        let sent = live.paths.stdin_writer().and_then(|mut w| w.write_all(format!("{line}\n").as_bytes()));
+        if let Err(e) = sent {
+            drop(txn);
+            let why = format!("the console does not take input: {}", crate::error::io_words(&e));
+            let mut failed = AuditBatch::default();
+            let txn = self.0.db.write().await?;
+            failed.record(&*txn, entry.outcome(Outcome::Failure).detail(format!("{line} ({why})"))).await?;
+            failed.finish(txn, self.0.bus.as_ref()).await?;
+            return Err(conflict(why));
+        }
+        if let Err(e) = audit.finish(txn, self.0.bus.as_ref()).await {
+            tracing::error!(server = server_id, error = %e, "a console command was sent but its audit entry was lost");
+            return Err(e.into());
+        }
         self.console(server_id).push("stdin", line.to_owned());
         Ok(())
     }
