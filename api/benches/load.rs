@@ -15,6 +15,9 @@
 //! 5. Footprint: the binary's size, the time from start to ready, memory at rest.
 //! 6. Sign-in: logins per second with the hub's argon2 parameters, `hubInfo`'s p99 during a
 //!    login flood against its p99 alone, and the hub's memory after the flood.
+//! 7. Supervisor: `startServer` to RUNNING on the `serverState` subscription (a game ready at
+//!    once, so that its own start counts for nothing), a crash to RUNNING again, and a console
+//!    line from the game's write (its own time stamp) to a subscriber.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -67,6 +70,9 @@ async fn main() {
     }
     if part("sign-in") {
         sign_in(seconds).await;
+    }
+    if part("supervisor") {
+        supervisor(if seconds < 5 { 5 } else { 20 }).await;
     }
 }
 
@@ -421,7 +427,9 @@ impl Calls {
     }
 
     fn percentile(&mut self, p: f64) -> Duration {
-        self.latencies.sort();
+        if !self.latencies.is_sorted() {
+            self.latencies.sort();
+        }
         let i = ((self.latencies.len() as f64 * p) as usize).min(self.latencies.len().saturating_sub(1));
         self.latencies.get(i).copied().unwrap_or_default()
     }
@@ -453,7 +461,7 @@ async fn writes(seconds: u64) {
         let hub = Arc::new(Hub::start(backend, &[]).await);
         let token = hub.admin_token().await;
         let template = hub.create_template(&token).await;
-        let alone = reader(&hub, &token, Duration::from_secs(3)).await;
+        let alone = repeat(&hub, Some(&token), LIST, Duration::from_secs(3)).await;
         let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
         let mut clients = tokio::task::JoinSet::new();
         for client in 0..64 {
@@ -490,7 +498,7 @@ async fn writes(seconds: u64) {
                 calls
             });
         }
-        let during = reader(&hub, &token, Duration::from_secs(seconds.min(5))).await;
+        let during = repeat(&hub, Some(&token), LIST, Duration::from_secs(seconds.min(5))).await;
         let mut all = Calls::default();
         while let Some(calls) = clients.join_next().await {
             all.merge(calls.unwrap());
@@ -513,12 +521,12 @@ async fn writes(seconds: u64) {
 const CREATE_SERVER: &str =
     "mutation($t: ID!, $n: String!) { createServer(input: { name: $n, templateId: $t }) { id } }";
 
-/// One client reading the server list in a loop for `span`.
-async fn reader(hub: &Hub, token: &str, span: Duration) -> Calls {
+/// One client asking `query` in a loop for `span`.
+async fn repeat(hub: &Hub, token: Option<&str>, query: &str, span: Duration) -> Calls {
     let mut calls = Calls::default();
     let until = std::time::Instant::now() + span;
     while std::time::Instant::now() < until {
-        let (t, a) = timed(hub, Some(token), LIST, json!({})).await;
+        let (t, a) = timed(hub, token, query, json!({})).await;
         calls.record(t, &a);
     }
     calls
@@ -540,7 +548,7 @@ async fn sign_in(seconds: u64) {
     for clients in [1, 4, 16] {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let idle = hub.rss();
-        let alone = hub_info(&hub, Duration::from_secs(2)).await;
+        let alone = repeat(&hub, None, HUB_INFO, Duration::from_secs(2)).await;
         let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..clients {
@@ -567,7 +575,7 @@ async fn sign_in(seconds: u64) {
                 peak
             })
         };
-        let mut during = hub_info(&hub, Duration::from_secs(seconds.min(5))).await;
+        let mut during = repeat(&hub, None, HUB_INFO, Duration::from_secs(seconds.min(5))).await;
         let mut logins = Calls::default();
         while let Some(calls) = set.join_next().await {
             logins.merge(calls.unwrap());
@@ -577,7 +585,6 @@ async fn sign_in(seconds: u64) {
         let after = hub.rss();
         let ok = logins.outcomes.get("ok").copied().unwrap_or(0);
         let mut alone = alone;
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         println!(
             "| {clients} | {:.1} | {:.0} ms | {:.0} ms | {} | {:.2} / {:.2} ms | {:.0} / {:.0} / {:.0} MiB |",
             ok as f64 / seconds as f64,
@@ -596,16 +603,7 @@ async fn sign_in(seconds: u64) {
 
 const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
 
-/// One client asking `hubInfo` in a loop for `span`.
-async fn hub_info(hub: &Hub, span: Duration) -> Calls {
-    let mut calls = Calls::default();
-    let until = std::time::Instant::now() + span;
-    while std::time::Instant::now() < until {
-        let (t, a) = timed(hub, None, "{ hubInfo { version } }", json!({})).await;
-        calls.record(t, &a);
-    }
-    calls
-}
+const HUB_INFO: &str = "{ hubInfo { version } }";
 
 /// The binary's size, start to ready on a fresh data dir and on one holding 100 servers, and
 /// memory at rest (before anyone signed in, and after).
@@ -635,4 +633,123 @@ async fn footprint() {
         mib(idle),
         mib(signed_in)
     );
+}
+
+/// The next `next` payload's data on a socket subscribed as id 1.
+async fn next_item(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("an item within 30 s")
+            .expect("the socket is open")
+            .expect("a message");
+        if let Message::Text(text) = msg {
+            let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            assert_ne!(v["type"], "error", "{v}");
+            if v["type"] == "next" {
+                return v["payload"]["data"].clone();
+            }
+        }
+    }
+}
+
+/// The next state event of a server, with its arrival time.
+async fn next_state(ws: &mut Ws) -> (String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let item = next_item(ws).await;
+    let arrived = chrono::Utc::now();
+    let event = &item["serverState"];
+    let at = chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc);
+    (event["state"].as_str().unwrap().to_owned(), at, arrived)
+}
+
+/// Makes a server of a one-off template.
+async fn server_of(hub: &Hub, token: &str, name: &str, definition: &str) -> String {
+    let res = hub
+        .gql(Some(token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": definition }))
+        .await;
+    let template = res["data"]["createTemplate"]["id"].clone();
+    let res = hub.gql(Some(token), CREATE_SERVER, json!({ "t": template, "n": name })).await;
+    res["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("no server: {res}")).to_owned()
+}
+
+fn spread(mut d: Vec<Duration>) -> String {
+    d.sort();
+    let at = |p: f64| d[((d.len() as f64 * p) as usize).min(d.len() - 1)].as_secs_f64() * 1e3;
+    format!("{:.1} ms | {:.1} ms | {:.1} ms", at(0.5), at(0.99), at(1.0))
+}
+
+async fn supervisor(rounds: usize) {
+    println!("\n## Supervisor: {rounds} rounds each, a game that is ready as soon as it runs\n");
+    println!("| from | to | p50 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    let hub = Hub::start(Backend::Sqlite, &[]).await;
+    let token = hub.admin_token().await;
+    let act = |what: &'static str, id: String| {
+        let (hub, token) = (&hub, &token);
+        async move {
+            let res = hub
+                .gql(Some(token), &format!("mutation($id: ID!) {{ {what}(id: $id) {{ state }} }}"), json!({ "id": id }))
+                .await;
+            assert!(res["errors"].is_null(), "{what}: {res}");
+        }
+    };
+    let watch = |id: &str| format!("subscription {{ serverState(serverId: \"{id}\") {{ state at }} }}");
+
+    // startServer to RUNNING.
+    let ready = "name = \"Ready\"\nexecutable = \"/usr/bin/timeout\"\nargs = [\"300\", \"/bin/sh\", \"-c\", \"echo up; exec sleep 300\"]\n[ready]\nregex = [\"^up$\"]\n";
+    let id = server_of(&hub, &token, "ready", ready).await;
+    let mut ws = subscriber_at(&hub.ws_url(), &token, &watch(&id)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut started = Vec::new();
+    for _ in 0..rounds {
+        let asked = std::time::Instant::now();
+        act("startServer", id.clone()).await;
+        while next_state(&mut ws).await.0 != "RUNNING" {}
+        started.push(asked.elapsed());
+        act("killServer", id.clone()).await;
+        while next_state(&mut ws).await.0 != "OFFLINE" {}
+    }
+    println!("| `startServer` sent | RUNNING received | {} |", spread(started));
+    drop(ws);
+
+    // A crash to RUNNING again (restarted at once: no backoff).
+    let crasher = "name = \"Crasher\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"echo up; sleep 0.3; exit 3\"]\n[ready]\nregex = [\"^up$\"]\n[crash]\nmax_restarts = 100\nwindow_seconds = 3600\nbackoff_seconds = 0\n";
+    let id = server_of(&hub, &token, "crasher", crasher).await;
+    let mut ws = subscriber_at(&hub.ws_url(), &token, &watch(&id)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    act("startServer", id.clone()).await;
+    while next_state(&mut ws).await.0 != "RUNNING" {}
+    let mut restarts = Vec::new();
+    while restarts.len() < rounds {
+        let (state, crashed, _) = next_state(&mut ws).await;
+        assert_ne!(state, "RUNNING", "a crash comes first");
+        loop {
+            let (state, _, arrived) = next_state(&mut ws).await;
+            if state == "RUNNING" {
+                restarts.push((arrived - crashed).to_std().unwrap_or_default());
+                break;
+            }
+        }
+    }
+    println!("| the crash seen (its event's `at`) | RUNNING again received | {} |", spread(restarts));
+    act("killServer", id.clone()).await;
+    drop(ws);
+
+    // A console line from the game's write to a subscriber.
+    let stamper = "name = \"Stamper\"\nexecutable = \"/usr/bin/timeout\"\nargs = [\"300\", \"/bin/sh\", \"-c\", \"while :; do date +%s%N; sleep 0.05; done\"]\n";
+    let id = server_of(&hub, &token, "stamper", stamper).await;
+    act("startServer", id.clone()).await;
+    let query = format!("subscription {{ serverConsole(serverId: \"{id}\") {{ line }} }}");
+    let mut ws = subscriber_at(&hub.ws_url(), &token, &query).await;
+    let mut lines = Vec::new();
+    while lines.len() < rounds * 10 {
+        let item = next_item(&mut ws).await;
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        if let Some(written) = item["serverConsole"]["line"].as_str().and_then(|l| l.trim().parse::<i64>().ok()) {
+            lines.push(Duration::from_nanos((now - written).max(0) as u64));
+        }
+    }
+    println!("| a line written by the game | received by a subscriber | {} |", spread(lines));
+    act("killServer", id).await;
+    hub.stop().await;
 }

@@ -872,4 +872,54 @@ mod tests {
         let err = parse(&["--config", "/nonexistent/kutanga.toml"]).unwrap_err().to_string();
         assert!(err.contains("KUTANGA_CONFIG"), "{err}");
     }
+
+    /// Property tests: `cargo xtask fuzz` runs them with more cases.
+    mod fuzz {
+        use std::ffi::OsString;
+
+        use clap::CommandFactory;
+        use proptest::prelude::*;
+
+        use crate::cli::Cli;
+
+        fn options() -> Vec<String> {
+            Cli::command().get_arguments().filter_map(|a| a.get_long()).map(str::to_owned).collect()
+        }
+
+        /// Parsed, or refused with a message that names what is wrong.
+        fn settled(args: Vec<OsString>) -> Result<(), TestCaseError> {
+            if let Err(e) = Cli::parse_args(args) {
+                let text = e.to_string();
+                prop_assert!(text.contains("KUTANGA_") || text.contains("--") || text.contains("error"), "{}", text);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            /// Any values for any options are taken or refused by name; never a panic.
+            #[test]
+            fn any_options_are_taken_or_refused(pairs in proptest::collection::vec(
+                (proptest::sample::select(options()), "\\PC{0,24}|-?[0-9]{1,12}|true|false|postgres://[a-z@:/.0-9]{0,20}"),
+                0..6,
+            )) {
+                let mut args: Vec<OsString> = vec!["kutanga".into()];
+                for (option, value) in pairs {
+                    args.push(format!("--{option}").into());
+                    args.push(value.into());
+                }
+                settled(args)?;
+            }
+
+            /// Any text as the configuration file, key-shaped lines included.
+            #[test]
+            fn any_config_file_is_read_or_refused(
+                text in "(\\PC|\n|=|\"|\\[|\\]){0,200}|([a-z_]{1,20} = (\"\\PC{0,20}\"|-?[0-9]{1,10}|true|\\[\\])\n){1,6}"
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("kutanga.toml");
+                std::fs::write(&path, &text).unwrap();
+                settled(vec!["kutanga".into(), "--config".into(), path.into_os_string()])?;
+            }
+        }
+    }
 }

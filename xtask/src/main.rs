@@ -30,6 +30,9 @@ usage: cargo xtask <command>
   bench [NAME]    the monitoring and load benchmarks, or only NAME (release builds; need PostgreSQL
                   as for the tests, Debian's prometheus-node-exporter and wrk): print the figures
                   the README quotes
+  fuzz [CASES]    the property tests (GraphQL documents against a real hub, template files,
+                  variable substitution, console output, configuration, tokens) with CASES random
+                  inputs each (default 20000; the test command runs 256)
   web             build the web app into web/dist (release)
   schema          write the GraphQL schema to schema.graphql
   setup           install the wasm target, Trunk and wasm-bindgen-cli
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         "run" => run(&rest),
         "test" => test(&rest),
         "bench" => bench(&rest),
+        "fuzz" => fuzz(&rest),
         "web" => setup().and_then(|()| web()),
         "schema" => schema(),
         "setup" => setup(),
@@ -259,6 +263,34 @@ fn test(args: &[String]) -> Result {
     // The project has no doc tests (nextest does not run them): add a `cargo test --doc` step
     // here when it gets some.
     Ok(())
+}
+
+/// The property tests (modules named `fuzz`) with more cases than the test command gives them.
+fn fuzz(args: &[String]) -> Result {
+    let cases = match args {
+        [] => 20_000,
+        [n] => n.parse::<u32>().map_err(|_| format!("CASES is a number, not `{n}`"))?,
+        _ => return Err("usage: cargo xtask fuzz [CASES]".into()),
+    };
+    let filter = "test(/(^|::)fuzz::/)";
+    let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
+    let cmd: Vec<&str> = if nextest {
+        vec!["nextest", "run", "-p", "kutanga", "--lib", "--test", "hostile_documents", "--no-capture", "-E", filter]
+    } else {
+        vec!["test", "-p", "kutanga", "--lib", "--test", "hostile_documents", "fuzz::", "--", "--nocapture"]
+    };
+    eprintln!("$ PROPTEST_CASES={cases} cargo {}", cmd.join(" "));
+    let status = Command::new(cargo())
+        .args(&cmd)
+        .current_dir(root())
+        .env("PROPTEST_CASES", cases.to_string())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("a property failed ({status}); proptest printed the smallest input"))
+    }
 }
 
 /// The monitoring benchmark: a release build that prints its figures.

@@ -155,13 +155,18 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-    proptest::proptest! {
-        /// Any text offered as a token is refused, never a panic: random text, and JWT-shaped
-        /// text (three base64url parts) with random content.
-        #[test]
-        fn any_text_is_not_a_token(text in "\\PC{0,200}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3)) {
-            proptest::prop_assert!(keys().verify(&text).is_err());
-            proptest::prop_assert!(keys().verify(&parts.join(".")).is_err());
+    /// Property tests: `cargo xtask fuzz` runs them with more cases.
+    mod fuzz {
+        use super::*;
+
+        proptest::proptest! {
+            /// Any text offered as a token is refused, never a panic: random text, and JWT-shaped
+            /// text (three base64url parts) with random content.
+            #[test]
+            fn any_text_is_not_a_token(text in "\\PC{0,200}", parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3)) {
+                proptest::prop_assert!(keys().verify(&text).is_err());
+                proptest::prop_assert!(keys().verify(&parts.join(".")).is_err());
+            }
         }
     }
 

@@ -173,13 +173,53 @@ fn rotate(path: &std::path::Path, keep: u64) {
 mod tests {
     use super::*;
 
-    proptest::proptest! {
-        /// Any line, escape sequences cut anywhere included: no panic, and no escape character
-        /// or carriage return survives.
-        #[test]
-        fn any_line_is_stripped_cleanly(line in "(\\PC|\u{1b}|\\[|[0-9;]|\r|m){0,64}") {
-            let out = strip_ansi(&line);
-            proptest::prop_assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{:?} -> {:?}", line, out);
+    /// Property tests: `cargo xtask fuzz` runs them with more cases.
+    mod fuzz {
+        use super::*;
+
+        proptest::proptest! {
+            /// Any line, escape sequences cut anywhere included: no panic, and no escape character
+            /// or carriage return survives.
+            #[test]
+            fn any_line_is_stripped_cleanly(line in "(\\PC|\u{1b}|\\[|[0-9;]|\r|m){0,64}") {
+                let out = strip_ansi(&line);
+                proptest::prop_assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{:?} -> {:?}", line, out);
+            }
+
+            /// Any output a game writes, bytes as they come (invalid UTF-8, escape sequences,
+            /// carriage returns, lines far over the limit), is read as one line per line break
+            /// (and the unfinished rest), each clean and cut to size.
+            #[test]
+            fn any_output_is_read_line_by_line(chunks in proptest::collection::vec(chunk(), 0..40)) {
+                let bytes: Vec<u8> = chunks.concat();
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("out.log");
+                std::fs::write(&path, &bytes).unwrap();
+                let mut lines = Vec::new();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+                rt.block_on(follow(path, 0, u64::MAX, |l| lines.push(l), || true));
+                let breaks = bytes.iter().filter(|b| **b == b'\n').count();
+                let unfinished = usize::from(bytes.last().is_some_and(|b| *b != b'\n'));
+                proptest::prop_assert_eq!(lines.len(), breaks + unfinished);
+                for line in &lines {
+                    proptest::prop_assert!(!line.contains(['\u{1b}', '\r', '\n']), "{:?}", line);
+                    proptest::prop_assert!(line.chars().count() <= MAX_LINE + " [cut]".len(), "{} chars", line.len());
+                }
+            }
+        }
+
+        /// A piece of output: text, raw bytes, escape sequences (whole or cut), line breaks, or a
+        /// run long enough to be cut.
+        fn chunk() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+            use proptest::prelude::*;
+            prop_oneof![
+                "\\PC{0,40}".prop_map(String::into_bytes),
+                proptest::collection::vec(any::<u8>(), 0..40),
+                "\u{1b}\\[[0-9;]{0,6}[A-Za-z]?".prop_map(String::into_bytes),
+                Just(b"\n".to_vec()),
+                Just(b"\r\n".to_vec()),
+                (1..3 * MAX_LINE, any::<u8>()).prop_map(|(n, b)| vec![b; n]),
+            ]
         }
     }
 

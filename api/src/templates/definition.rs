@@ -739,25 +739,28 @@ backoff_seconds = 0
             )
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    /// Property tests: `cargo xtask fuzz` runs them with more cases.
+    mod fuzz {
+        use super::*;
 
-        /// A template file of any content is read or refused with a reason; it never panics.
-        #[test]
-        fn any_text_is_read_or_refused(text in texts()) {
-            match Definition::parse_at(&text) {
-                Ok(def) => prop_assert!(def.check().is_ok()),
-                Err(problem) => prop_assert!(!problem.message.is_empty()),
+        proptest! {
+            /// A template file of any content is read or refused with a reason; it never panics.
+            #[test]
+            fn any_text_is_read_or_refused(text in texts()) {
+                match Definition::parse_at(&text) {
+                    Ok(def) => prop_assert!(def.check().is_ok()),
+                    Err(problem) => prop_assert!(!problem.message.is_empty()),
+                }
             }
-        }
 
-        /// Whatever a template holds (quotes, line breaks, control characters, `'''`), the file
-        /// written from it reads back as the same template.
-        #[test]
-        fn any_template_is_written_faithfully(def in definitions()) {
-            let written = def.to_toml().unwrap();
-            let back: Definition = toml::from_str(&written).map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
-            prop_assert_eq!(back, def, "{}", written);
+            /// Whatever a template holds (quotes, line breaks, control characters, `'''`), the file
+            /// written from it reads back as the same template.
+            #[test]
+            fn any_template_is_written_faithfully(def in definitions()) {
+                let written = def.to_toml().unwrap();
+                let back: Definition = toml::from_str(&written).map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+                prop_assert_eq!(back, def, "{}", written);
+            }
         }
     }
 

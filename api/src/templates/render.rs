@@ -183,26 +183,31 @@ rule = "args"
         assert!(err.to_string().contains("no variable"));
     }
 
-    proptest! {
-        /// Whatever a free-text value holds, the argv has the same shape: each placeholder
-        /// becomes exactly the value, inside exactly one argument.
-        #[test]
-        fn a_value_never_becomes_another_argument(name in "[^\\p{Cc}]{1,60}") {
-            let def = Definition::parse(TEMPLATE).unwrap();
-            let values = resolve_values(&def, &[("NAME".into(), name.clone())], None, false).unwrap();
-            let launch = render(&def, &values, &ctx());
-            prop_assert_eq!(launch.program.as_str(), "/bin/echo");
-            prop_assert_eq!(launch.args, vec!["--port".to_owned(), "30000".to_owned(), format!("--name={name}"), name.clone()]);
-        }
+    /// Property tests: `cargo xtask fuzz` runs them with more cases.
+    mod fuzz {
+        use super::*;
 
-        /// A list variable spreads into exactly its items, and nothing else splits.
-        #[test]
-        fn a_list_spreads_into_its_items_only(items in proptest::collection::vec("[^\\p{Cc}]{0,20}", 0..6)) {
-            let def = Definition::parse(TEMPLATE).unwrap();
-            let json = serde_json::to_string(&items).unwrap();
-            let values = resolve_values(&def, &[("EXTRA".into(), json)], None, false).unwrap();
-            let launch = render(&def, &values, &ctx());
-            prop_assert_eq!(&launch.args[4..], &items[..]);
+        proptest! {
+            /// Whatever a free-text value holds, the argv has the same shape: each placeholder
+            /// becomes exactly the value, inside exactly one argument.
+            #[test]
+            fn a_value_never_becomes_another_argument(name in "[^\\p{Cc}]{1,60}") {
+                let def = Definition::parse(TEMPLATE).unwrap();
+                let values = resolve_values(&def, &[("NAME".into(), name.clone())], None, false).unwrap();
+                let launch = render(&def, &values, &ctx());
+                prop_assert_eq!(launch.program.as_str(), "/bin/echo");
+                prop_assert_eq!(launch.args, vec!["--port".to_owned(), "30000".to_owned(), format!("--name={name}"), name.clone()]);
+            }
+
+            /// A list variable spreads into exactly its items, and nothing else splits.
+            #[test]
+            fn a_list_spreads_into_its_items_only(items in proptest::collection::vec("[^\\p{Cc}]{0,20}", 0..6)) {
+                let def = Definition::parse(TEMPLATE).unwrap();
+                let json = serde_json::to_string(&items).unwrap();
+                let values = resolve_values(&def, &[("EXTRA".into(), json)], None, false).unwrap();
+                let launch = render(&def, &values, &ctx());
+                prop_assert_eq!(&launch.args[4..], &items[..]);
+            }
         }
     }
 }
