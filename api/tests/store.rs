@@ -26,7 +26,8 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
             "m20261128_000001_initial",
             "m20261128_000002_accounts",
             "m20261129_000003_alerts",
-            "m20261129_000004_metric_series"
+            "m20261129_000004_metric_series",
+            "m20261130_000005_alert_subject"
         ]
     );
     assert!(kutanga::bootstrap::migrate(&db, &bus).await.unwrap().is_empty(), "a second run applies nothing");
@@ -34,7 +35,8 @@ async fn migrations_apply_once_and_are_audited(backend: Backend) {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, "hub.migrate");
     assert!(entries[0].detail.as_deref().unwrap().contains(
-        "m20261128_000001_initial, m20261128_000002_accounts, m20261129_000003_alerts, m20261129_000004_metric_series"
+        "m20261128_000001_initial, m20261128_000002_accounts, m20261129_000003_alerts, m20261129_000004_metric_series, \
+         m20261130_000005_alert_subject"
     ));
     // Every table of the design exists.
     for table in [
