@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Backend, Store, TestHub};
+use common::{Backend, Store, TestHub, process::free_port};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kutanga");
@@ -94,11 +94,6 @@ fn log_files_rotate_in_the_data_dir() {
     // The console got JSON too.
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{stderr}");
-}
-
-/// A free port on loopback (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Reads a child's stdout lines on a thread.

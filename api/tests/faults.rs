@@ -21,9 +21,10 @@ const CREATE_SERVER: &str =
 /// A game that needs nothing: a shell that waits.
 const IDLE_GAME: &str = "name = \"Idle\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"echo up; exec sleep 3600\"]\n";
 
-async fn idle_template(hub: &HubProcess, token: &str) -> String {
+/// Makes a template of `definition`; returns its id.
+async fn template(hub: &HubProcess, token: &str, definition: &str) -> String {
     let res = hub
-        .gql(Some(token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": IDLE_GAME }))
+        .gql(Some(token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": definition }))
         .await;
     res["data"]["createTemplate"]["id"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned()
 }
@@ -64,7 +65,7 @@ async fn acknowledged_writes_survive_a_kill_9(backend: Backend) {
     let store = Store::new(backend).await;
     let hub = HubProcess::start(&store, &[]).await;
     let token = hub.admin_token().await;
-    let template = idle_template(&hub, &token).await;
+    let template = template(&hub, &token, IDLE_GAME).await;
     let (roles_before, servers_before) = (names(&hub, &token, "roles").await, names(&hub, &token, "servers").await);
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let hub = Arc::new(hub);
@@ -308,10 +309,7 @@ async fn a_full_disk_fails_writes_clearly_and_recovers() {
     let res = hub.gql(Some(&token), CREATE_ROLE, json!({ "n": "before" })).await;
     assert!(res["errors"].is_null(), "{res}");
     let chatty = "name = \"Chatty\"\nexecutable = \"/bin/sh\"\nargs = [\"-c\", \"i=0; while :; do i=$((i+1)); echo line $i; sleep 0.05; done\"]\n";
-    let tpl = hub
-        .gql(Some(&token), "mutation($d: String!) { createTemplate(definition: $d) { id } }", json!({ "d": chatty }))
-        .await;
-    let tpl = tpl["data"]["createTemplate"]["id"].as_str().unwrap().to_owned();
+    let tpl = template(&hub, &token, chatty).await;
     let game = hub.gql(Some(&token), CREATE_SERVER, json!({ "n": "chatty", "t": tpl })).await;
     let game = game["data"]["createServer"]["id"].as_str().unwrap_or_else(|| panic!("{game}")).to_owned();
     // Games outlive their hub by design: whatever happens below, this one goes with the test.

@@ -355,17 +355,12 @@ mod fuzz {
         ]
     }
 
-    fn rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
     #[test]
     fn random_documents_get_coded_answers() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let hub = rt.block_on(TestHub::start(Backend::Sqlite));
         let admin = rt.block_on(hub.admin_token());
-        let before = rss_kib();
+        let before = common::rss_kib();
         let slowest = std::cell::Cell::new(Duration::ZERO);
         let mut runner = TestRunner::new(ProptestConfig::default());
         let result = runner.run(&(document(), value()), |(query, v)| {
@@ -388,7 +383,7 @@ mod fuzz {
             }
             Ok(())
         });
-        let grown = rss_kib().saturating_sub(before);
+        let grown = common::rss_kib().saturating_sub(before);
         eprintln!(
             "{} random documents; the slowest answer took {:?}; RSS grew {grown} KiB",
             runner.config().cases,

@@ -607,12 +607,6 @@ mod floods_and_hard_kills {
 
     use super::*;
 
-    /// The resident memory of this test process (the hub runs in it), in KiB.
-    fn rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
     async fn a_flood_of_output_costs_bounded_memory_and_starves_nobody(backend: Backend) {
         let hub = TestHub::start_with(common::Store::new(backend).await, &["--console-log-bytes", "1048576"]).await;
         let admin = hub.admin_token().await;
@@ -620,7 +614,7 @@ mod floods_and_hard_kills {
             create(&hub, &admin, "Freeciv", "civ", json!([{ "key": "PORT", "value": port(5800, backend) }])).await;
         act(&hub, &admin, "startServer", &civ).await;
         wait_state(&hub, &admin, &civ, "RUNNING", 60).await;
-        let before = rss_kib();
+        let before = common::rss_kib();
         // About 100k lines a second, without end.
         let flood = fx_custom(
             &hub,
@@ -646,7 +640,7 @@ mod floods_and_hard_kills {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let answered = asked.elapsed();
-        let grown = rss_kib().saturating_sub(before);
+        let grown = common::rss_kib().saturating_sub(before);
         eprintln!("flood: the hub's RSS grew by {grown} KiB; freeciv answered /list in {answered:?}");
         assert!(grown < 200 * 1024, "the hub grew by {grown} KiB during the flood");
         // The tail holds the flood's last lines; the log file is rotated, not unbounded.

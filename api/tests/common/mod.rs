@@ -85,6 +85,12 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The resident memory of this test process (an in-process hub runs in it), in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Where a hub keeps its data: a temp dir and, on PostgreSQL, a database.
 pub struct Store {
     pub backend: Backend,
