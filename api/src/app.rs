@@ -18,7 +18,7 @@ use crate::{
     config::Settings,
     db::Db,
     events::{EventBus, LocalBus},
-    graphql::{self, HubSchema, Limits},
+    graphql::{self, Limits},
     http,
     mail::Mailer,
     monitor::History,
@@ -80,7 +80,7 @@ impl Services {
 #[derive(Clone)]
 pub struct App {
     pub services: Services,
-    pub schema: HubSchema,
+    pub graphql: graphql::Engine,
     /// Cancelled to stop the hub; every background task watches it.
     pub shutdown: CancellationToken,
     /// The certificate when the hub serves HTTPS itself.
@@ -159,8 +159,8 @@ impl App {
             recursion: usize::from(settings.graphql_max_recursion),
             introspection: settings.introspection_enabled(),
         };
-        let schema = graphql::build_schema(services.clone(), limits);
-        Ok((Self { services, schema, shutdown: CancellationToken::new(), tls }, admin))
+        let graphql = graphql::Engine::new(services.clone(), limits);
+        Ok((Self { services, graphql, shutdown: CancellationToken::new(), tls }, admin))
     }
 
     /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled.

@@ -27,4 +27,4 @@ pub mod templates;
 pub mod users;
 
 pub use app::App;
-pub use graphql::{build_schema, sdl};
+pub use graphql::sdl;

@@ -2,86 +2,19 @@
 //! validation, limits): they are the client's fault, so BAD_USER_INPUT, with the argument named
 //! when the message names one.
 
-use std::sync::Arc;
-
-use async_graphql::{
-    Response, ServerError, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest, NextSubscribe},
-    futures_util::stream::BoxStream,
-};
-use futures_util::StreamExt;
-use shared::{ErrorCode, Suspicion};
-
-use super::RequestInfo;
-use crate::app::Services;
-
-/// The extension factory.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        with_codes(next.run(ctx).await)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = with_codes(next.run(ctx, operation_name).await);
-        note_refusal(ctx, &response);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let watcher = ctx.data_opt::<Services>().map(|s| s.alerts.clone());
-        let ip = ctx.data_opt::<RequestInfo>().and_then(|r| r.client.ip.clone());
-        next.run(ctx, stream)
-            .map(move |response| {
-                let response = with_codes(response);
-                if let Some(alerts) = watcher.as_ref().filter(|_| refused(&response)) {
-                    alerts.suspicious(Suspicion::Forbidden, ip.as_deref());
-                }
-                response
-            })
-            .boxed()
-    }
-}
+use async_graphql::{Response, ServerError, Value};
+use shared::ErrorCode;
 
 /// Whether an answer holds a FORBIDDEN error (one query refused many times counts once).
-fn refused(response: &Response) -> bool {
+pub(super) fn refused(response: &Response) -> bool {
     response
         .errors
         .iter()
         .any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&Value::from(ErrorCode::Forbidden.as_str())))
 }
 
-/// Tells the suspicious-activity watcher of a FORBIDDEN answer, with the client's address.
-fn note_refusal(ctx: &ExtensionContext<'_>, response: &Response) {
-    if refused(response)
-        && let Some(s) = ctx.data_opt::<Services>()
-    {
-        let ip = ctx.data_opt::<RequestInfo>().and_then(|r| r.client.ip.as_deref());
-        s.alerts.suspicious(Suspicion::Forbidden, ip);
-    }
-}
-
-fn with_codes(mut response: Response) -> Response {
+/// Every error of an answer with its code.
+pub(super) fn with_codes(mut response: Response) -> Response {
     for err in &mut response.errors {
         add_code(err);
     }
@@ -89,7 +22,7 @@ fn with_codes(mut response: Response) -> Response {
 }
 
 /// Sets `extensions.code` (and `field`) on an error that has none.
-pub fn add_code(err: &mut ServerError) {
+fn add_code(err: &mut ServerError) {
     let ext = err.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_some() {
         return;

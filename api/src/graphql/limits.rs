@@ -17,7 +17,7 @@ use std::sync::{
 
 use async_graphql::{
     Request, ServerError, ServerResult, ValidationResult, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation},
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation},
     parser::types::ExecutableDocument,
 };
 
@@ -170,35 +170,20 @@ pub fn expanded_fields(doc: &ExecutableDocument, limit: usize) -> Option<usize> 
     Some(total)
 }
 
-/// The extension factory: `nesting` is the deepest bracket nesting accepted, `fields` the most
-/// fields a document may select with its fragments expanded.
+/// The limits every document is held to before the engine parses and validates it: `nesting`
+/// is the deepest bracket nesting accepted, `fields` the most fields a document may select with
+/// its fragments expanded.
+#[derive(Debug, Clone, Copy)]
 pub struct DocumentLimits {
     pub nesting: usize,
     pub fields: usize,
 }
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension { nesting: self.nesting, fields: self.fields })
-    }
-}
-
-struct DocumentLimitsExtension {
-    nesting: usize,
-    fields: usize,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DocumentLimitsExtension {
-    /// Before the engine parses: the brackets are counted first (the parser recurses on them),
-    /// then the document is parsed here, once (the engine takes this parse), and its expanded
-    /// size counted before the engine's own depth check walks every spread expanded.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl DocumentLimits {
+    /// The brackets are counted first (the parser recurses on them), then the document is parsed
+    /// here, once (the engine takes this parse), and its expanded size counted before the
+    /// engine's own depth check walks every spread expanded.
+    pub fn check(&self, request: &mut Request) -> ServerResult<()> {
         if nesting(&request.query, self.nesting) > self.nesting {
             return Err(too_deep("query", self.nesting));
         }
@@ -220,9 +205,22 @@ impl Extension for DocumentLimitsExtension {
                 }
             }
         }
-        next.run(ctx, request).await
+        Ok(())
     }
+}
 
+/// Makes the operations of a batch spend one [`BatchBudget`] (the request's data holds it):
+/// the only extension the hub installs, on the schema that runs batches.
+pub struct BatchBudgets;
+
+impl ExtensionFactory for BatchBudgets {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(BatchBudgets)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for BatchBudgets {
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,

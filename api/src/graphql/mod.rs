@@ -6,6 +6,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod engine;
 mod errors;
 mod guard;
 mod hub;
@@ -19,12 +20,10 @@ pub mod socket;
 mod templates;
 mod users;
 
-use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder, dataloader::DataLoader};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
-pub use errors::ErrorCodes;
+pub use engine::{Engine, ran};
 pub use guard::RequestInfo;
-
-use crate::app::Services;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -69,29 +68,12 @@ pub struct Limits {
     pub introspection: bool,
 }
 
-/// The schema without its data: enough to print the SDL.
+/// The schema without its data and limits: enough to print the SDL.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default()).extension(ErrorCodes)
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
 /// The SDL that `schema.graphql` holds.
 pub fn sdl() -> String {
     schema_builder().finish().sdl()
-}
-
-/// The schema that serves requests.
-pub fn build_schema(services: Services, limits: Limits) -> HubSchema {
-    let mut builder = schema_builder()
-        .limit_depth(limits.depth)
-        .limit_complexity(limits.complexity)
-        .limit_recursive_depth(limits.recursion)
-        .extension(observe::OperationStats(services.stats.clone()))
-        .extension(socket::SocketAuth)
-        .extension(limits::DocumentLimits { nesting: limits.recursion, fields: limits.complexity })
-        .data(DataLoader::new(users::Loader(services.db.clone()), tokio::spawn))
-        .data(services);
-    if !limits.introspection {
-        builder = builder.disable_introspection().disable_suggestions();
-    }
-    builder.finish()
 }

@@ -2,7 +2,7 @@
 //!
 //! `connection_init` proves who the caller is, but the socket keeps no caller: every operation
 //! sent on it is authorised afresh, as it would be over HTTP at that moment (the session still
-//! valid, the account enabled, its current permissions), by [`SocketAuth`]. The socket itself is
+//! valid, the account enabled, its current permissions), by the [engine](super::engine). The socket itself is
 //! closed as soon as its session ends (logout, `logoutAll`, a password change or reset, the
 //! account disabled or deleted, the session's lifetime over): close code 4403. When the access
 //! token it was opened with expires, the socket is closed with 4401 unless the client sent a
@@ -14,14 +14,9 @@ use std::{
     time::Duration,
 };
 
-use async_graphql::{
-    Request, ServerResult,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
-};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use super::RequestInfo;
 use crate::{
     app::Services,
     auth::{Caller, ClientInfo, caller},
@@ -70,6 +65,11 @@ impl SocketSession {
             until: Mutex::new((token_expires_at, caller.session_expires_at)),
             closing: watch::channel(None).0,
         })
+    }
+
+    /// The client that opened the socket.
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
     }
 
     fn until(&self) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -142,33 +142,5 @@ impl SocketSession {
                 _ = closing.changed() => {}
             }
         }
-    }
-}
-
-/// Authorises each operation of a WebSocket afresh (see the module's doc).
-pub struct SocketAuth;
-
-impl ExtensionFactory for SocketAuth {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SocketAuth)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for SocketAuth {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(socket) = ctx.data_opt::<Arc<SocketSession>>() {
-            let services = ctx
-                .data::<Services>()
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("no services: {}", e.message)).server_error())?;
-            let caller = socket.caller_now(services).await.map_err(|e| e.server_error())?;
-            request.data.insert(RequestInfo { caller: Some(caller), client: socket.client.clone() });
-        }
-        next.run(ctx, request).await
     }
 }

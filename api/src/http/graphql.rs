@@ -11,7 +11,7 @@ use std::{
 };
 
 use async_graphql::{
-    BatchRequest, Data, Request as GqlRequest,
+    BatchRequest, Data, Executor, Request as GqlRequest,
     http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage},
     parser::types::{DocumentOperations, OperationType},
 };
@@ -40,8 +40,9 @@ use crate::{
     config::canonical_origin,
     error::ApiError,
     graphql::{
-        HubSchema, RequestInfo,
+        Engine, RequestInfo,
         limits::{self, BatchBudget},
+        ran,
         socket::SocketSession,
     },
     http::client::{ClientAddr, client_info, sends_json},
@@ -50,7 +51,7 @@ use crate::{
 /// What the GraphQL handlers need.
 #[derive(Clone)]
 pub struct HttpState {
-    schema: HubSchema,
+    graphql: Engine,
     services: Services,
     shutdown: CancellationToken,
     /// Other sites whose pages may open the WebSocket (`KUTANGA_ALLOWED_ORIGINS`).
@@ -60,7 +61,7 @@ pub struct HttpState {
 impl HttpState {
     pub fn new(app: &App) -> Self {
         Self {
-            schema: app.schema.clone(),
+            graphql: app.graphql.clone(),
             services: app.services.clone(),
             shutdown: app.shutdown.clone(),
             allowed_origins: Arc::new(app.services.settings.allowed_origin_list().unwrap_or_default()),
@@ -129,9 +130,7 @@ fn answer(response: async_graphql::BatchResponse, graphql_response: bool) -> Res
     if !graphql_response {
         return axum::Json(single).into_response();
     }
-    let never_ran = single.data == async_graphql::Value::Null
-        && !single.errors.is_empty()
-        && single.errors.iter().all(|e| e.path.is_empty());
+    let never_ran = !ran(&single);
     let mut body = serde_json::to_value(&single).unwrap_or_default();
     if never_ran && let Some(fields) = body.as_object_mut() {
         fields.remove("data");
@@ -176,7 +175,7 @@ pub async fn post(
     }
     let info = st.request_info(&headers, ip).await;
     let batch = batch.data(info).data(BatchBudget::new(settings.graphql_max_complexity as usize));
-    let response = st.schema.execute_batch(batch).await;
+    let response = st.graphql.execute_batch(batch).await;
     answer(response, accepts(&headers, GRAPHQL_RESPONSE))
 }
 
@@ -231,7 +230,7 @@ pub async fn get(
         }
     }
     let info = st.request_info(&headers, ip).await;
-    let response = st.schema.execute(request.data(info)).await;
+    let response = st.graphql.execute(request.data(info)).await;
     answer(async_graphql::BatchResponse::Single(response), graphql_response)
 }
 
@@ -411,14 +410,14 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
     });
     let services = st.services.clone();
     let (opened_tx, opened) = tokio::sync::oneshot::channel::<(Arc<SocketSession>, SocketSlot)>();
-    let graphql = GqlWebSocket::new(st.schema.clone(), input, protocol)
+    let graphql = GqlWebSocket::new(st.graphql.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let token = token_in(Some(&payload)).ok_or_else(|| async_graphql::Error::new(FORBIDDEN))?;
             let access = services.bus.access_generation();
             let (caller, expires) =
                 authenticate_until(&services, &token).await.map_err(|_| async_graphql::Error::new(FORBIDDEN))?;
             let slot = services.sockets.hold(caller.user_id).ok_or_else(|| async_graphql::Error::new(TOO_MANY))?;
-            // The socket keeps the session, not the caller: SocketAuth authorises each operation.
+            // The socket keeps the session, not the caller: the engine authorises each operation.
             let socket = SocketSession::open(&caller, expires, client, access);
             let _ = opened_tx.send((socket.clone(), slot));
             let mut data = Data::default();

@@ -1,0 +1,176 @@
+//! What every GraphQL operation goes through around the schema, over HTTP and WebSocket alike:
+//! a socket's caller loaded afresh, the document's limits, error codes, the count for
+//! `/metrics` and the suspicious-activity watcher.
+//!
+//! These steps wrap the schema as an [`Executor`] rather than living in async-graphql
+//! extensions: with any extension installed the engine runs every field of every object through
+//! the extensions' chain (and a registry look-up for the field's type), which is most of what a
+//! long list or a subscription sample costs beyond its own data. Only batches keep one
+//! extension, to share one complexity budget between their operations.
+
+use std::{any::TypeId, sync::Arc};
+
+use async_graphql::{
+    BatchRequest, BatchResponse, Data, Executor, Request, Response, ServerError, dataloader::DataLoader,
+    futures_util::stream::BoxStream,
+};
+use futures_util::{
+    StreamExt,
+    stream::{self, FuturesOrdered},
+};
+use shared::Suspicion;
+
+use super::{
+    HubSchema, Limits, RequestInfo,
+    errors::{refused, with_codes},
+    limits::{BatchBudgets, DocumentLimits},
+    observe::{self, Label},
+    schema_builder,
+    socket::SocketSession,
+    users,
+};
+use crate::app::Services;
+
+/// The hub's GraphQL executor.
+#[derive(Clone)]
+pub struct Engine {
+    /// The schema without extensions: the engine's fast path for every field.
+    schema: HubSchema,
+    /// The same schema with the batch budget, for the operations of a batch.
+    batches: HubSchema,
+    limits: DocumentLimits,
+    services: Services,
+}
+
+impl Engine {
+    pub fn new(services: Services, limits: Limits) -> Self {
+        let schema = |budget: bool| {
+            let mut builder = schema_builder()
+                .limit_depth(limits.depth)
+                .limit_complexity(limits.complexity)
+                .limit_recursive_depth(limits.recursion)
+                .data(DataLoader::new(users::Loader(services.db.clone()), tokio::spawn))
+                .data(services.clone());
+            if budget {
+                builder = builder.extension(BatchBudgets);
+            }
+            if !limits.introspection {
+                builder = builder.disable_introspection().disable_suggestions();
+            }
+            builder.finish()
+        };
+        Self {
+            schema: schema(false),
+            batches: schema(true),
+            limits: DocumentLimits { nesting: limits.recursion, fields: limits.complexity },
+            services,
+        }
+    }
+
+    /// Runs one query or mutation on `schema`.
+    async fn run(&self, schema: &HubSchema, mut request: Request) -> Response {
+        let ip = client_ip(&request.data);
+        let (label, response) = match self.limits.check(&mut request) {
+            Ok(()) => (observe::label(&mut request), schema.execute(request).await),
+            Err(e) => (None, Response::from_errors(vec![e])),
+        };
+        let response = self.answered(response, ip.as_deref());
+        self.count(label, "unknown", &response);
+        response
+    }
+
+    /// Every answer: each error with a code, a FORBIDDEN one told to the watcher.
+    fn answered(&self, response: Response, ip: Option<&str>) -> Response {
+        let response = with_codes(response);
+        if refused(&response) {
+            self.services.alerts.suspicious(Suspicion::Forbidden, ip);
+        }
+        response
+    }
+
+    /// Counts an operation by its answer: by its root fields when it ran, as `invalid` (of kind
+    /// `unknown`) when it never did.
+    fn count(&self, label: Option<Label>, unknown: &'static str, response: &Response) {
+        let (kind, operation) = match label {
+            Some(label) if ran(response) => label,
+            _ => (unknown, "invalid".to_owned()),
+        };
+        self.services.stats.graphql_operation(kind, &operation, &observe::outcome(response));
+    }
+
+    /// An operation sent on a WebSocket (any type), authorised as its socket's session is now,
+    /// counted by its first answer; the open-subscriptions gauge counts it while it runs.
+    async fn stream(self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        let open = self.services.stats.subscription_opened();
+        let socket = session.as_deref().and_then(data_of::<Arc<SocketSession>>).cloned();
+        let prepared = match socket {
+            Some(socket) => match socket.caller_now(&self.services).await {
+                Ok(caller) => {
+                    request.data.insert(RequestInfo { caller: Some(caller), client: socket.client().clone() });
+                    self.limits.check(&mut request)
+                }
+                Err(e) => Err(e.server_error()),
+            },
+            None => self.limits.check(&mut request),
+        };
+        let ip = client_ip(&request.data);
+        let (label, responses) = match prepared {
+            Ok(()) => (
+                observe::label(&mut request),
+                self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()),
+            ),
+            Err(e) => (None, stream::once(async move { Response::from_errors(vec![e]) }).boxed()),
+        };
+        let mut uncounted = Some(label);
+        responses
+            .map(move |response| {
+                let _open = &open;
+                let response = self.answered(response, ip.as_deref());
+                if let Some(label) = uncounted.take() {
+                    self.count(label, "subscription", &response);
+                }
+                response
+            })
+            .boxed()
+    }
+}
+
+impl Executor for Engine {
+    async fn execute(&self, request: Request) -> Response {
+        self.run(&self.schema, request).await
+    }
+
+    async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
+        match batch {
+            BatchRequest::Single(request) => BatchResponse::Single(self.run(&self.schema, request).await),
+            BatchRequest::Batch(requests) => BatchResponse::Batch(
+                requests
+                    .into_iter()
+                    .map(|request| self.run(&self.batches, request))
+                    .collect::<FuturesOrdered<_>>()
+                    .collect()
+                    .await,
+            ),
+        }
+    }
+
+    fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        stream::once(self.clone().stream(request, session)).flatten().boxed()
+    }
+}
+
+fn data_of<T: 'static>(data: &Data) -> Option<&T> {
+    data.get(&TypeId::of::<T>()).and_then(|d| d.downcast_ref::<T>())
+}
+
+fn client_ip(data: &Data) -> Option<String> {
+    data_of::<RequestInfo>(data).and_then(|r| r.client.ip.clone())
+}
+
+/// Whether the operation ran: an answer with no data and only errors without a path never got
+/// past parsing, validation or the limits.
+pub fn ran(response: &Response) -> bool {
+    !(response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e: &ServerError| e.path.is_empty()))
+}
