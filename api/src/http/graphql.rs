@@ -24,7 +24,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures_util::{SinkExt, StreamExt, future};
+use futures_util::{FutureExt, SinkExt, StreamExt, future};
 use serde::Deserialize;
 use shared::ErrorCode;
 use tokio_util::sync::CancellationToken;
@@ -326,6 +326,9 @@ const FORBIDDEN: &str = "4403: Forbidden";
 /// The marker of an account that holds as many sockets as it may (closed with 4429).
 const TOO_MANY: &str = "4429: Too many sockets for this account";
 
+/// The most messages written to a socket at once (then flushed).
+const MAX_QUEUED_MESSAGES: usize = 64;
+
 /// The most operations one socket may run at once (subscriptions, queries and mutations alike).
 const MAX_SOCKET_OPERATIONS: usize = 100;
 
@@ -444,7 +447,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                 }
             }
         });
-    let mut graphql = std::pin::pin!(graphql);
+    let mut graphql = std::pin::pin!(graphql.peekable());
     // Resolves when the socket must close because of its session (never before connection_init).
     let guard = async {
         match opened.await {
@@ -460,11 +463,27 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
         tokio::select! {
             msg = graphql.next() => match msg {
                 Some(WsMessage::Text(text)) => {
-                    if text.contains("\"connection_ack\"") {
-                        acked.store(true, Ordering::SeqCst);
+                    // Messages that are ready as well go out in the same write: a burst of
+                    // console lines costs a socket one system call, not one per line.
+                    let mut next = Some(text);
+                    let mut queued = 0;
+                    while let Some(text) = next.take() {
+                        if text.contains("\"connection_ack\"") {
+                            acked.store(true, Ordering::SeqCst);
+                        }
+                        operations.sent(&text);
+                        if sink.feed(Message::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                        queued += 1;
+                        if queued < MAX_QUEUED_MESSAGES
+                            && let Some(Some(WsMessage::Text(_))) = graphql.as_mut().peek().now_or_never()
+                            && let Some(Some(WsMessage::Text(text))) = graphql.next().now_or_never()
+                        {
+                            next = Some(text);
+                        }
                     }
-                    operations.sent(&text);
-                    if sink.send(Message::Text(text.into())).await.is_err() {
+                    if sink.flush().await.is_err() {
                         break None;
                     }
                 }
