@@ -2,7 +2,8 @@
 //! memory, and every line published on the bus (subscribers that fall behind skip lines).
 //!
 //! The game writes stdout and stderr to files the hub opened for it (outside its folder, so the
-//! game cannot swap them for links); the hub tails them. Files survive a restart of the hub, and
+//! game cannot swap them for links); the hub tails them, woken by inotify when a game writes.
+//! Files survive a restart of the hub, and
 //! a flood of output costs bounded memory: reads are chunked, lines are capped, the tail is a ring.
 
 use std::{
@@ -15,8 +16,12 @@ use std::{
 
 use chrono::Utc;
 
+use super::files::FileWatcher;
 use crate::events::{ConsoleLine, EventBus, HubEvent};
 
+/// How often a log file is read when nothing says it was written (inotify wakes the reader at
+/// once; this also notices that the game has gone).
+const POLL: Duration = Duration::from_millis(100);
 /// The longest line kept, in bytes; the rest is cut with a mark.
 const MAX_LINE: usize = 4096;
 /// At most this much is read per file and tick, so one flooding server cannot hog a thread.
@@ -81,17 +86,23 @@ pub fn strip_ansi(line: &str) -> String {
 }
 
 /// Follows one log file from `offset`, calling `on_line` for each complete line, until
-/// `done()` says the writer has gone and the file has no more to read.
+/// `done()` says the writer has gone and the file has no more to read. The file is read again as
+/// soon as `files` sees it written, and every [`POLL`] whatever happens.
 pub async fn follow(
     path: PathBuf,
     mut offset: u64,
     rotate_at: u64,
+    files: &FileWatcher,
     mut on_line: impl FnMut(String) + Send,
     done: impl Fn() -> bool + Send,
 ) {
     let mut partial: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut watched = None;
     loop {
+        if watched.is_none() {
+            watched = files.watch(&path);
+        }
         let finished = done();
         let mut got = 0usize;
         if let Ok(mut file) = std::fs::File::open(&path) {
@@ -140,7 +151,12 @@ pub async fn follow(
             return;
         }
         if got < MAX_READ {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            match &watched {
+                Some(w) => {
+                    let _ = tokio::time::timeout(POLL, w.changed()).await;
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
         } else {
             tokio::task::yield_now().await;
         }
@@ -197,7 +213,7 @@ mod tests {
                 std::fs::write(&path, &bytes).unwrap();
                 let mut lines = Vec::new();
                 let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-                rt.block_on(follow(path, 0, u64::MAX, |l| lines.push(l), || true));
+                rt.block_on(follow(path, 0, u64::MAX, &FileWatcher::default(), |l| lines.push(l), || true));
                 let breaks = bytes.iter().filter(|b| **b == b'\n').count();
                 let unfinished = usize::from(bytes.last().is_some_and(|b| *b != b'\n'));
                 proptest::prop_assert_eq!(lines.len(), breaks + unfinished);
@@ -239,7 +255,7 @@ mod tests {
         data.extend(b"tail-without-newline");
         std::fs::write(&path, &data).unwrap();
         let mut lines = Vec::new();
-        follow(path, 0, u64::MAX, |l| lines.push(l), || true).await;
+        follow(path, 0, u64::MAX, &FileWatcher::default(), |l| lines.push(l), || true).await;
         assert_eq!(lines[0], "one");
         assert_eq!(lines[1], "\u{fffd}\u{fffd}bad");
         assert!(lines[2].len() < 4200 && lines[2].ends_with("[cut]"));

@@ -8,6 +8,7 @@
 
 pub mod cgroup;
 pub mod console;
+pub mod files;
 pub mod process;
 
 use std::{
@@ -107,6 +108,8 @@ struct Inner {
     power: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     consoles: Mutex<HashMap<i64, Arc<Console>>>,
     crashes: Mutex<HashMap<i64, Vec<Instant>>>,
+    /// Wakes console readers when a game writes.
+    files: files::FileWatcher,
 }
 
 /// The handle every resolver uses. Cheap to clone.
@@ -149,6 +152,7 @@ impl Supervisor {
             power: Mutex::default(),
             consoles: Mutex::default(),
             crashes: Mutex::default(),
+            files: files::FileWatcher::start(),
         })))
     }
 
@@ -396,12 +400,14 @@ impl Supervisor {
             let (patterns, regexes) = (patterns.clone(), regexes.clone());
             let exited = live.exited.clone();
             let detach = self.0.detach.clone();
+            let files = self.0.files.clone();
             followers.push(self.0.tasks.spawn(async move {
                 let handle = tokio::runtime::Handle::current();
                 console::follow(
                     path,
                     offset,
                     rotate_at,
+                    &files,
                     |line| {
                         let is_ready = !live2.ready.load(std::sync::atomic::Ordering::Relaxed)
                             && (patterns.iter().any(|p| line.contains(p.as_str()))
