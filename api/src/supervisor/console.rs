@@ -22,6 +22,10 @@ use crate::events::{ConsoleLine, EventBus, HubEvent};
 /// How often a log file is read when nothing says it was written (inotify wakes the reader at
 /// once; this also notices that the game has gone).
 const POLL: Duration = Duration::from_millis(100);
+/// After a read that found output, the reader waits this long before the next one: a game that
+/// writes line after line has its lines read, published and sent to each subscriber in batches
+/// (one wake-up and one write per subscriber for the batch), at the price of this much delay.
+const GATHER: Duration = Duration::from_millis(50);
 /// The longest line kept, in bytes; the rest is cut with a mark.
 const MAX_LINE: usize = 4096;
 /// At most this much is read per file and tick, so one flooding server cannot hog a thread.
@@ -153,6 +157,11 @@ pub async fn follow(
         if got < MAX_READ {
             match &watched {
                 Some(w) => {
+                    if got > 0 {
+                        // What a chatty game writes next is read with it (the first line of a
+                        // quiet one is read at once).
+                        tokio::time::sleep(GATHER).await;
+                    }
                     let _ = tokio::time::timeout(POLL, w.changed()).await;
                 }
                 None => tokio::time::sleep(POLL).await,
