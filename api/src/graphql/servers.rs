@@ -1,5 +1,7 @@
 //! Game servers: what the caller may see, their power, console and grants.
 
+use std::sync::Arc;
+
 use async_graphql::ErrorExtensions;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -56,19 +58,25 @@ pub struct UpdateServerInput {
     memory_limit_mb: Option<i32>,
 }
 
-/// One line of a server's console.
-#[derive(SimpleObject)]
-pub struct ConsoleLine {
-    server_id: ID,
-    at: DateTime<Utc>,
-    /// stdout, stderr, stdin (a command sent) or system (the hub's own word).
-    stream: String,
-    line: String,
-}
+/// A console line as the API shows it: the hub's own line, which each subscriber's answer reads
+/// from, with no copy per subscriber of what it does not ask for.
+pub struct ConsoleLine(Arc<crate::events::ConsoleLine>);
 
-impl From<&crate::events::ConsoleLine> for ConsoleLine {
-    fn from(l: &crate::events::ConsoleLine) -> Self {
-        Self { server_id: ID(l.server_id.to_string()), at: l.at, stream: l.stream.to_owned(), line: l.line.clone() }
+/// One line of a server's console.
+#[Object]
+impl ConsoleLine {
+    async fn server_id(&self) -> ID {
+        ID(self.0.server_id.to_string())
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// stdout, stderr, stdin (a command sent) or system (the hub's own word).
+    async fn stream(&self) -> &str {
+        self.0.stream
+    }
+    async fn line(&self) -> &str {
+        &self.0.line
     }
 }
 
@@ -180,7 +188,7 @@ impl GameServer {
         if !(1..=1000).contains(&lines) {
             return Err(ApiError::bad_input("lines", "lines is 1 to 1000")).gql();
         }
-        Ok(s.supervisor.console(self.0.id).tail(lines as usize).iter().map(|l| ConsoleLine::from(l.as_ref())).collect())
+        Ok(s.supervisor.console(self.0.id).tail(lines as usize).into_iter().map(ConsoleLine).collect())
     }
 
     /// Who holds per-server grants here, with their keys. Needs `server.grant` on it.
@@ -337,7 +345,7 @@ impl ServerSubscription {
             .subscribe(Topic::Console(id))
             .filter_map(move |e| {
                 futures_util::future::ready(match e {
-                    HubEvent::Console(l) if l.server_id == id => Some(ConsoleLine::from(l.as_ref())),
+                    HubEvent::Console(l) if l.server_id == id => Some(ConsoleLine(l)),
                     _ => None,
                 })
             })
