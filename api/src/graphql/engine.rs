@@ -155,7 +155,9 @@ impl Executor for Engine {
     }
 
     fn execute_stream(&self, request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        stream::once(self.clone().stream(request, session)).flatten().boxed()
+        // Boxed, so that the preparation's state is freed once it is done, not kept inline in
+        // every subscription's stream for as long as it runs.
+        stream::once(Box::pin(self.clone().stream(request, session))).flatten().boxed()
     }
 }
 
