@@ -163,17 +163,25 @@ impl App {
         Ok((Self { services, graphql, shutdown: CancellationToken::new(), tls }, admin))
     }
 
-    /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled.
+    /// Periodic chores that keep memory bounded: forgetting rate-limit state that has refilled,
+    /// giving memory back once sockets have closed.
     fn spawn_housekeeping(&self) {
         let (limits, sockets, token) =
             (self.services.limits.clone(), self.services.sockets.clone(), self.shutdown.clone());
         self.services.tasks.spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            let mut look = tokio::time::interval(std::time::Duration::from_secs(2));
+            let mut waves = crate::memory::AfterWaves::default();
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
                         limits.tidy();
                         sockets.tidy();
+                    }
+                    _ = look.tick() => {
+                        if waves.fewer_now(sockets.open(), std::time::Instant::now()) {
+                            crate::memory::give_back();
+                        }
                     }
                     () = token.cancelled() => break,
                 }

@@ -16,6 +16,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod mail;
+pub mod memory;
 pub mod monitor;
 pub mod roles;
 pub mod run;

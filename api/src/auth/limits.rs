@@ -124,6 +124,11 @@ impl SocketLimits {
         Some(SocketSlot { limits: self.clone(), user_id })
     }
 
+    /// Sockets open now, of every account.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+    }
+
     pub fn tidy(&self) {
         self.opened.tidy();
     }
