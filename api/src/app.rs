@@ -180,7 +180,8 @@ impl App {
                     }
                     _ = look.tick() => {
                         if waves.fewer_now(sockets.open(), std::time::Instant::now()) {
-                            crate::memory::give_back();
+                            // It walks every arena: off the runtime's few threads.
+                            tokio::task::spawn_blocking(crate::memory::give_back);
                         }
                     }
                     () = token.cancelled() => break,

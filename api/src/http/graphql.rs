@@ -305,6 +305,9 @@ pub async fn websocket(
         // Clients send little (operations, pings): a small read buffer, allocated for every
         // socket up front, instead of the 128 KiB default (the bulk of a subscriber's memory).
         .read_buffer_size(SOCKET_READ_BUFFER)
+        // What is gathered before a write; the buffer keeps the size it grew to for the socket's
+        // life, so it stays small (tungstenite's default is 128 KiB).
+        .write_buffer_size(SOCKET_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             let tasks = st.services.tasks.clone();
             tasks.track_future(session(st, socket, protocol, client))
@@ -313,6 +316,8 @@ pub async fn websocket(
 
 /// The read buffer of a socket; larger messages still arrive (up to the body limit), in pieces.
 const SOCKET_READ_BUFFER: usize = 4 * 1024;
+/// How much is gathered before a socket is written to (a message may take it past this).
+const SOCKET_WRITE_BUFFER: usize = 8 * 1024;
 
 /// The bearer token in a connection_init or ping payload.
 fn token_in(payload: Option<&serde_json::Value>) -> Option<String> {
@@ -326,7 +331,7 @@ const FORBIDDEN: &str = "4403: Forbidden";
 /// The marker of an account that holds as many sockets as it may (closed with 4429).
 const TOO_MANY: &str = "4429: Too many sockets for this account";
 
-/// The most messages written to a socket at once (then flushed).
+/// The most messages gathered for one write to a socket (then flushed).
 const MAX_QUEUED_MESSAGES: usize = 64;
 
 /// The most operations one socket may run at once (subscriptions, queries and mutations alike).
@@ -466,24 +471,27 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                     // Messages that are ready as well go out in the same write: a burst of
                     // console lines costs a socket one system call, not one per line.
                     let mut next = Some(text);
-                    let mut queued = 0;
+                    let (mut queued, mut bytes) = (0, 0);
+                    let mut failed = false;
                     while let Some(text) = next.take() {
                         if text.contains("\"connection_ack\"") {
                             acked.store(true, Ordering::SeqCst);
                         }
                         operations.sent(&text);
+                        (queued, bytes) = (queued + 1, bytes + text.len());
                         if sink.feed(Message::Text(text.into())).await.is_err() {
+                            failed = true;
                             break;
                         }
-                        queued += 1;
                         if queued < MAX_QUEUED_MESSAGES
+                            && bytes < SOCKET_WRITE_BUFFER
                             && let Some(Some(WsMessage::Text(_))) = graphql.as_mut().peek().now_or_never()
                             && let Some(Some(WsMessage::Text(text))) = graphql.next().now_or_never()
                         {
                             next = Some(text);
                         }
                     }
-                    if sink.flush().await.is_err() {
+                    if failed || sink.flush().await.is_err() {
                         break None;
                     }
                 }

@@ -26,6 +26,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// writes line after line has its lines read, published and sent to each subscriber in batches
 /// (one wake-up and one write per subscriber for the batch), at the price of this much delay.
 const GATHER: Duration = Duration::from_millis(50);
+/// How often a reader tries again to watch a file it could not watch.
+const WATCH_RETRY: Duration = Duration::from_secs(5);
 /// The longest line kept, in bytes; the rest is cut with a mark.
 const MAX_LINE: usize = 4096;
 /// At most this much is read per file and tick, so one flooding server cannot hog a thread.
@@ -103,9 +105,14 @@ pub async fn follow(
     let mut partial: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut watched = None;
+    // When to try to watch the file again (it may not exist yet, or the kernel's limit be hit).
+    let mut watch_again = tokio::time::Instant::now();
+    // Whether the last wait ended because the file was written.
+    let mut woken = false;
     loop {
-        if watched.is_none() {
+        if watched.is_none() && tokio::time::Instant::now() >= watch_again {
             watched = files.watch(&path);
+            watch_again = tokio::time::Instant::now() + WATCH_RETRY;
         }
         let finished = done();
         let mut got = 0usize;
@@ -157,12 +164,13 @@ pub async fn follow(
         if got < MAX_READ {
             match &watched {
                 Some(w) => {
-                    if got > 0 {
-                        // What a chatty game writes next is read with it (the first line of a
-                        // quiet one is read at once).
+                    // What a chatty game writes next is read with what was just read (the first
+                    // line of a quiet one is read at once); a wake-up that found nothing (a game
+                    // touching its log in a loop) waits as long before the next.
+                    if got > 0 || woken {
                         tokio::time::sleep(GATHER).await;
                     }
-                    let _ = tokio::time::timeout(POLL, w.changed()).await;
+                    woken = tokio::time::timeout(POLL, w.changed()).await.is_ok();
                 }
                 None => tokio::time::sleep(POLL).await,
             }

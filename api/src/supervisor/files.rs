@@ -15,6 +15,7 @@ use std::{
 use futures_util::StreamExt;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The hub's file watcher; cheap to clone.
 #[derive(Clone, Default)]
@@ -24,6 +25,8 @@ struct Shared {
     watches: Mutex<Watches>,
     /// The readers waiting on each watched file.
     readers: Mutex<HashMap<WatchDescriptor, Vec<Arc<Notify>>>>,
+    /// Ends the task that reads the events (and closes the instance) when the watcher goes.
+    _stop: DropGuard,
 }
 
 impl Shared {
@@ -51,10 +54,21 @@ impl FileWatcher {
                 return Self(None);
             }
         };
-        let shared = Arc::new(Shared { watches: Mutex::new(events.watches()), readers: Mutex::new(HashMap::new()) });
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let shared = Arc::new(Shared {
+            watches: Mutex::new(events.watches()),
+            readers: Mutex::new(HashMap::new()),
+            _stop: stop.drop_guard(),
+        });
         let weak = Arc::downgrade(&shared);
         tokio::spawn(async move {
-            while let Some(event) = events.next().await {
+            loop {
+                let event = tokio::select! {
+                    event = events.next() => event,
+                    () = stopped.cancelled() => return,
+                };
+                let Some(event) = event else { return };
                 let Some(shared) = weak.upgrade() else { return };
                 match event {
                     // Events were lost: everyone looks.
@@ -79,7 +93,7 @@ impl FileWatcher {
             .watches
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add(path, WatchMask::MODIFY | WatchMask::CLOSE_WRITE)
+            .add(path, WatchMask::MODIFY | WatchMask::CLOSE_WRITE | WatchMask::DONT_FOLLOW)
             .map_err(|e| tracing::debug!(path = %path.display(), error = %e, "cannot watch a console log"))
             .ok()?;
         let notify = Arc::new(Notify::new());
