@@ -5,8 +5,17 @@
 //! taken before the first read, so a transaction never has to upgrade a read lock and can never
 //! fail with SQLITE_BUSY; waiting writers queue on the busy timeout. Inside one hub, SQLite
 //! writers also queue on a semaphore so that they take turns fairly instead of polling.
+//!
+//! Every commit counts in [`Db::commits`], so that what was read from the database before a
+//! commit can be told from what was read after (see `graphql::answers`).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use migration::MigratorTrait;
 use sea_orm::{
@@ -27,12 +36,15 @@ pub struct Db {
     conn: DatabaseConnection,
     /// One permit: SQLite writers of this process take turns.
     sqlite_writer: Option<Arc<Semaphore>>,
+    /// Write transactions committed (or whose commit was tried) by this process.
+    commits: Arc<AtomicU64>,
 }
 
 /// A write transaction. Commit it; dropping it rolls back.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _permit: Option<OwnedSemaphorePermit>,
+    commits: Arc<AtomicU64>,
 }
 
 impl std::ops::Deref for WriteTxn {
@@ -44,7 +56,19 @@ impl std::ops::Deref for WriteTxn {
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
+        // Counted whatever the outcome, even when the caller gives up waiting: a commit that
+        // reports an error, or whose answer nobody waited for, may still have landed.
+        let _counted = Counted(self.commits);
         self.txn.commit().await
+    }
+}
+
+/// Counts a commit when dropped.
+struct Counted(Arc<AtomicU64>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -87,6 +111,7 @@ impl Db {
                 Ok(Self {
                     conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
                     sqlite_writer: Some(Arc::new(Semaphore::new(1))),
+                    commits: Arc::default(),
                 })
             }
             DatabaseTarget::Postgres(url) => {
@@ -99,7 +124,7 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(5))
                     .sqlx_logging(false);
                 let conn = Database::connect(opts).await?;
-                Ok(Self { conn, sqlite_writer: None })
+                Ok(Self { conn, sqlite_writer: None, commits: Arc::default() })
             }
         }
     }
@@ -133,7 +158,13 @@ impl Db {
             },
         };
         let txn = self.conn.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _permit: permit })
+        Ok(WriteTxn { txn, _permit: permit, commits: self.commits.clone() })
+    }
+
+    /// How many write transactions this process has committed so far: an answer read while it
+    /// stays the same was read from the same data.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// Applies the pending migrations and returns their names.

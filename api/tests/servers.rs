@@ -219,10 +219,66 @@ async fn templates_are_managed_by_their_holders(backend: Backend) {
     hub.stop().await;
 }
 
+/// Lists are answered again from what was kept for the same session and document: every change
+/// must show at once all the same, to the session that made it and to everyone else.
+async fn a_list_read_again_shows_every_change(backend: Backend) {
+    // No samples stored meanwhile: they are writes too, and would hide what is kept.
+    let hub = TestHub::start_with(common::Store::new(backend).await, &["--metrics-interval", "3600"]).await;
+    let admin = hub.admin_token().await;
+    let user = hub.user_with_roles("u@hub.test", &["User"]).await;
+    let moderator = hub.user_with_roles("m@hub.test", &["Moderator"]).await;
+    let list = "{ servers { id name } }";
+    let names = |res: Value| -> Vec<String> {
+        let servers = res["data"]["servers"].as_array().unwrap_or_else(|| panic!("{res}")).clone();
+        servers.iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let luanti = template_id(&hub, &admin, "Luanti (Minetest)").await;
+    let res = hub.gql(Some(&admin), CREATE, json!({ "i": { "name": "Alpha", "templateId": luanti } })).await;
+    let id = res["data"]["createServer"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(names(hub.gql(Some(&admin), list, json!({})).await), ["Alpha"]);
+    // The user sees nothing, whatever the admin's answer was.
+    assert!(names(hub.gql(Some(&user), list, json!({})).await).is_empty());
+
+    // The answer is kept: a write behind the hub's back (another process) is not seen at once,
+    // and is within two seconds.
+    common::sql(&hub, &format!("UPDATE game_servers SET name = 'Alpha 2' WHERE id = {id}")).await;
+    assert_eq!(names(hub.gql(Some(&admin), list, json!({})).await), ["Alpha"], "kept");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(names(hub.gql(Some(&admin), list, json!({})).await), ["Alpha 2"]);
+
+    // A change through the hub is seen by the next read of whoever made it ...
+    let rename = "mutation($id: ID!, $n: String!) { updateServer(id: $id, input: { name: $n }) { id } }";
+    hub.gql(Some(&admin), rename, json!({ "id": id, "n": "Beta" })).await;
+    assert_eq!(names(hub.gql(Some(&admin), list, json!({})).await), ["Beta"]);
+    // ... a grant by the next read of whoever it concerns ...
+    let user_id = hub.gql(Some(&user), "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
+    let grant =
+        "mutation($s: ID!, $u: ID!) { grantServerAccess(serverId: $s, userId: $u, permissions: [\"server.read\"]) }";
+    let res = hub.gql(Some(&admin), grant, json!({ "s": id, "u": user_id })).await;
+    assert_eq!(res["data"]["grantServerAccess"], true, "{res}");
+    assert_eq!(names(hub.gql(Some(&user), list, json!({})).await), ["Beta"]);
+    // ... and a role taken away by the next read of whoever lost it.
+    assert_eq!(names(hub.gql(Some(&moderator), list, json!({})).await), ["Beta"]);
+    let roles = hub.gql(Some(&admin), "{ roles { id name } }", json!({})).await;
+    let user_role =
+        roles["data"]["roles"].as_array().unwrap().iter().find(|r| r["name"] == "User").unwrap()["id"].clone();
+    let moderator_id = hub.gql(Some(&moderator), "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
+    let set = "mutation($u: ID!, $r: [ID!]!) { setUserRoles(userId: $u, roleIds: $r) { id } }";
+    let res = hub.gql(Some(&admin), set, json!({ "u": moderator_id, "r": [user_role] })).await;
+    assert!(res["errors"].is_null(), "{res}");
+    assert!(names(hub.gql(Some(&moderator), list, json!({})).await).is_empty());
+    // The same document with other variables is another question.
+    let one = "query($id: ID!) { server(id: $id) { name } }";
+    assert_eq!(hub.gql(Some(&admin), one, json!({ "id": id })).await["data"]["server"]["name"], "Beta");
+    assert_eq!(hub.gql(Some(&admin), one, json!({ "id": "999999" })).await["data"]["server"], Value::Null);
+    hub.stop().await;
+}
+
 on_both!(
     the_built_in_templates_are_listed,
     a_server_gets_its_folder_and_files,
     hostile_variable_values_are_refused,
     update_and_delete_stay_in_the_folder,
     templates_are_managed_by_their_holders,
+    a_list_read_again_shows_every_change,
 );

@@ -7,6 +7,9 @@
 //! the extensions' chain (and a registry look-up for the field's type), which is most of what a
 //! long list or a subscription sample costs beyond its own data. Only batches keep one
 //! extension, to share one complexity budget between their operations.
+//!
+//! A single query over HTTP that reads stored data only may be answered from the answers kept
+//! for its session ([`answers`](super::answers)).
 
 use std::{any::TypeId, sync::Arc};
 
@@ -22,6 +25,7 @@ use shared::Suspicion;
 
 use super::{
     HubSchema, Limits, RequestInfo,
+    answers::{Answers, Question, Shape},
     errors::{refused, with_codes},
     limits::{BatchBudgets, DocumentLimits},
     observe::{self, Label},
@@ -40,6 +44,18 @@ pub struct Engine {
     batches: HubSchema,
     limits: DocumentLimits,
     services: Services,
+    /// The fields whose answers may be kept, and the answers kept.
+    shape: Arc<Shape>,
+    answers: Arc<Answers>,
+}
+
+/// An answer to a single request over HTTP.
+pub enum Answer {
+    /// Run now.
+    Ran(Response),
+    /// Kept from an earlier identical question, or run now and kept: the JSON of a successful
+    /// response.
+    Json(axum::body::Bytes),
 }
 
 impl Engine {
@@ -63,7 +79,48 @@ impl Engine {
             schema: schema(false),
             batches: schema(true),
             limits: DocumentLimits { nesting: limits.recursion, fields: limits.complexity },
+            shape: Arc::new(Shape::of(&schema(false).sdl())),
+            answers: Arc::default(),
             services,
+        }
+    }
+
+    /// The version of the stored data: read it before the request's caller is loaded, and give
+    /// it to [`Self::answer`], so that an answer read with a caller loaded before a change of
+    /// their roles is never kept.
+    pub fn data_version(&self) -> u64 {
+        self.services.db.commits()
+    }
+
+    /// A single request over HTTP, whose caller was loaded at `version` or later: the answer kept
+    /// for its session and question when there is one, else run (and kept when it may be).
+    pub async fn answer(&self, mut request: Request, version: u64) -> Answer {
+        let question = data_of::<RequestInfo>(&request.data)
+            .and_then(|r| r.caller.as_ref())
+            .and_then(|caller| Question::of(caller, &request));
+        let Some(question) = question else {
+            return Answer::Ran(self.run(&self.schema, request).await);
+        };
+        if let Some(kept) = self.answers.get(&question, self.data_version()) {
+            let (kind, operation) = &kept.label;
+            self.services.stats.graphql_operation(kind, operation, "ok");
+            return Answer::Json(kept.json.clone());
+        }
+        let ip = client_ip(&request.data);
+        if let Err(e) = self.limits.check(&mut request) {
+            return Answer::Ran(self.finish(None, Response::from_errors(vec![e]), ip.as_deref()));
+        }
+        let label = observe::label(&mut request);
+        let keep = self.shape.stored_only(&mut request);
+        let response = self.finish(label.clone(), self.schema.execute(request).await, ip.as_deref());
+        match label {
+            Some(label) if keep && response.errors.is_empty() => {
+                match self.answers.keep(question, version, self.data_version(), label, &response) {
+                    Some(json) => Answer::Json(json),
+                    None => Answer::Ran(response),
+                }
+            }
+            _ => Answer::Ran(response),
         }
     }
 
@@ -74,7 +131,12 @@ impl Engine {
             Ok(()) => (observe::label(&mut request), schema.execute(request).await),
             Err(e) => (None, Response::from_errors(vec![e])),
         };
-        let response = self.answered(response, ip.as_deref());
+        self.finish(label, response, ip.as_deref())
+    }
+
+    /// A query's or mutation's answer, coded and counted.
+    fn finish(&self, label: Option<Label>, response: Response, ip: Option<&str>) -> Response {
+        let response = self.answered(response, ip);
         self.count(label, "unknown", &response);
         response
     }

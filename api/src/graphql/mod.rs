@@ -4,6 +4,7 @@
 //! call one service function, map the error with [`IntoGql`](crate::error::IntoGql).
 
 mod alerts;
+mod answers;
 mod audit;
 mod auth;
 mod engine;
@@ -22,7 +23,7 @@ mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
-pub use engine::{Engine, ran};
+pub use engine::{Answer, Engine, ran};
 pub use guard::RequestInfo;
 
 #[derive(MergedObject, Default)]

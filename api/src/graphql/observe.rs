@@ -4,7 +4,7 @@
 
 use async_graphql::{
     Request, Response,
-    parser::types::{DocumentOperations, OperationType, Selection},
+    parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection},
 };
 
 /// (type, root fields) of an operation.
@@ -13,6 +13,12 @@ pub type Label = (&'static str, String);
 /// The label of the operation a request runs (by its name, or the document's only one); None
 /// when the document does not parse or names no such operation.
 pub fn label(request: &mut Request) -> Option<Label> {
+    operation(request).map(|(_, op)| label_of(op))
+}
+
+/// The document of a request and the operation it runs (by its name, or the document's only
+/// one); None when the document does not parse or names no such operation.
+pub fn operation(request: &mut Request) -> Option<(&ExecutableDocument, &OperationDefinition)> {
     let name = request.operation_name.clone();
     let doc = request.parsed_query().ok()?;
     let op = match (&doc.operations, name) {
@@ -21,10 +27,10 @@ pub fn label(request: &mut Request) -> Option<Label> {
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
         (DocumentOperations::Multiple(_), None) => return None,
     };
-    Some(label_of(&op.node))
+    Some((doc, &op.node))
 }
 
-fn label_of(op: &async_graphql::parser::types::OperationDefinition) -> Label {
+fn label_of(op: &OperationDefinition) -> Label {
     let kind = match op.ty {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",

@@ -40,7 +40,7 @@ use crate::{
     config::canonical_origin,
     error::ApiError,
     graphql::{
-        Engine, RequestInfo,
+        Answer, Engine, RequestInfo,
         limits::{self, BatchBudget},
         ran,
         socket::SocketSession,
@@ -127,6 +127,19 @@ fn answer(response: async_graphql::BatchResponse, graphql_response: bool) -> Res
     let async_graphql::BatchResponse::Single(single) = response else {
         return axum::Json(response).into_response();
     };
+    answer_one(Answer::Ran(single), graphql_response)
+}
+
+/// The answer to a single request.
+fn answer_one(answer: Answer, graphql_response: bool) -> Response {
+    let single = match answer {
+        Answer::Ran(single) => single,
+        // A successful answer, the same in either media type.
+        Answer::Json(json) => {
+            let content_type = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
+            return ([(header::CONTENT_TYPE, content_type)], json).into_response();
+        }
+    };
     if !graphql_response {
         return axum::Json(single).into_response();
     }
@@ -173,10 +186,18 @@ pub async fn post(
             );
         }
     }
+    let version = st.graphql.data_version();
     let info = st.request_info(&headers, ip).await;
+    let graphql_response = accepts(&headers, GRAPHQL_RESPONSE);
+    let batch = match batch {
+        BatchRequest::Single(request) => {
+            return answer_one(st.graphql.answer(request.data(info), version).await, graphql_response);
+        }
+        batch => batch,
+    };
     let batch = batch.data(info).data(BatchBudget::new(settings.graphql_max_complexity as usize));
     let response = st.graphql.execute_batch(batch).await;
-    answer(response, accepts(&headers, GRAPHQL_RESPONSE))
+    answer(response, graphql_response)
 }
 
 #[derive(Deserialize)]
@@ -229,9 +250,9 @@ pub async fn get(
             Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("`variables` is not JSON: {e}")),
         }
     }
+    let version = st.graphql.data_version();
     let info = st.request_info(&headers, ip).await;
-    let response = st.graphql.execute(request.data(info)).await;
-    answer(async_graphql::BatchResponse::Single(response), graphql_response)
+    answer_one(st.graphql.answer(request.data(info), version).await, graphql_response)
 }
 
 /// The GraphiQL playground, when enabled.

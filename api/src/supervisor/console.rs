@@ -3,8 +3,8 @@
 //!
 //! The game writes stdout and stderr to files the hub opened for it (outside its folder, so the
 //! game cannot swap them for links); the hub tails them, woken by inotify when a game writes.
-//! Files survive a restart of the hub, and
-//! a flood of output costs bounded memory: reads are chunked, lines are capped, the tail is a ring.
+//! Files survive a restart of the hub, and a flood of output costs bounded memory: reads are
+//! chunked, lines are capped, the tail is a ring.
 
 use std::{
     collections::VecDeque,
