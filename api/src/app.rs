@@ -26,9 +26,20 @@ use crate::{
     supervisor::Supervisor,
 };
 
-/// What every resolver, handler and service may use. Cheap to clone.
+/// What every resolver, handler and service may use: one pointer, cheap to clone and small to
+/// hold (every socket, subscription and closure that keeps it holds 8 bytes, not the whole set).
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<ServiceSet>);
+
+impl std::ops::Deref for Services {
+    type Target = ServiceSet;
+    fn deref(&self) -> &ServiceSet {
+        &self.0
+    }
+}
+
+/// The services themselves.
+pub struct ServiceSet {
     pub db: Db,
     pub bus: Arc<dyn EventBus>,
     pub keys: TokenKeys,
@@ -122,7 +133,7 @@ impl Services {
         let history = History::from_settings(db.clone(), &settings);
         let alerts = AlertEngine::new(&settings)?;
         let stats = Stats::new()?;
-        Ok(Self {
+        Ok(Self(Arc::new(ServiceSet {
             db,
             bus,
             keys,
@@ -138,7 +149,7 @@ impl Services {
             alerts,
             stats,
             tasks,
-        })
+        })))
     }
 }
 

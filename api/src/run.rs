@@ -101,7 +101,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> anyhow::Result<ExitCode
                 .map(|u| (format!("set a new password for {}; their sessions have ended", u.email), generated))
         }
     };
-    s.db.close().await;
+    s.db.clone().close().await;
     match outcome {
         Ok((message, generated)) => {
             say(&message);

@@ -14,10 +14,22 @@ use super::Caller;
 const TTL: Duration = Duration::from_secs(60);
 /// Beyond this many sessions the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
+/// Loads of callers take turns in this many lanes (by session).
+const LANES: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallerCache {
     entries: Mutex<Entries>,
+    /// A session's caller is loaded by one request at a time: a burst of sockets of one session
+    /// (a client reconnecting its tabs, a load test) loads it once, the others wait for a turn
+    /// and find it cached, instead of each holding a query's state while the pool is busy.
+    lanes: [tokio::sync::Mutex<()>; LANES],
+}
+
+impl Default for CallerCache {
+    fn default() -> Self {
+        Self { entries: Mutex::default(), lanes: std::array::from_fn(|_| tokio::sync::Mutex::new(())) }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +43,11 @@ impl CallerCache {
     pub fn get(&self, session_id: i64) -> Option<Caller> {
         let entries = self.entries.lock().ok()?;
         entries.callers.get(&session_id).filter(|(_, at)| at.elapsed() < TTL).map(|(c, _)| c.clone())
+    }
+
+    /// Waits for the turn of a session's lane; load its caller while holding it.
+    pub async fn turn(&self, session_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lanes[session_id.rem_euclid(LANES as i64) as usize].lock().await
     }
 
     /// The epoch to read before loading a caller, and to give [`Self::insert`] after.

@@ -129,15 +129,17 @@ impl SocketSession {
             let (token, session) = self.until();
             // Not less than a moment, so that a store that fails for a while is not asked in a loop.
             let wait = (token.min(session) - Utc::now()).to_std().unwrap_or_default().max(Duration::from_millis(250));
+            // The check is boxed: it runs rarely, while this loop's state is kept in every
+            // socket's task for as long as the socket lives.
             tokio::select! {
                 changed = access.changed() => {
                     if changed.is_err() {
                         std::future::pending::<()>().await;
                     }
-                    let _ = self.caller_now(s).await;
+                    let _ = Box::pin(self.caller_now(s)).await;
                 }
                 () = tokio::time::sleep(wait) => {
-                    let _ = self.caller_now(s).await;
+                    let _ = Box::pin(self.caller_now(s)).await;
                 }
                 _ = closing.changed() => {}
             }
