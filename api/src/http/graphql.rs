@@ -336,7 +336,7 @@ pub async fn websocket(
 }
 
 /// The read buffer of a socket; larger messages still arrive (up to the body limit), in pieces.
-const SOCKET_READ_BUFFER: usize = 4 * 1024;
+const SOCKET_READ_BUFFER: usize = 1024;
 /// How much is gathered before a socket is written to (a message may take it past this).
 const SOCKET_WRITE_BUFFER: usize = 8 * 1024;
 
@@ -358,9 +358,14 @@ const MAX_QUEUED_MESSAGES: usize = 64;
 /// The most operations one socket may run at once (subscriptions, queries and mutations alike).
 const MAX_SOCKET_OPERATIONS: usize = 100;
 
-/// The operations running on one socket.
+/// The operations running on one socket, and the client's messages refused but not yet answered.
 #[derive(Debug, Default)]
-struct Operations(std::sync::Mutex<std::collections::HashSet<String>>);
+struct Operations {
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Rare, so kept without a channel's buffer in every socket; at most 16 wait.
+    refused: std::sync::Mutex<std::collections::VecDeque<Refused>>,
+    refusal: tokio::sync::Notify,
+}
 
 /// The envelope of a graphql-transport-ws message.
 #[derive(Deserialize)]
@@ -383,7 +388,7 @@ impl Operations {
     /// Looks at a client's message, given whether the connection has been acknowledged.
     fn admit(&self, bytes: &[u8], acked: bool) -> Result<(), Refused> {
         let Ok(Frame { kind, id: Some(id) }) = serde_json::from_slice::<Frame>(bytes) else { return Ok(()) };
-        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match kind.as_str() {
             "subscribe" | "start" if !acked => Err(Refused::BeforeAck),
             "subscribe" | "start" if !running.contains(&id) && running.len() >= MAX_SOCKET_OPERATIONS => {
@@ -401,6 +406,25 @@ impl Operations {
         }
     }
 
+    /// Keeps a refusal for the socket's loop to answer (beyond 16 waiting, it is dropped).
+    fn refuse(&self, why: Refused) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.len() < 16 {
+            refused.push_back(why);
+            self.refusal.notify_one();
+        }
+    }
+
+    /// The next refusal to answer, once there is one.
+    async fn next_refused(&self) -> Refused {
+        loop {
+            if let Some(why) = self.refused.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                return why;
+            }
+            self.refusal.notified().await;
+        }
+    }
+
     /// Looks at a message to the client: an operation that completed or failed has ended.
     fn sent(&self, text: &str) {
         if !(text.contains("\"complete\"") || text.contains("\"error\"")) {
@@ -409,7 +433,7 @@ impl Operations {
         if let Ok(Frame { kind, id: Some(id) }) = serde_json::from_str::<Frame>(text)
             && (kind == "complete" || kind == "error")
         {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         }
     }
 }
@@ -419,7 +443,6 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
     let operations = Arc::new(Operations::default());
     // Set before the connection_ack goes out, so a client's first subscribe finds it set.
     let acked = Arc::new(AtomicBool::new(false));
-    let (refused_tx, mut refused) = tokio::sync::mpsc::channel::<Refused>(16);
     let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map({
         let (operations, acked) = (operations.clone(), acked.clone());
         move |m| {
@@ -431,7 +454,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
             future::ready(bytes.and_then(|b| match operations.admit(&b, acked.load(Ordering::SeqCst)) {
                 Ok(()) => Some(b),
                 Err(why) => {
-                    let _ = refused_tx.try_send(why);
+                    operations.refuse(why);
                     None
                 }
             }))
@@ -524,7 +547,7 @@ async fn session(st: HttpState, socket: WebSocket, protocol: WebSocketProtocols,
                 None => break None,
             },
             why = &mut guard => break Some((why.code, why.reason.to_owned())),
-            Some(why) = refused.recv() => match why {
+            why = operations.next_refused() => match why {
                 Refused::BeforeAck => {
                     break Some((4401, "Unauthorized: subscribe before the connection is acknowledged".to_owned()));
                 }
