@@ -57,7 +57,9 @@ impl std::ops::Deref for WriteTxn {
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
         // Counted whatever the outcome, even when the caller gives up waiting: a commit that
-        // reports an error, or whose answer nobody waited for, may still have landed.
+        // reports an error, or whose answer nobody waited for, may still have landed. (When the
+        // caller gives up, the count may come before the commit lands: an answer read in that
+        // moment may be kept until the next commit or for its 2 s at most.)
         let _counted = Counted(self.commits);
         self.txn.commit().await
     }

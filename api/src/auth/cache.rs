@@ -4,9 +4,11 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+
+use tokio::sync::OwnedMutexGuard;
 
 use super::Caller;
 
@@ -14,21 +16,34 @@ use super::Caller;
 const TTL: Duration = Duration::from_secs(60);
 /// Beyond this many sessions the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
-/// Loads of callers take turns in this many lanes (by session).
-const LANES: usize = 64;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CallerCache {
     entries: Mutex<Entries>,
     /// A session's caller is loaded by one request at a time: a burst of sockets of one session
-    /// (a client reconnecting its tabs, a load test) loads it once, the others wait for a turn
-    /// and find it cached, instead of each holding a query's state while the pool is busy.
-    lanes: [tokio::sync::Mutex<()>; LANES],
+    /// (a client reconnecting its tabs, a load test) loads it once, the others wait for their
+    /// turn and find it cached, instead of each holding a query's state while the pool is busy.
+    /// Other sessions never wait for it. Only sessions being loaded have an entry.
+    turns: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl Default for CallerCache {
-    fn default() -> Self {
-        Self { entries: Mutex::default(), lanes: std::array::from_fn(|_| tokio::sync::Mutex::new(())) }
+/// The turn to load a session's caller; the next waiting request's once dropped.
+pub struct Turn<'a> {
+    cache: &'a CallerCache,
+    session_id: i64,
+    lane: Arc<tokio::sync::Mutex<()>>,
+    held: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.held = None;
+        if let Ok(mut turns) = self.cache.turns.lock() {
+            // Clones are only taken under this lock: two are the map's and this turn's.
+            if Arc::strong_count(&self.lane) == 2 {
+                turns.remove(&self.session_id);
+            }
+        }
     }
 }
 
@@ -45,9 +60,12 @@ impl CallerCache {
         entries.callers.get(&session_id).filter(|(_, at)| at.elapsed() < TTL).map(|(c, _)| c.clone())
     }
 
-    /// Waits for the turn of a session's lane; load its caller while holding it.
-    pub async fn turn(&self, session_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
-        self.lanes[session_id.rem_euclid(LANES as i64) as usize].lock().await
+    /// Waits for the turn to load a session's caller; load it while holding the turn.
+    pub async fn turn(&self, session_id: i64) -> Turn<'_> {
+        let lane = self.turns.lock().unwrap_or_else(|e| e.into_inner()).entry(session_id).or_default().clone();
+        let mut turn = Turn { cache: self, session_id, lane, held: None };
+        turn.held = Some(turn.lane.clone().lock_owned().await);
+        turn
     }
 
     /// The epoch to read before loading a caller, and to give [`Self::insert`] after.
@@ -106,6 +124,18 @@ mod tests {
         assert_eq!(cache.get(20).map(|c| c.user_id), Some(2));
         cache.invalidate_user(None);
         assert!(cache.get(20).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_loads_one_at_a_time_and_leaves_no_trace() {
+        let cache = CallerCache::default();
+        let first = cache.turn(1).await;
+        // Another session is not held up.
+        drop(cache.turn(2).await);
+        assert!(tokio::time::timeout(Duration::from_millis(50), cache.turn(1)).await.is_err(), "one at a time");
+        drop(first);
+        drop(cache.turn(1).await);
+        assert!(cache.turns.lock().unwrap().is_empty());
     }
 
     #[test]

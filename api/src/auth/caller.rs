@@ -69,20 +69,27 @@ pub async fn authenticate_until(s: &Services, token: &str) -> Result<(Caller, Da
 /// The caller of a session as it is now (from the cache, or loaded and cached): fails once the
 /// session has ended or the account is disabled.
 pub async fn current(s: &Services, user_id: i64, session_id: i64) -> Result<Caller, ApiError> {
-    let cached =
-        || s.cache.get(session_id).filter(|caller| caller.user_id == user_id && caller.session_expires_at > Utc::now());
-    if let Some(caller) = cached() {
+    let cached = move |s: &Services| {
+        s.cache.get(session_id).filter(|caller| caller.user_id == user_id && caller.session_expires_at > Utc::now())
+    };
+    if let Some(caller) = cached(s) {
         return Ok(caller);
     }
-    let _turn = s.cache.turn(session_id).await;
-    // Loaded meanwhile by whoever had the turn before.
-    if let Some(caller) = cached() {
-        return Ok(caller);
-    }
-    let epoch = s.cache.epoch();
-    let caller = Box::pin(load(s.db.conn(), user_id, session_id)).await?;
-    s.cache.insert(epoch, caller.clone());
-    Ok(caller)
+    // A task of its own waits for the session's turn and loads: the turn is never held by a
+    // request that nobody polls (a socket busy writing to a slow client, say).
+    let s = s.clone();
+    let loading = tokio::spawn(async move {
+        let _turn = s.cache.turn(session_id).await;
+        // Loaded meanwhile by whoever had the turn before.
+        if let Some(caller) = cached(&s) {
+            return Ok(caller);
+        }
+        let epoch = s.cache.epoch();
+        let caller = Box::pin(load(s.db.conn(), user_id, session_id)).await?;
+        s.cache.insert(epoch, caller.clone());
+        Ok(caller)
+    });
+    loading.await.map_err(ApiError::internal)?
 }
 
 /// Loads a caller from the store: the live session, the enabled account, its permissions.

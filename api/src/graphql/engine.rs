@@ -85,15 +85,17 @@ impl Engine {
         }
     }
 
-    /// The version of the stored data: read it before the request's caller is loaded, and give
-    /// it to [`Self::answer`], so that an answer read with a caller loaded before a change of
-    /// their roles is never kept.
+    /// The version of the stored data: read it before the request's caller is resolved and give
+    /// it to [`Self::answer`], so that nothing read before a commit is kept as of after it. A
+    /// caller resolved with roles that have since changed holds other keys than the caller after
+    /// the change, and the keys are part of the question: its answer is never theirs.
     pub fn data_version(&self) -> u64 {
         self.services.db.commits()
     }
 
-    /// A single request over HTTP, whose caller was loaded at `version` or later: the answer kept
-    /// for its session and question when there is one, else run (and kept when it may be).
+    /// A single request over HTTP, whose caller was resolved with the data at `version` or later:
+    /// the answer kept for its session and question when there is one, else run (and kept when
+    /// it may be).
     pub async fn answer(&self, mut request: Request, version: u64) -> Answer {
         let question = data_of::<RequestInfo>(&request.data)
             .and_then(|r| r.caller.as_ref())
