@@ -82,7 +82,9 @@ pub fn while_allowed<T: Send + 'static>(
                 item => item,
             };
             let (s, me, check, checked) = (s.clone(), me.clone(), check.clone(), checked.clone());
-            future::Either::Right(async move {
+            // Boxed: a recheck is rare, and the stream keeps room for its pending item in every
+            // subscription for as long as it lives.
+            future::Either::Right(Box::pin(async move {
                 let was = me.get();
                 let verdict = match caller::current(&s, was.user_id, was.session_id).await {
                     Ok(fresh) => {
@@ -99,7 +101,7 @@ pub fn while_allowed<T: Send + 'static>(
                     Item::Data(t) => Some(Ok(t)),
                     Item::Recheck => None,
                 }
-            })
+            }))
         })
         .filter_map(future::ready)
         .boxed();
