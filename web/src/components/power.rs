@@ -4,9 +4,14 @@
 use leptos::prelude::*;
 use shared::{Permission, ServerState};
 
-use crate::api::{
-    self, ApiError,
-    ops::{KillServer, RestartServer, StartServer, StopServer, kill_server, restart_server, start_server, stop_server},
+use crate::{
+    api::{
+        self, ApiError,
+        ops::{
+            KillServer, RestartServer, StartServer, StopServer, kill_server, restart_server, start_server, stop_server,
+        },
+    },
+    live,
 };
 
 #[component]
@@ -65,7 +70,7 @@ impl Power {
 }
 
 /// The buttons for `actions` that the caller's keys on this server allow. `state` is updated
-/// with the answer (the live event follows).
+/// with the answer unless a live event told a later state first.
 #[component]
 pub fn PowerButtons(
     id: String,
@@ -89,9 +94,14 @@ pub fn PowerButtons(
                 busy.set(true);
                 error.set(None);
                 let id = id.clone();
+                let asked = live::order::mark();
                 leptos::task::spawn_local(async move {
+                    let server = id.parse().unwrap_or_default();
                     match action.run(id).await {
-                        Ok(s) => state.set(s),
+                        // The live events may have told a later state already (a stop that
+                        // ends before its answer arrives sends OFFLINE first).
+                        Ok(s) if live::order::current(server, asked) => state.set(s),
+                        Ok(_) => {}
                         // A CONFLICT (someone else got there first) says so; the live state
                         // shows where the server is.
                         Err(e) => error.set(Some(e)),

@@ -7,6 +7,7 @@
 //! (close 4403: signed out; 4401: token expired unless renewed in a ping), which that client
 //! can neither send nor see; the protocol itself is small and tested in `protocol`.
 
+pub mod order;
 pub mod protocol;
 
 use std::{cell::RefCell, collections::BTreeMap, rc::Rc};

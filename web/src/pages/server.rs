@@ -45,11 +45,15 @@ fn Detail(id: i64) -> impl IntoView {
     let state = RwSignal::new(ServerState::Offline);
     let history = RwSignal::new(Vec::<(ServerState, String, Option<String>)>::new());
     let load = move || {
+        let asked = live::order::mark();
         leptos::task::spawn_local(async move {
             match api::run::<Server>(server::Variables { id: id.to_string() }).await {
                 Ok(data) => match data.server {
                     Some(s) => {
-                        state.set(s.state);
+                        // A state event that came after the question wins.
+                        if live::order::current(id, asked) {
+                            state.set(s.state);
+                        }
                         history
                             .set(s.state_history.iter().map(|h| (h.state, h.at.clone(), h.message.clone())).collect());
                         loaded.set(Some(s));
@@ -68,6 +72,7 @@ fn Detail(id: i64) -> impl IntoView {
             Ok(data) => {
                 let e = data.server_state;
                 if e.server_id == id.to_string() {
+                    live::order::event(id);
                     state.set(e.state);
                     history.update(|h| {
                         h.insert(0, (e.state, e.at, e.message));

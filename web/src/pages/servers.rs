@@ -51,20 +51,12 @@ pub struct Row {
 pub struct LiveServers {
     pub rows: RwSignal<Option<Vec<Row>>>,
     pub error: RwSignal<Option<ApiError>>,
-    /// State events received so far, and the number of the latest one of each server: an answer
-    /// to a reload asked before an event must not take that event's state back (the answer and
-    /// the event travel on different connections, and the event may arrive first).
-    events: StoredValue<(u64, BTreeMap<i64, u64>)>,
 }
 
 pub fn live_servers() -> LiveServers {
-    let list = LiveServers {
-        rows: RwSignal::new(None),
-        error: RwSignal::new(None),
-        events: StoredValue::new((0, BTreeMap::new())),
-    };
+    let list = LiveServers { rows: RwSignal::new(None), error: RwSignal::new(None) };
     let reload = move || {
-        let asked = list.events.with_value(|(n, _)| *n);
+        let asked = live::order::mark();
         leptos::task::spawn_local(async move {
             match api::run::<Servers>(servers::Variables {}).await {
                 Ok(data) => {
@@ -78,9 +70,8 @@ pub fn live_servers() -> LiveServers {
                             let id = s.id.parse().ok()?;
                             let (state, usage, keys) = match old.get(&id) {
                                 Some(r) => {
-                                    let newer =
-                                        list.events.with_value(|(_, last)| last.get(&id).is_some_and(|n| *n > asked));
-                                    if !newer {
+                                    // A state event that came after the question wins.
+                                    if live::order::current(id, asked) {
                                         r.state.set(s.state);
                                     }
                                     if r.keys.with_untracked(|k| *k != s.my_permissions) {
@@ -106,10 +97,7 @@ pub fn live_servers() -> LiveServers {
             Ok(data) => {
                 let e = data.server_state;
                 let id: i64 = e.server_id.parse().unwrap_or_default();
-                list.events.update_value(|(n, last)| {
-                    *n += 1;
-                    last.insert(id, *n);
-                });
+                live::order::event(id);
                 let known = list.rows.with_untracked(|rows| {
                     rows.as_ref().and_then(|rows| rows.iter().find(|r| r.id == id).map(|r| r.state))
                 });
