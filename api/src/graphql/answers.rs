@@ -3,7 +3,8 @@
 //! A query that reads only stored data (the fields named in [`STORED`]) gives the same session
 //! the same answer for as long as nothing is written. Such answers are kept, serialised, and
 //! sent again to the same session asking the same document with the same variables, until any
-//! write transaction of the hub commits ([`Db::commits`](crate::db::Db::commits)) or [`MAX_AGE`]
+//! write transaction of the hub commits ([`Db::commits`](crate::db::Db::commits); the metric
+//! history's writes do not count, no kept answer reads them) or [`MAX_AGE`]
 //! passes (the safety net for writes from outside the process, such as `kutanga admin`). A
 //! client that changes something and reads it back sees its change: the commit happens before
 //! the mutation answers. A list of 100 servers costs the engine about 300 fields resolved one by
@@ -168,9 +169,12 @@ pub struct Question {
 }
 
 impl Question {
-    /// The question a request asks for a caller; None when it is too long to be kept.
+    /// The question a request asks for a caller; None when it is too long to be kept, or
+    /// names a mutation or subscription (only queries are kept; this look spares a mutation the
+    /// copy of its document, and a query that merely contains the word is only run afresh).
     pub fn of(caller: &Caller, request: &Request) -> Option<Self> {
-        if request.query.len() > MAX_QUESTION_BYTES {
+        let query = &request.query;
+        if query.len() > MAX_QUESTION_BYTES || query.contains("mutation") || query.contains("subscription") {
             return None;
         }
         let variables = serde_json::to_string(&request.variables).ok()?;
@@ -281,6 +285,7 @@ impl Entries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Who;
 
     fn shape() -> Shape {
         Shape::of(&crate::graphql::sdl())
@@ -319,13 +324,13 @@ mod tests {
     }
 
     fn question(session_id: i64, query: &str) -> Question {
-        let caller = Caller {
+        let caller = Caller::from(Who {
             user_id: 7,
             session_id,
             email: "u@x.org".into(),
             permissions: [Permission::ServerRead].into(),
             session_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-        };
+        });
         Question::of(&caller, &Request::new(query)).unwrap()
     }
 
@@ -347,15 +352,19 @@ mod tests {
 
     #[test]
     fn a_long_question_or_other_keys_are_other_questions() {
-        let caller = |permissions: &[Permission]| Caller {
-            user_id: 7,
-            session_id: 1,
-            email: "u@x.org".into(),
-            permissions: permissions.iter().copied().collect(),
-            session_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        let caller = |permissions: &[Permission]| {
+            Caller::from(Who {
+                user_id: 7,
+                session_id: 1,
+                email: "u@x.org".into(),
+                permissions: permissions.iter().copied().collect(),
+                session_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            })
         };
         let padded = format!("{{ servers {{ id }} }} #{}", "x".repeat(MAX_QUESTION_BYTES));
         assert!(Question::of(&caller(&[]), &Request::new(padded)).is_none());
+        let mutation = Request::new("mutation { logout }");
+        assert!(Question::of(&caller(&[]), &mutation).is_none(), "a mutation is never a question");
         let (a, b) = (Request::new("{ servers { id } }"), Request::new("{ servers { id } }"));
         assert_ne!(Question::of(&caller(&[]), &a), Question::of(&caller(&[Permission::ServerRead]), &b));
         assert_eq!(Question::of(&caller(&[]), &a), Question::of(&caller(&[]), &b));

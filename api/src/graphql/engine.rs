@@ -75,11 +75,12 @@ impl Engine {
             }
             builder.finish()
         };
+        let plain = schema(false);
         Self {
-            schema: schema(false),
+            shape: Arc::new(Shape::of(&plain.sdl())),
+            schema: plain,
             batches: schema(true),
             limits: DocumentLimits { nesting: limits.recursion, fields: limits.complexity },
-            shape: Arc::new(Shape::of(&schema(false).sdl())),
             answers: Arc::default(),
             services,
         }
@@ -96,7 +97,7 @@ impl Engine {
     /// A single request over HTTP, whose caller was resolved with the data at `version` or later:
     /// the answer kept for its session and question when there is one, else run (and kept when
     /// it may be).
-    pub async fn answer(&self, mut request: Request, version: u64) -> Answer {
+    pub async fn answer(&self, request: Request, version: u64) -> Answer {
         let question = data_of::<RequestInfo>(&request.data)
             .and_then(|r| r.caller.as_ref())
             .and_then(|caller| Question::of(caller, &request));
@@ -108,13 +109,7 @@ impl Engine {
             self.services.stats.graphql_operation(kind, operation, "ok");
             return Answer::Json(kept.json.clone());
         }
-        let ip = client_ip(&request.data);
-        if let Err(e) = self.limits.check(&mut request) {
-            return Answer::Ran(self.finish(None, Response::from_errors(vec![e]), ip.as_deref()));
-        }
-        let label = observe::label(&mut request);
-        let keep = self.shape.stored_only(&mut request);
-        let response = self.finish(label.clone(), self.schema.execute(request).await, ip.as_deref());
+        let (label, keep, response) = self.execute_on(&self.schema, request, Some(&self.shape)).await;
         match label {
             Some(label) if keep && response.errors.is_empty() => {
                 match self.answers.keep(question, version, self.data_version(), label, &response) {
@@ -127,20 +122,30 @@ impl Engine {
     }
 
     /// Runs one query or mutation on `schema`.
-    async fn run(&self, schema: &HubSchema, mut request: Request) -> Response {
-        let ip = client_ip(&request.data);
-        let (label, response) = match self.limits.check(&mut request) {
-            Ok(()) => (observe::label(&mut request), schema.execute(request).await),
-            Err(e) => (None, Response::from_errors(vec![e])),
-        };
-        self.finish(label, response, ip.as_deref())
+    async fn run(&self, schema: &HubSchema, request: Request) -> Response {
+        self.execute_on(schema, request, None).await.2
     }
 
-    /// A query's or mutation's answer, coded and counted.
-    fn finish(&self, label: Option<Label>, response: Response, ip: Option<&str>) -> Response {
-        let response = self.answered(response, ip);
-        self.count(label, "unknown", &response);
-        response
+    /// Runs one query or mutation on `schema`, coded and counted; with a `shape`, also tells
+    /// whether it selected listed fields only (its answer may be kept).
+    async fn execute_on(
+        &self,
+        schema: &HubSchema,
+        mut request: Request,
+        shape: Option<&Shape>,
+    ) -> (Option<Label>, bool, Response) {
+        let ip = client_ip(&request.data);
+        let (label, keep, response) = match self.limits.check(&mut request) {
+            Ok(()) => {
+                let label = observe::label(&mut request);
+                let keep = shape.is_some_and(|shape| shape.stored_only(&mut request));
+                (label, keep, schema.execute(request).await)
+            }
+            Err(e) => (None, false, Response::from_errors(vec![e])),
+        };
+        let response = self.answered(response, ip.as_deref());
+        self.count(label.as_ref(), "unknown", &response);
+        (label, keep, response)
     }
 
     /// Every answer: each error with a code, a FORBIDDEN one told to the watcher.
@@ -154,12 +159,12 @@ impl Engine {
 
     /// Counts an operation by its answer: by its root fields when it ran, as `invalid` (of kind
     /// `unknown`) when it never did.
-    fn count(&self, label: Option<Label>, unknown: &'static str, response: &Response) {
+    fn count(&self, label: Option<&Label>, unknown: &'static str, response: &Response) {
         let (kind, operation) = match label {
-            Some(label) if ran(response) => label,
-            _ => (unknown, "invalid".to_owned()),
+            Some((kind, operation)) if ran(response) => (*kind, operation.as_str()),
+            _ => (unknown, "invalid"),
         };
-        self.services.stats.graphql_operation(kind, &operation, &observe::outcome(response));
+        self.services.stats.graphql_operation(kind, operation, &observe::outcome(response));
     }
 
     /// An operation sent on a WebSocket (any type), authorised as its socket's session is now,
@@ -191,7 +196,7 @@ impl Engine {
                 let _open = &open;
                 let response = self.answered(response, ip.as_deref());
                 if let Some(label) = uncounted.take() {
-                    self.count(label, "subscription", &response);
+                    self.count(label.as_ref(), "subscription", &response);
                 }
                 response
             })
