@@ -7,7 +7,8 @@
 //! writers also queue on a semaphore so that they take turns fairly instead of polling.
 //!
 //! Every commit counts in [`Db::commits`], so that what was read from the database before a
-//! commit can be told from what was read after (see `graphql::answers`).
+//! commit can be told from what was read after (see `graphql::answers`); only the metric
+//! history's writes ([`Db::write_history`]), which no kept answer reads, do not count.
 
 use std::{
     sync::{
@@ -44,7 +45,8 @@ pub struct Db {
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _permit: Option<OwnedSemaphorePermit>,
-    commits: Arc<AtomicU64>,
+    /// Where its commit counts; None for the metric history's.
+    commits: Option<Arc<AtomicU64>>,
 }
 
 impl std::ops::Deref for WriteTxn {
@@ -66,11 +68,13 @@ impl WriteTxn {
 }
 
 /// Counts a commit when dropped.
-struct Counted(Arc<AtomicU64>);
+struct Counted(Option<Arc<AtomicU64>>);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        if let Some(commits) = &self.0 {
+            commits.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -142,6 +146,18 @@ impl Db {
 
     /// Opens a write transaction (see the module docs).
     pub async fn write(&self) -> Result<WriteTxn, DbErr> {
+        self.begin(Some(self.commits.clone())).await
+    }
+
+    /// Opens a write transaction for the metric history's tables (`metric_series`,
+    /// `metric_points`, `metric_buckets`) and nothing else: its commit is not counted in
+    /// [`Self::commits`], so that a sample written every few seconds does not make every kept
+    /// answer be read again. No kept answer reads those tables (`graphql::answers::STORED`).
+    pub async fn write_history(&self) -> Result<WriteTxn, DbErr> {
+        self.begin(None).await
+    }
+
+    async fn begin(&self, commits: Option<Arc<AtomicU64>>) -> Result<WriteTxn, DbErr> {
         let permit = match &self.sqlite_writer {
             Some(sem) => {
                 Some(sem.clone().acquire_owned().await.map_err(|_| DbErr::Custom("the database is closing".into()))?)
@@ -160,7 +176,7 @@ impl Db {
             },
         };
         let txn = self.conn.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _permit: permit, commits: self.commits.clone() })
+        Ok(WriteTxn { txn, _permit: permit, commits })
     }
 
     /// How many write transactions this process has committed so far: an answer read while it

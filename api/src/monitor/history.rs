@@ -150,7 +150,7 @@ impl History {
         let find = "SELECT id FROM metric_series WHERE scope_id = $1 AND metric = $2";
         let mut id = self.scalar(find, vec![scope.into(), key.metric.as_str().into()]).await?;
         if id.is_none() && create {
-            let txn = self.db.write().await?;
+            let txn = self.db.write_history().await?;
             let insert = "INSERT INTO metric_series (scope_id, metric) VALUES ($1, $2) ON CONFLICT DO NOTHING";
             txn.execute_raw(statement(self.db.backend(), insert, [scope.into(), key.metric.as_str().into()])).await?;
             txn.commit().await?;
@@ -191,7 +191,7 @@ impl History {
         if rows.is_empty() {
             return Ok(());
         }
-        let txn = self.db.write().await?;
+        let txn = self.db.write_history().await?;
         // Three values a row stay far below SQLite's limit on bound parameters.
         for chunk in rows.chunks(1_000) {
             let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
@@ -258,7 +258,7 @@ impl History {
                     s = into.step_ms
                 ),
             };
-            let txn = self.db.write().await?;
+            let txn = self.db.write_history().await?;
             let res = txn.execute_raw(statement(self.db.backend(), &sql, [start.into(), slice_end.into()])).await?;
             txn.commit().await?;
             written += res.rows_affected();
@@ -286,7 +286,7 @@ impl History {
                      AND bucket_ms >= $1 AND bucket_ms < $2"
                 ),
             };
-            let txn = self.db.write().await?;
+            let txn = self.db.write_history().await?;
             let res = txn.execute_raw(statement(backend, &sql, [oldest.into(), upper.into()])).await?;
             txn.commit().await?;
             deleted += res.rows_affected();
