@@ -104,13 +104,13 @@ mod tests {
     use super::*;
 
     fn caller(user_id: i64, session_id: i64) -> Caller {
-        Caller {
+        Caller::from(crate::auth::Who {
             user_id,
             session_id,
             email: format!("u{user_id}@x.org"),
             permissions: Default::default(),
             session_expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-        }
+        })
     }
 
     #[test]

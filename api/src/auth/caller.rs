@@ -1,6 +1,6 @@
 //! The authenticated caller of a request or subscription, and how it is found from a token.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, ops::Deref, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use entity::{role_permission, session, user, user_role};
@@ -13,9 +13,14 @@ use crate::{
     error::ApiError,
 };
 
-/// A signed-in user, as resolved for one request or one WebSocket connection.
+/// A signed-in user, as resolved for one request or one WebSocket connection. One `Arc`: the
+/// requests and sockets of a session, and every subscription of a socket, share one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub struct Caller(Arc<Who>);
+
+/// What a [`Caller`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
     pub user_id: i64,
     pub session_id: i64,
     pub email: String,
@@ -23,6 +28,19 @@ pub struct Caller {
     pub permissions: BTreeSet<Permission>,
     /// When the session ends at the latest (its absolute lifetime).
     pub session_expires_at: DateTime<Utc>,
+}
+
+impl Deref for Caller {
+    type Target = Who;
+    fn deref(&self) -> &Who {
+        &self.0
+    }
+}
+
+impl From<Who> for Caller {
+    fn from(who: Who) -> Self {
+        Self(Arc::new(who))
+    }
 }
 
 impl Caller {
@@ -108,13 +126,13 @@ pub async fn load<C: ConnectionTrait>(db: &C, user_id: i64, session_id: i64) -> 
     if account.disabled {
         return Err(ApiError::Unauthenticated("this account is disabled"));
     }
-    Ok(Caller {
+    Ok(Caller::from(Who {
         user_id,
         session_id,
         email: account.email,
         permissions: permissions_of(db, user_id).await?,
         session_expires_at: live_session.expires_at,
-    })
+    }))
 }
 
 /// The union of the permission keys of a user's roles.

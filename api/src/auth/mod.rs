@@ -11,7 +11,7 @@ pub mod reset;
 pub mod sessions;
 pub mod token;
 
-pub use caller::Caller;
+pub use caller::{Caller, Who};
 pub use sessions::{ClientInfo, SessionPolicy};
 pub use token::TokenKeys;
 

@@ -11,7 +11,7 @@ use shared::Permission;
 use crate::{
     app::Services,
     audit::AuditBatch,
-    auth::{Caller, ClientInfo},
+    auth::{Caller, ClientInfo, Who},
     error::ApiError,
     users::ensure_superset,
 };
@@ -236,6 +236,6 @@ async fn ensure_holds_changes<C: ConnectionTrait>(
     changes: BTreeSet<Permission>,
 ) -> Result<(), ApiError> {
     let held = keys_on(db, caller, server_id).await?;
-    let me = Caller { permissions: held, ..caller.clone() };
+    let me = Caller::from(Who { permissions: held, ..Who::clone(caller) });
     ensure_superset(&me, &changes)
 }
