@@ -72,9 +72,10 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_HUB_NAME", global = true, default_value = "Kutanga Hub", value_name = "NAME")]
     pub hub_name: String,
 
-    /// The folder of the built web app (Trunk's `dist`), served at `/`.
-    #[arg(long, env = "KUTANGA_WEB_DIR", global = true, default_value = "web/dist", value_name = "DIR")]
-    pub web_dir: PathBuf,
+    /// A folder of the built web app (Trunk's `dist`) to serve at `/` instead of the one built
+    /// into the binary: for working on the app without building the hub again.
+    #[arg(long, env = "KUTANGA_WEB_DIR", global = true, value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// Serve the GraphiQL playground at GET /graphql. Default: on in development, off in production.
     #[arg(long, env = "KUTANGA_PLAYGROUND", global = true, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]

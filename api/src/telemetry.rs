@@ -11,11 +11,17 @@ use crate::config::{LogFormat, Settings};
 
 /// Installs the global subscriber. Keep the guard alive: it flushes the file log on drop.
 pub fn init(settings: &Settings) -> anyhow::Result<Option<WorkerGuard>> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(env) if !env.is_empty() => EnvFilter::try_new(env)?,
-        _ => EnvFilter::try_new(&settings.log)
-            .map_err(|e| anyhow::anyhow!("KUTANGA_LOG: invalid filter `{}`: {e}", settings.log))?,
+    let (filter, text) = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => (EnvFilter::try_new(&env)?, env),
+        _ => (
+            EnvFilter::try_new(&settings.log)
+                .map_err(|e| anyhow::anyhow!("KUTANGA_LOG: invalid filter `{}`: {e}", settings.log))?,
+            settings.log.clone(),
+        ),
     };
+    // The web app's files, one line each at every start, unless asked for by name.
+    let filter =
+        if text.contains("memory_serve") { filter } else { filter.add_directive("memory_serve=warn".parse()?) };
     let console = match settings.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => {

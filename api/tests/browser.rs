@@ -27,9 +27,10 @@ fn dist() -> PathBuf {
     dir
 }
 
+/// A hub serving the app built into it (the build of `web/dist` it was compiled with).
 async fn hub_with(extra: &[&str]) -> TestHub {
-    let dist = dist();
-    let mut args = vec!["--web-dir", dist.to_str().unwrap(), "--metrics-interval", "1"];
+    dist();
+    let mut args = vec!["--metrics-interval", "1"];
     args.extend_from_slice(extra);
     TestHub::start_with(Store::new(Backend::Sqlite).await, &args).await
 }
@@ -252,8 +253,7 @@ async fn the_dashboard_survives_a_hub_restart() {
     let store = hub.stop().await;
     b.wait_for("[data-testid=connection]", Some("Reconnecting"), 20).await;
     b.screenshot("reconnecting").await;
-    let dist = dist();
-    let hub = TestHub::start_at(store, &["--web-dir", dist.to_str().unwrap(), "--metrics-interval", "1"], addr).await;
+    let hub = TestHub::start_at(store, &["--metrics-interval", "1"], addr).await;
     b.wait_for("[data-testid=connection]", Some("Live"), 40).await;
     // Live data resumes: a start made through the API shows on the open page.
     let res = hub

@@ -397,3 +397,55 @@ async fn the_hub_serves_https_and_reloads_its_certificate_on_sighup() {
     std::io::Read::read_to_string(hub.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(log.contains("kept the TLS certificate in use") && log.contains("reloaded the TLS certificate"), "{log}");
 }
+
+/// The binary carries the web app: with no folder beside it, `/` is the app, its files come
+/// with ETags (304 when the browser has them), compressed as the browser asks (release builds),
+/// and any other page of the app is answered with `index.html`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_its_built_in_web_app() {
+    let dist = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/dist/index.html");
+    assert!(std::path::Path::new(dist).is_file(), "the web app is not built: run `cargo xtask web` first");
+    let store = Store::new(Backend::Sqlite).await;
+    let cwd = tempfile::tempdir().unwrap();
+    let hub = common::process::HubProcess::start_in(&store, cwd.path(), &[]).await;
+    let http = reqwest::Client::new();
+
+    let index = http.get(hub.url("/")).send().await.unwrap();
+    assert_eq!(index.status(), 200);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    };
+    assert_eq!(header(&index, "content-type"), "text/html");
+    assert_eq!(header(&index, "cache-control"), "no-cache", "a new hub's app is seen on the next load");
+    assert!(header(&index, "content-security-policy").contains("'sha256-"));
+    let html = index.text().await.unwrap();
+    let wasm = html
+        .split(['"', '\''])
+        .find(|s| s.starts_with("/kutanga-web-") && s.ends_with(".wasm"))
+        .unwrap_or_else(|| panic!("no wasm named in {html}"))
+        .to_owned();
+
+    let file = http.get(hub.url(&wasm)).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(header(&file, "content-type"), "application/wasm");
+    assert!(header(&file, "cache-control").contains("immutable"), "its name changes with its content");
+    let etag = header(&file, "etag");
+    assert!(etag.len() > 10, "an ETag: {etag:?}");
+    assert!(file.bytes().await.unwrap().starts_with(b"\0asm"));
+    let again = http.get(hub.url(&wasm)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+
+    let packed = http.get(hub.url(&wasm)).header("accept-encoding", "gzip").send().await.unwrap();
+    if cfg!(debug_assertions) {
+        // Debug builds embed the files as they are and send them so.
+        assert_eq!(header(&packed, "content-encoding"), "");
+    } else {
+        assert_eq!(header(&packed, "content-encoding"), "gzip");
+        assert_eq!(header(&packed, "vary"), "accept-encoding");
+    }
+
+    // A page of the app opened from its address (a reload, a bookmark).
+    let page = http.get(hub.url("/servers/42")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), html);
+}

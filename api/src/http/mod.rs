@@ -66,7 +66,7 @@ pub fn router(app: &App) -> Router {
         .merge(health)
         .merge(metrics)
         .merge(charts)
-        .fallback_service(web::service(&app.services.settings.web_dir))
+        .fallback_service(web::service(app.services.settings.web_dir.as_deref()))
         .layer(axum::middleware::from_fn_with_state(
             client::TrustedProxies::new(app.services.settings.trusted_proxy_list().unwrap_or_default()),
             client::resolve,

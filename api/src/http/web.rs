@@ -1,43 +1,96 @@
-//! The web app's static files, with the single-page-app fallback to index.html, under a
-//! Content-Security-Policy: scripts only from the hub itself (and the inline bootstrap Trunk
-//! writes, allowed by its hash), WebAssembly compiled, no plugins, no framing, no foreign
+//! The web app: built into the binary (see `build.rs`), or served from a folder when
+//! `KUTANGA_WEB_DIR` names one (development), with the single-page-app fallback to index.html,
+//! under a Content-Security-Policy: scripts only from the hub itself (and the inline bootstrap
+//! Trunk writes, allowed by its hash), WebAssembly compiled, no plugins, no framing, no foreign
 //! connections.
+//!
+//! The built-in files are served by memory-serve: each with its ETag (answered 304 when the
+//! browser has it), brotli or gzip as the browser prefers (release builds), `index.html`
+//! revalidated on every load and the other files, whose names carry their hash, kept for a year.
 
-use std::{convert::Infallible, path::Path};
+use std::path::Path;
 
 use axum::{
+    Router,
+    extract::Request,
     http::{HeaderValue, StatusCode, header},
     response::{Html, IntoResponse},
-    routing::{MethodRouter, any},
 };
+use memory_serve::CacheControl;
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
 use tower_http::{
     services::{ServeDir, ServeFile},
     set_header::SetResponseHeaderLayer,
 };
 
-/// Serves the built app from `dir`; without a build, a page that says how to make one.
-pub fn service(dir: &Path) -> MethodRouter<(), Infallible> {
-    let index = dir.join("index.html");
-    if index.is_file() {
-        let html = std::fs::read_to_string(&index).unwrap_or_default();
-        let policy = HeaderValue::from_str(&content_security_policy(&html))
-            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-        any_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
-            .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, policy))
-    } else {
-        tracing::warn!(dir = %dir.display(), "the web app is not built; run `cargo xtask web`");
-        any(|| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Html("<!doctype html><title>Kutanga Hub</title><p>The web app is not built. Run <code>cargo xtask web</code>, or use the API at <a href=\"/graphql\">/graphql</a>.</p>"),
-            )
-                .into_response()
-        })
+/// The built-in app's `index.html`; empty when the binary was built without the app.
+const INDEX: &str = include_str!(concat!(env!("OUT_DIR"), "/web-index.html"));
+
+/// Serves the app from `dir` when given, else the one built in; without either, a page that
+/// says how to make one.
+pub fn service(dir: Option<&Path>) -> Router {
+    match dir {
+        Some(dir) => folder(dir),
+        None if !INDEX.is_empty() => {
+            // Made in the background from the start: in release builds every file is unpacked
+            // and gzipped once (a tenth of a second), which the hub need not wait for.
+            tokio::spawn(built_in());
+            Router::new().fallback(|request: Request| async move {
+                built_in().await.clone().oneshot(request).await.unwrap_or_else(|e| match e {})
+            })
+        }
+        None => not_built("the binary was built without the web app"),
     }
 }
 
-fn any_service(svc: ServeDir<ServeFile>) -> MethodRouter<(), Infallible> {
-    axum::routing::any_service(svc)
+/// The built-in app's files, made once for the process.
+async fn built_in() -> &'static Router {
+    static ROUTER: OnceCell<Router> = OnceCell::const_new();
+    ROUTER
+        .get_or_init(|| async {
+            let made = tokio::task::spawn_blocking(|| {
+                memory_serve::load!()
+                    .index_file(Some("/index.html"))
+                    .fallback(Some("/index.html"))
+                    .fallback_status(StatusCode::OK)
+                    .html_cache_control(CacheControl::NoCache)
+                    .cache_control(CacheControl::Long)
+                    .into_router()
+            });
+            with_policy(made.await.unwrap_or_else(|_| not_built("the web app could not be unpacked")), INDEX)
+        })
+        .await
+}
+
+fn folder(dir: &Path) -> Router {
+    let index = dir.join("index.html");
+    match std::fs::read_to_string(&index) {
+        Ok(html) => {
+            with_policy(Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index))), &html)
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "no web app in KUTANGA_WEB_DIR; run `cargo xtask web`");
+            not_built("KUTANGA_WEB_DIR holds no built app")
+        }
+    }
+}
+
+fn with_policy(router: Router, index_html: &str) -> Router {
+    let policy = HeaderValue::from_str(&content_security_policy(index_html))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    router.layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, policy))
+}
+
+fn not_built(why: &'static str) -> Router {
+    let page = move || async move {
+        let body = format!(
+            "<!doctype html><title>Kutanga Hub</title><p>The web app is not here: {why}. Run \
+             <code>cargo xtask web</code> and build the hub again, or use the API at <a href=\"/graphql\">/graphql</a>.</p>"
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response()
+    };
+    Router::new().fallback(page)
 }
 
 /// The policy of the app's pages: the hashes of the inline scripts of `index_html` are the only

@@ -30,16 +30,29 @@ impl HubProcess {
         Self::start_on(store.dir.path(), database.as_deref(), store.uid_base, extra).await
     }
 
+    /// Starts the hub with `cwd` as its working folder.
+    pub async fn start_in(store: &Store, cwd: &Path, extra: &[&str]) -> Self {
+        let database = store.pg.as_ref().map(|p| p.url.clone());
+        Self::start_with(store.dir.path(), database.as_deref(), store.uid_base, extra, Some(cwd)).await
+    }
+
     /// Starts the hub on a data dir and an optional database URL.
     pub async fn start_on(dir: &Path, database: Option<&str>, uid_base: u32, extra: &[&str]) -> Self {
+        Self::start_with(dir, database, uid_base, extra, None).await
+    }
+
+    async fn start_with(dir: &Path, database: Option<&str>, uid_base: u32, extra: &[&str], cwd: Option<&Path>) -> Self {
         let bind = format!("127.0.0.1:{}", free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kutanga"));
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         for (key, _) in std::env::vars() {
             if key.starts_with("KUTANGA_") {
                 cmd.env_remove(key);
             }
         }
-        cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", &bind, "--web-dir", "/nonexistent"])
+        cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", &bind])
             .args(["--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD])
             .args(["--game-uid-base", &uid_base.to_string(), "--shutdown-timeout", "3"])
             .args(extra)
