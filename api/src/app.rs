@@ -109,7 +109,7 @@ impl Services {
             std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o711))?;
         }
         let keys = TokenKeys::load(settings.jwt_secret.as_deref(), &settings.data_dir, settings.access_token_ttl())?;
-        let db = bootstrap::open_database(&settings, bus.as_ref()).await?;
+        let (db, _) = bootstrap::open_database(&settings, bus.as_ref()).await?;
         bootstrap::seed(&db, bus.as_ref()).await?;
         crate::templates::service::seed_built_in(&db, bus.as_ref())
             .await
@@ -201,6 +201,26 @@ impl App {
         });
     }
 
+    /// Backups on the schedule the settings ask for: looked at every ten minutes, made when the
+    /// newest is older than the interval. A failed backup is logged and tried again next time.
+    fn spawn_backups(&self) {
+        let Some(schedule) = self.services.settings.backup_schedule() else { return };
+        let (s, token) = (self.services.clone(), self.shutdown.clone());
+        self.services.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match schedule.tick(&s.settings, &s.db).await {
+                        Ok(Some(path)) => tracing::info!(path = %path.display(), "backup written"),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = format!("{e:#}"), "the scheduled backup failed"),
+                    },
+                    () = token.cancelled() => break,
+                }
+            }
+        });
+    }
+
     /// The HTTP router (GraphQL, WebSocket, health, the web app).
     pub fn router(&self) -> axum::Router {
         http::router(self)
@@ -211,6 +231,7 @@ impl App {
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
         let grace = self.services.settings.shutdown_timeout();
         self.spawn_housekeeping();
+        self.spawn_backups();
         let s = &self.services;
         crate::monitor::start(s, self.shutdown.clone());
         crate::alerts::engine::watch_crashes(s, self.shutdown.clone());

@@ -16,11 +16,24 @@ use crate::{
     users::{self, NewUser, Origin},
 };
 
-/// Connects to the configured database and applies pending migrations (audited).
-pub async fn open_database(settings: &Settings, bus: &dyn EventBus) -> anyhow::Result<Db> {
+/// Connects to the configured database and applies pending migrations (audited); returns it
+/// with the names of the migrations applied. A SQLite database that holds data is backed up first when migrations are pending (into the
+/// backup folder, `before-upgrade-<schema>-<time>.tar.gz`); a database a newer hub migrated is
+/// refused.
+pub async fn open_database(settings: &Settings, bus: &dyn EventBus) -> anyhow::Result<(Db, Vec<String>)> {
     let db = Db::connect(&settings.database()).await?;
-    migrate(&db, bus).await?;
-    Ok(db)
+    let pending = db.pending_migrations().await?;
+    if let (crate::config::DatabaseTarget::Sqlite(_), Some(schema)) =
+        (settings.database(), db.applied_migrations().await?.pop())
+        && !pending.is_empty()
+    {
+        let path = crate::backup::before_upgrade(settings, &db, &schema)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot back the database up before upgrading it: {e:#}"))?;
+        tracing::info!(path = %path.display(), pending = ?pending, "backed the database up before upgrading it");
+    }
+    let applied = migrate(&db, bus).await?;
+    Ok((db, applied))
 }
 
 /// Applies pending migrations and records them in the audit log.

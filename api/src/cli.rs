@@ -11,7 +11,7 @@ use crate::config::{self, ConfigError, Settings};
 /// Every option can also be set with its KUTANGA_* environment variable or in the TOML file
 /// named by --config.
 #[derive(Debug, Parser)]
-#[command(name = "kutanga", version, about, long_about)]
+#[command(name = "kutanga", version = version(), about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,6 +34,20 @@ pub enum Command {
     /// Account rescue for when nobody can sign in.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Write a backup of the hub's database (with its JWT key and configuration file) to a
+    /// compressed file; safe while the hub runs. PostgreSQL needs `pg_dump` on PATH.
+    Backup {
+        /// The file to write (it must not exist), e.g. kutanga-backup.tar.gz.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Restore a backup into the data dir (and database) configured, which must hold none yet,
+    /// while no hub runs on it. PostgreSQL needs `psql` on PATH.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +73,13 @@ pub enum AdminCommand {
         #[arg(long, env = "KUTANGA_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+}
+
+/// The version `--version` prints: the hub's and its database schema's.
+fn version() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{} (database schema {})", shared::VERSION, crate::db::schema_version()));
+    &TEXT
 }
 
 impl config::WithSettings for Cli {

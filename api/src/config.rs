@@ -282,6 +282,22 @@ pub struct Settings {
     #[arg(long, env = "KUTANGA_LOG_FILES", global = true, default_value_t = false, value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, value_name = "BOOL")]
     pub log_files: bool,
 
+    /// Make a backup of the hub's database every this many hours into KUTANGA_BACKUP_DIR (0: none).
+    #[arg(long, env = "KUTANGA_BACKUP_INTERVAL_HOURS", global = true, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=8760))]
+    pub backup_interval_hours: u32,
+
+    /// The folder of backups made on a schedule and before upgrades. Default: `<data dir>/backups`.
+    #[arg(long, env = "KUTANGA_BACKUP_DIR", global = true, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// How many scheduled backups to keep (the newest first).
+    #[arg(long, env = "KUTANGA_BACKUP_KEEP", global = true, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub backup_keep: u32,
+
+    /// Scheduled backups older than this many days are removed (the newest is always kept).
+    #[arg(long, env = "KUTANGA_BACKUP_MAX_AGE_DAYS", global = true, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub backup_max_age_days: u32,
+
     /// How many daily log files to keep.
     #[arg(long, env = "KUTANGA_LOG_RETENTION", global = true, default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=3650))]
     pub log_retention: u16,
@@ -371,6 +387,22 @@ pub enum DatabaseTarget {
 }
 
 impl Settings {
+    /// Where backups made by the hub go.
+    pub fn backup_folder(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"))
+    }
+
+    /// The scheduled backups, when any are asked for.
+    pub fn backup_schedule(&self) -> Option<crate::backup::Schedule> {
+        const HOUR: u64 = 3600;
+        (self.backup_interval_hours > 0).then(|| crate::backup::Schedule {
+            dir: self.backup_folder(),
+            every: Duration::from_secs(u64::from(self.backup_interval_hours) * HOUR),
+            keep: self.backup_keep as usize,
+            max_age: Duration::from_secs(u64::from(self.backup_max_age_days) * 24 * HOUR),
+        })
+    }
+
     pub fn database(&self) -> DatabaseTarget {
         match self.database_url.as_deref() {
             None => DatabaseTarget::Sqlite(self.data_dir.join("kutanga.db")),

@@ -20,8 +20,8 @@ use std::{
 
 use migration::MigratorTrait;
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    SqliteTransactionMode, SqlxSqliteConnector, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, SqliteTransactionMode, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -185,15 +185,47 @@ impl Db {
         self.commits.load(Ordering::Acquire)
     }
 
-    /// Applies the pending migrations and returns their names.
+    /// Applies the pending migrations and returns their names. A database that a newer hub has
+    /// migrated (a migration this binary does not know) is refused, before anything is changed.
     pub async fn migrate(&self) -> Result<Vec<String>, DbErr> {
-        let pending: Vec<String> = migration::Migrator::get_pending_migrations(&self.conn)
-            .await?
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
+        let pending = self.pending_migrations().await?;
         migration::Migrator::up(&self.conn, None).await?;
         Ok(pending)
+    }
+
+    /// The migrations this binary would apply; an error when the database is newer than it.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
+        let applied = self.applied_migrations().await?;
+        let known = known_migrations();
+        if let Some(unknown) = applied.iter().find(|name| !known.contains(name)) {
+            return Err(DbErr::Custom(format!(
+                "the database was upgraded by a newer Kutanga Hub: its schema has migration {unknown}, which \
+                 this binary ({}, schema {}) does not know. Run the newer version, or restore a backup made \
+                 before the upgrade into an empty data dir",
+                shared::VERSION,
+                schema_version()
+            )));
+        }
+        Ok(known.into_iter().filter(|name| !applied.contains(name)).collect())
+    }
+
+    /// The migrations applied to the database, oldest first (none on a new database).
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, DbErr> {
+        let exists = match self.backend() {
+            DbBackend::Postgres => "SELECT 1 FROM information_schema.tables WHERE table_name = 'seaql_migrations'",
+            _ => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
+        };
+        if self.conn.query_one_raw(Statement::from_string(self.backend(), exists)).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .conn
+            .query_all_raw(Statement::from_string(
+                self.backend(),
+                "SELECT version FROM seaql_migrations ORDER BY version",
+            ))
+            .await?;
+        rows.iter().map(|row| row.try_get::<String>("", "version")).collect()
     }
 
     /// Whether the database answers.
@@ -204,6 +236,16 @@ impl Db {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// The migrations this binary knows, oldest first.
+pub fn known_migrations() -> Vec<String> {
+    migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect()
+}
+
+/// The database schema this binary writes: the name of its newest migration.
+pub fn schema_version() -> String {
+    known_migrations().pop().unwrap_or_default()
 }
 
 /// Makes the SQLite file (and its WAL and shared-memory files) readable by the hub's user only:

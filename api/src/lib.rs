@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

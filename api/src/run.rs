@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::{
     App,
     app::Services,
-    bootstrap,
+    backup, bootstrap,
     cli::{AdminCommand, Cli, Command},
     config::Settings,
     db::Db,
@@ -19,8 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => {
             let bus = LocalBus::default();
-            let db = Db::connect(&cli.settings.database()).await?;
-            let applied = bootstrap::migrate(&db, &bus).await?;
+            let (db, applied) = bootstrap::open_database(&cli.settings, &bus).await?;
             bootstrap::seed(&db, &bus).await?;
             say(&if applied.is_empty() {
                 "the database is up to date".to_owned()
@@ -39,6 +38,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => admin(cli.settings, cmd).await,
+        Command::Backup { output } => {
+            let db = Db::connect(&cli.settings.database()).await?;
+            let made = backup::create(&cli.settings, &db, &output).await;
+            db.close().await;
+            let manifest = made?;
+            say(&format!(
+                "wrote {} ({} database of {} bytes, schema {})",
+                output.display(),
+                if manifest.backend == backup::Backend::Sqlite { "SQLite" } else { "PostgreSQL" },
+                manifest.database_bytes(),
+                manifest.schema
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { input } => {
+            let manifest = backup::restore(&cli.settings, &input).await?;
+            say(&format!(
+                "restored the backup made {} by Kutanga Hub {} (schema {}) into {}; start the hub to use it",
+                manifest.created_at.to_rfc3339(),
+                manifest.hub_version,
+                manifest.schema,
+                cli.settings.data_dir.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -47,6 +71,9 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     // once serving), even while the database is migrated or the servers are taken back.
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let bind = settings.bind;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    // One hub per data dir, and none while a backup is restored into it.
+    let _lock = backup::DataDirLock::acquire(&settings.data_dir)?;
     let (app, first_admin) = App::build(settings).await?;
     if let Some(admin) = &first_admin {
         tracing::info!(email = %admin.email, "created the first admin");

@@ -184,7 +184,7 @@ async fn the_hub_overview_shows_the_running_hub_without_secrets(backend: Backend
     let hub = TestHub::start(backend).await;
     let admin = hub.admin_token().await;
     hub.create_burner(&admin).await;
-    let q = "{ hubOverview { version database dataDir dataDirBytes registration users servers serversRunning \
+    let q = "{ hubOverview { version schemaVersion database dataDir dataDirBytes registration users servers serversRunning \
              openSubscriptions configuration { key value source secret } } }";
     let res = hub.gql(Some(&admin), q, json!({})).await;
     let o = &res["data"]["hubOverview"];
@@ -193,6 +193,7 @@ async fn the_hub_overview_shows_the_running_hub_without_secrets(backend: Backend
         Backend::Postgres => "PostgreSQL",
     };
     assert_eq!(o["database"], database, "{res}");
+    assert_eq!(o["schemaVersion"], kutanga::db::schema_version(), "{res}");
     assert_eq!((o["users"].as_i64(), o["servers"].as_i64(), o["serversRunning"].as_i64()), (Some(1), Some(1), Some(0)));
     assert_eq!(o["registration"], "closed");
     assert!(o["dataDirBytes"].as_f64().unwrap() > 0.0, "{res}");

@@ -17,6 +17,9 @@ use crate::{
 pub struct HubOverview {
     name: String,
     version: String,
+    /// The database schema this hub writes: the name of its newest migration (`kutanga
+    /// --version` prints it too; a backup records it).
+    schema_version: String,
     /// `SQLite` or `PostgreSQL`.
     database: String,
     /// The data folder (database when SQLite, keys, game servers, logs) and the disk it uses.
@@ -103,6 +106,7 @@ impl HubQuery {
         Ok(HubOverview {
             name: s.settings.hub_name.clone(),
             version: shared::VERSION.to_owned(),
+            schema_version: crate::db::schema_version(),
             database: match s.settings.database() {
                 DatabaseTarget::Sqlite(_) => "SQLite".into(),
                 DatabaseTarget::Postgres(_) => "PostgreSQL".into(),
