@@ -90,6 +90,8 @@ pub async fn create(settings: &Settings, db: &Db, output: &Path) -> anyhow::Resu
         .prefix(".kutanga-backup-")
         .tempdir_in(&parent)
         .with_context(|| format!("cannot write in {}", parent.display()))?;
+    // The snapshot is written before it is packed: nobody else may read it meanwhile.
+    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))?;
     let backend = match settings.database() {
         DatabaseTarget::Sqlite(_) => {
             let file = staging.path().join(SQLITE_FILE);
@@ -161,6 +163,7 @@ pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manife
         .prefix(".kutanga-restore-")
         .tempdir_in(&data_dir)
         .with_context(|| format!("cannot write in {}", data_dir.display()))?;
+    fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o700))?;
     let (at, into) = (input.to_owned(), staging.path().to_owned());
     let manifest = tokio::task::spawn_blocking(move || unpack(&at, &into))
         .await?

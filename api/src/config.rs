@@ -476,6 +476,15 @@ impl Settings {
 
     /// Checks what the parser cannot: relations between options and production rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_shape()?;
+        if self.mode == Mode::Production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    /// Checks relations between options, in any mode.
+    pub fn validate_shape(&self) -> Result<(), ConfigError> {
         self.metrics_allow_list()?;
         self.webhook_allow_list()?;
         self.trusted_proxy_list()?;
@@ -524,9 +533,6 @@ impl Settings {
                 "at least KUTANGA_METRICS_MINUTE_DAYS (hourly rollups outlive minute rollups)",
             ));
         }
-        if self.mode == Mode::Production {
-            self.validate_production()?;
-        }
         if self.mode == Mode::Production && self.playground == Some(true) && self.introspection == Some(false) {
             return Err(ConfigError::invalid(
                 "KUTANGA_PLAYGROUND",
@@ -537,34 +543,61 @@ impl Settings {
     }
 }
 
+/// A setting worth a second look: production mode refuses to start with the ones marked so, and
+/// `kutanga check-config` lists them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The variable to change.
+    pub variable: &'static str,
+    /// What it should be instead, and why.
+    pub expected: String,
+    /// Whether production mode refuses to start with it.
+    pub refused_in_production: bool,
+}
+
 impl Settings {
     /// What production mode refuses to start with, whatever else allows it.
     fn validate_production(&self) -> Result<(), ConfigError> {
+        match self.warnings()?.into_iter().find(|w| w.refused_in_production) {
+            Some(w) => Err(ConfigError::invalid(w.variable, &w.expected)),
+            None => Ok(()),
+        }
+    }
+
+    /// Every warning about these settings, in any mode.
+    pub fn warnings(&self) -> Result<Vec<Warning>, ConfigError> {
         const MIN_BITS: f64 = 100.0;
+        let mut found = Vec::new();
+        let mut warn = |variable: &'static str, refused_in_production: bool, expected: &str| {
+            found.push(Warning { variable, expected: expected.to_owned(), refused_in_production });
+        };
         if let Some(secret) = &self.jwt_secret
             && estimated_bits(secret) < MIN_BITS
         {
-            return Err(ConfigError::invalid(
+            warn(
                 "KUTANGA_JWT_SECRET",
+                true,
                 "a random secret in production (this one is too predictable: repeated or few distinct \
                  characters); e.g. `openssl rand -hex 32`, or leave it unset to use a generated key",
-            ));
+            );
         }
         if let Some(token) = &self.metrics_token
             && estimated_bits(token) < MIN_BITS
         {
-            return Err(ConfigError::invalid(
+            warn(
                 "KUTANGA_METRICS_TOKEN",
+                true,
                 "a random token in production (this one is too predictable); e.g. `openssl rand -hex 32`",
-            ));
+            );
         }
         let beyond_loopback = self.metrics_allow_list()?.iter().any(|net| !net.network().to_canonical().is_loopback());
         if beyond_loopback && self.metrics_token.is_none() {
-            return Err(ConfigError::invalid(
+            warn(
                 "KUTANGA_METRICS_TOKEN",
+                true,
                 "a token in production when KUTANGA_METRICS_ALLOW reaches beyond loopback (or /metrics is open \
                  to those addresses without any credential)",
-            ));
+            );
         }
         if let Some(url) = &self.public_url
             && let Some(rest) = url.strip_prefix("http://")
@@ -573,13 +606,50 @@ impl Settings {
             let host = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_matches(['[', ']']);
             let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
             if !local {
-                return Err(ConfigError::invalid(
+                warn(
                     "KUTANGA_PUBLIC_URL",
+                    true,
                     "an https:// address in production (links in mail and webhooks would send tokens in clear)",
-                ));
+                );
             }
         }
-        Ok(())
+        if !self.bind.ip().to_canonical().is_loopback() && self.tls().is_none() && self.trusted_proxy_list()?.is_empty()
+        {
+            warn(
+                "KUTANGA_BIND",
+                true,
+                "a loopback address behind a reverse proxy that terminates TLS (and names it in \
+                 KUTANGA_TRUSTED_PROXIES), or KUTANGA_TLS_CERT and KUTANGA_TLS_KEY: on another address without \
+                 TLS, passwords and tokens cross the network in clear",
+            );
+        }
+        if let Ok(meta) = std::fs::metadata(&self.data_dir) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o004 != 0 {
+                warn(
+                    "KUTANGA_DATA_DIR",
+                    true,
+                    "a folder other users cannot list (`chmod 711` or tighter): it holds the database, the JWT \
+                     key and the game servers' files (in development the hub makes it 711 itself)",
+                );
+            }
+        }
+        if matches!(self.database(), DatabaseTarget::Postgres(_)) && self.jwt_secret.is_none() {
+            warn(
+                "KUTANGA_JWT_SECRET",
+                false,
+                "the same secret on every hub that shares this PostgreSQL database, if more than one does: \
+                 each would otherwise generate a key of its own, and accept none of the others' tokens",
+            );
+        }
+        if self.mode == Mode::Production && self.playground_enabled() {
+            warn(
+                "KUTANGA_PLAYGROUND",
+                false,
+                "off unless you use it: the playground page shows the whole schema to whoever opens it",
+            );
+        }
+        Ok(found)
     }
 }
 
@@ -804,6 +874,20 @@ mod tests {
 
     #[test]
     fn production_refuses_unsafe_settings_and_names_them() {
+        // A data dir of the test's own: whatever ./data is where the test runs does not matter.
+        let private = tempfile::tempdir().unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let data_dir = private.path().to_str().unwrap();
+        let parse = |args: &[&str]| {
+            let mut all = args.to_vec();
+            if !all.contains(&"--data-dir") {
+                all.extend(["--data-dir", data_dir]);
+            }
+            parse(&all)
+        };
         let refused = |args: &[&str], variable: &str| {
             let mut all = vec!["--mode", "production"];
             all.extend(args);
@@ -816,6 +900,19 @@ mod tests {
         refused(&["--metrics-allow", "0.0.0.0/0"], "KUTANGA_METRICS_TOKEN");
         refused(&["--metrics-allow", "10.0.0.0/8", "--metrics-token", &"x".repeat(20)], "KUTANGA_METRICS_TOKEN");
         refused(&["--public-url", "http://hub.example.org"], "KUTANGA_PUBLIC_URL");
+        refused(&["--bind", "0.0.0.0:8080"], "KUTANGA_BIND");
+        refused(&["--bind", "[::]:8080"], "KUTANGA_BIND");
+        let open = tempfile::tempdir().unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        refused(&["--data-dir", open.path().to_str().unwrap()], "KUTANGA_DATA_DIR");
+        // Behind a proxy it names, or with its own TLS, any address will do.
+        parse(&["--mode", "production", "--bind", "0.0.0.0:8080", "--trusted-proxies", "10.0.0.1"])
+            .unwrap()
+            .validate()
+            .unwrap();
         let fine = [
             "--mode",
             "production",

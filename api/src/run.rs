@@ -38,6 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => admin(cli.settings, cmd).await,
+        Command::CheckConfig => Ok(check_config(&cli.settings)),
         Command::Backup { output } => {
             let db = Db::connect(&cli.settings.database()).await?;
             let made = backup::create(&cli.settings, &db, &output).await;
@@ -64,6 +65,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The effective settings, then every warning; 1 when the hub would refuse to start.
+fn check_config(settings: &Settings) -> ExitCode {
+    let mut lines = vec![format!(
+        "kutanga {} (database schema {}), {} mode",
+        shared::VERSION,
+        crate::db::schema_version(),
+        if settings.mode == crate::config::Mode::Production { "production" } else { "development" }
+    )];
+    lines.push("settings (secrets hidden):".to_owned());
+    let width = settings.effective.iter().map(|e| e.key.len()).max().unwrap_or(0);
+    for entry in &settings.effective {
+        lines.push(format!("  {:width$}  {}  ({})", entry.key, entry.value, entry.source));
+    }
+    let mut refused = 0;
+    if let Err(e) = settings.validate_shape() {
+        lines.push(format!("error: {e}"));
+        refused += 1;
+    }
+    match settings.warnings() {
+        Ok(warnings) => {
+            for w in warnings {
+                let refusing = w.refused_in_production && settings.mode == crate::config::Mode::Production;
+                refused += usize::from(refusing);
+                let kind = match (refusing, w.refused_in_production) {
+                    (true, _) => "error",
+                    (false, true) => "warning (refused in production)",
+                    (false, false) => "warning",
+                };
+                lines.push(format!("{kind}: {}: expected {}", w.variable, w.expected));
+            }
+        }
+        Err(e) if refused == 0 => {
+            lines.push(format!("error: {e}"));
+            refused += 1;
+        }
+        Err(_) => {}
+    }
+    lines.push(if refused == 0 {
+        "the hub would start with these settings".to_owned()
+    } else {
+        format!("the hub would refuse to start: {refused} error(s) above")
+    });
+    say(&lines.join("\n"));
+    if refused == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

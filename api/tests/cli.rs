@@ -449,3 +449,34 @@ async fn the_binary_serves_its_built_in_web_app() {
     assert_eq!(page.status(), 200);
     assert_eq!(page.text().await.unwrap(), html);
 }
+
+/// `check-config` shows what the hub would run with, secrets hidden, and what production mode
+/// refuses; `serve` in production refuses the same and names the setting.
+#[test]
+fn check_config_shows_the_settings_and_what_production_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let data = dir.path().to_str().unwrap();
+    let secret = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let out = kutanga(&["check-config", "--data-dir", data, "--jwt-secret", secret, "--bind", "0.0.0.0:8080"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "development mode starts: {text}");
+    assert!(!text.contains(secret), "a secret is shown: {text}");
+    assert!(text.contains("jwt_secret") && text.contains("set"), "{text}");
+    assert!(text.contains("0.0.0.0:8080  (command line)"), "{text}");
+    assert!(text.contains("warning (refused in production): KUTANGA_BIND"), "{text}");
+
+    let production = ["--mode", "production", "--data-dir", data, "--bind", "0.0.0.0:8080"];
+    let out = kutanga(&[&["check-config"][..], &production].concat()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("error: KUTANGA_BIND"), "{text}");
+    assert!(text.contains("the hub would refuse to start"), "{text}");
+
+    let out = kutanga(&[&["serve"][..], &production].concat()).output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("KUTANGA_BIND") && said.contains("in clear"), "{said}");
+}
