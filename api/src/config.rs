@@ -307,6 +307,43 @@ pub struct Settings {
     pub effective: Vec<ConfigEntry>,
 }
 
+/// The configuration reference, `docs/configuration.md`, made from the options' own definitions
+/// (their doc comments, variables and defaults); a test fails when the file differs.
+pub fn reference() -> String {
+    let cmd = Settings::augment_args(clap::Command::new("kutanga"));
+    let mut doc = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from api/src/config.rs by the test `config::tests::the_reference_is_current`; \
+         KUTANGA_UPDATE_DOCS=1 writes it anew. Do not edit by hand. -->\n\n\
+         Every option is a flag (`--data-dir`), an environment variable (`KUTANGA_DATA_DIR`) and a key of \
+         the TOML file named by `KUTANGA_CONFIG` (`data_dir = \"/var/lib/kutanga\"`). A flag wins over the \
+         environment, which wins over the file, which wins over the default. A bad value stops the hub at \
+         once with a message that names the variable and what it expects; `kutanga check-config` prints \
+         the values in effect and every warning.\n\n\
+         | Variable | Flag / file key | Default | Meaning |\n|---|---|---|---|\n",
+    );
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+        let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let default = match defaults.join(",").as_str() {
+            "" => "unset".to_owned(),
+            d => format!("`{d}`"),
+        };
+        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+        let mut meaning = help.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+        let choices: Vec<String> = arg.get_possible_values().iter().map(|v| format!("`{}`", v.get_name())).collect();
+        if !meaning.is_empty() && !meaning.ends_with('.') {
+            meaning.push('.');
+        }
+        if !choices.is_empty() && !arg.is_hide_possible_values_set() {
+            meaning.push_str(&format!(" One of {}.", choices.join(", ")));
+        }
+        doc.push_str(&format!("| `{env}` | `--{long}` / `{}` | {default} | {meaning} |\n", long.replace('-', "_")));
+    }
+    doc
+}
+
 /// One option of the running hub: its value (or that it is a secret) and where the value came
 /// from. Secrets never reach this list, only whether they are set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -853,6 +890,23 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Settings, ConfigError> {
         let args = std::iter::once("kutanga").chain(args.iter().copied()).map(OsString::from).collect();
         parse_with_file::<Cli>(args).map(|c| c.settings)
+    }
+
+    #[test]
+    fn the_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let made = reference();
+        if std::env::var_os("KUTANGA_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &made).unwrap();
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == made,
+            "docs/configuration.md is stale: run `KUTANGA_UPDATE_DOCS=1 cargo nextest run -p kutanga --lib \
+             config::tests::the_reference_is_current` and commit it"
+        );
+        let options = Settings::augment_args(clap::Command::new("k")).get_arguments().count();
+        assert_eq!(made.lines().filter(|l| l.starts_with("| `KUTANGA_")).count(), options, "every option has its row");
     }
 
     #[test]
