@@ -4,7 +4,7 @@
 //!
 //! A backup is a gzip-compressed tar of `manifest.json` (format, hub version, database schema,
 //! backend, time, and the size and SHA-256 of every other file), the database (`kutanga.db`,
-//! made by SQLite's `VACUUM INTO`, or `kutanga.sql`, made by `pg_dump`), the JWT key (`jwt.key`)
+//! made by SQLite's `VACUUM INTO`, or `kutanga.pgdump`, made by `pg_dump` in its custom format), the JWT key (`jwt.key`)
 //! when the data dir holds one, and the configuration file (`kutanga.toml`) when one is in use.
 //! It is written to a `.partial` file that is renamed once complete, so a backup file that exists
 //! is whole; it is readable by the hub's user only (it holds password hashes and the key). A
@@ -17,7 +17,7 @@ use std::{
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use anyhow::{Context, anyhow, bail};
@@ -35,7 +35,8 @@ use crate::{
 pub const FORMAT: u32 = 1;
 const MANIFEST: &str = "manifest.json";
 const SQLITE_FILE: &str = "kutanga.db";
-const SQL_FILE: &str = "kutanga.sql";
+/// `pg_dump`'s custom format, read back by `pg_restore`.
+const SQL_FILE: &str = "kutanga.pgdump";
 const KEY_FILE: &str = "jwt.key";
 const CONFIG_FILE: &str = "kutanga.toml";
 /// What a scheduled backup's name starts with; only such files are ever pruned.
@@ -78,6 +79,9 @@ impl Manifest {
 /// must not exist yet. Safe while a hub runs on the same database: the snapshot is one read
 /// transaction, writers go on.
 pub async fn create(settings: &Settings, db: &Db, output: &Path) -> anyhow::Result<Manifest> {
+    let Some(schema) = db.applied_migrations().await?.pop() else {
+        bail!("the database holds no Kutanga Hub data: are KUTANGA_DATA_DIR and KUTANGA_DATABASE_URL the hub's?");
+    };
     if output.exists() {
         bail!("{} exists already: choose another name (a backup never overwrites a file)", output.display());
     }
@@ -107,7 +111,7 @@ pub async fn create(settings: &Settings, db: &Db, output: &Path) -> anyhow::Resu
             let file = staging.path().join(SQL_FILE);
             let (url, password) = without_password(&url)?;
             let mut dump = Command::new("pg_dump");
-            dump.args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers"])
+            dump.args(["--format=custom", "--no-owner", "--no-privileges", "--no-password"])
                 .arg("--file")
                 .arg(&file)
                 .arg("--dbname")
@@ -116,7 +120,6 @@ pub async fn create(settings: &Settings, db: &Db, output: &Path) -> anyhow::Resu
             Backend::Postgres
         }
     };
-    let schema = db.applied_migrations().await?.pop().unwrap_or_default();
     let key = settings.data_dir.join(KEY_FILE);
     if key.is_file() {
         fs::copy(&key, staging.path().join(KEY_FILE)).with_context(|| format!("cannot read {}", key.display()))?;
@@ -178,6 +181,10 @@ pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manife
             db::schema_version()
         );
     }
+    let config_copy = data_dir.join("kutanga.toml.restored");
+    if staging.path().join(CONFIG_FILE).is_file() && config_copy.exists() {
+        bail!("{} exists already: move it away first", config_copy.display());
+    }
     let key = data_dir.join(KEY_FILE);
     let backed_up_key = staging.path().join(KEY_FILE);
     if backed_up_key.is_file() && key.is_file() && fs::read(&key)? != fs::read(&backed_up_key)? {
@@ -185,11 +192,17 @@ pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manife
     }
     match (settings.database(), manifest.backend) {
         (DatabaseTarget::Sqlite(path), Backend::Sqlite) => {
-            if path.exists() {
-                bail!(
-                    "a database exists already at {}: restore only into an empty data dir (move it away first)",
-                    path.display()
-                );
+            // Its -wal file too: SQLite would apply an old database's changes to the restored one.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                if Path::new(&name).exists() {
+                    bail!(
+                        "a database exists already at {}: restore only into an empty data dir (move it and \
+                         its -wal and -shm files away first)",
+                        Path::new(&name).display()
+                    );
+                }
             }
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 fs::create_dir_all(parent)?;
@@ -220,13 +233,13 @@ pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manife
                 );
             }
             let (url, password) = without_password(&url)?;
-            let mut load = Command::new("psql");
-            load.args(["--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1"])
-                .arg("--file")
-                .arg(staging.path().join(SQL_FILE))
+            // pg_restore reads the archive's SQL only (no psql meta-commands such as `\!`).
+            let mut load = Command::new("pg_restore");
+            load.args(["--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges", "--no-password"])
                 .arg("--dbname")
-                .arg(url);
-            run_tool(load, password, "psql").await?;
+                .arg(url)
+                .arg(staging.path().join(SQL_FILE));
+            run_tool(load, password, "pg_restore").await?;
         }
         (_, backend) => bail!(
             "this backup holds a {} database and the hub is configured for {}: restore it with the database \
@@ -243,7 +256,7 @@ pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manife
     }
     let config = staging.path().join(CONFIG_FILE);
     if config.is_file() {
-        write_private(&data_dir.join("kutanga.toml.restored"), &fs::read(&config)?)?;
+        write_private(&config_copy, &fs::read(&config)?)?;
     }
     Ok(manifest)
 }
@@ -255,12 +268,40 @@ fn name_of(backend: Backend) -> &'static str {
     }
 }
 
-/// The connection URL for libpq's tools without its password (given in PGPASSWORD instead, so
-/// that it never shows in the process list).
+/// The connection URL for libpq's tools: without its password (given in PGPASSWORD instead, so
+/// that it never shows in the process list) and with only the parameters libpq knows (sqlx takes
+/// some of its own, and spells two of libpq's its own way).
 fn without_password(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    const LIBPQ: &[(&str, &str)] = &[
+        ("sslmode", "sslmode"),
+        ("ssl-mode", "sslmode"),
+        ("sslrootcert", "sslrootcert"),
+        ("ssl-root-cert", "sslrootcert"),
+        ("sslcert", "sslcert"),
+        ("sslkey", "sslkey"),
+        ("application_name", "application_name"),
+        ("connect_timeout", "connect_timeout"),
+        ("host", "host"),
+        ("port", "port"),
+        ("user", "user"),
+        ("dbname", "dbname"),
+    ];
     let mut parsed = url::Url::parse(url).map_err(|e| anyhow!("KUTANGA_DATABASE_URL: {e}"))?;
-    let password = parsed.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+    let mut password =
+        parsed.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+    let mut kept = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if key == "password" {
+            password = Some(value.into_owned());
+        } else if let Some((_, libpq)) = LIBPQ.iter().find(|(name, _)| *name == key) {
+            kept.push((libpq.to_owned(), value.into_owned()));
+        }
+    }
     let _ = parsed.set_password(None);
+    parsed.set_query(None);
+    if !kept.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(kept);
+    }
     Ok((parsed.to_string(), password))
 }
 
@@ -298,13 +339,11 @@ fn pack(dir: &Path, manifest: &Manifest, output: &Path) -> anyhow::Result<()> {
     let mut partial_name = output.as_os_str().to_owned();
     partial_name.push(".partial");
     let partial = PathBuf::from(partial_name);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
+    // A new file (never one left behind, nor what a symlink points to): a second backup to the
+    // same name at the same time fails here.
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial).with_context(|| {
+        format!("cannot create {} (a backup to that name runs, or one was interrupted: remove it)", partial.display())
+    })?;
     let written = (|| -> anyhow::Result<()> {
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
         let json = serde_json::to_vec_pretty(manifest)?;
@@ -329,7 +368,13 @@ fn pack(dir: &Path, manifest: &Manifest, output: &Path) -> anyhow::Result<()> {
         let _ = fs::remove_file(&partial);
         return Err(e.context(format!("cannot write {}", output.display())));
     }
-    fs::rename(&partial, output)?;
+    // A link, not a rename: it fails rather than replace a file made under that name meanwhile.
+    let published = fs::hard_link(&partial, output);
+    let _ = fs::remove_file(&partial);
+    published.with_context(|| format!("cannot write {}", output.display()))?;
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent)?.sync_all()?;
+    }
     Ok(())
 }
 
@@ -366,7 +411,7 @@ fn unpack(input: &Path, dir: &Path) -> anyhow::Result<Manifest> {
         let path = dir.join(&name);
         let mut out = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
         let mut hasher = Sha256::new();
-        let mut limited = entry.by_ref().take(expected.bytes + 1);
+        let mut limited = entry.by_ref().take(expected.bytes.saturating_add(1));
         let mut buf = vec![0; 64 << 10];
         let mut bytes = 0u64;
         loop {
@@ -436,16 +481,20 @@ pub struct Schedule {
     pub max_age: Duration,
 }
 
+/// How a scheduled backup's name spells its time.
+const STAMP: &str = "%Y%m%dT%H%M%SZ";
+
 impl Schedule {
     /// Makes a backup when the newest one in the folder is older than the interval, then prunes
-    /// the scheduled backups beyond the count or the age (never the newest). Returns the path of
-    /// the backup it made, if any.
+    /// the scheduled backups beyond the count or the age (never the newest), and what an
+    /// interrupted backup left. Returns the path of the backup it made, if any.
     pub async fn tick(&self, settings: &Settings, db: &Db) -> anyhow::Result<Option<PathBuf>> {
+        self.sweep()?;
+        let now = Utc::now();
         let newest = self.scheduled()?.into_iter().map(|(_, at)| at).max();
-        let due = newest.is_none_or(|at| at.elapsed().unwrap_or_default() >= self.every);
+        let due = newest.is_none_or(|at| (now - at).to_std().unwrap_or_default() >= self.every);
         let made = if due {
-            let name = format!("{SCHEDULED_PREFIX}{}{SUFFIX}", Utc::now().format("%Y%m%dT%H%M%SZ"));
-            let path = self.dir.join(name);
+            let path = self.dir.join(format!("{SCHEDULED_PREFIX}{}{SUFFIX}", now.format(STAMP)));
             create(settings, db, &path).await?;
             Some(path)
         } else {
@@ -455,8 +504,10 @@ impl Schedule {
         Ok(made)
     }
 
-    /// The scheduled backups in the folder with their times, newest first.
-    fn scheduled(&self) -> io::Result<Vec<(PathBuf, SystemTime)>> {
+    /// The scheduled backups in the folder, newest first, by the time in their names: only names
+    /// exactly as [`Self::tick`] writes them (`kutanga-20261201T000000Z.tar.gz`); other files,
+    /// such as backups made by hand, are never counted or removed.
+    fn scheduled(&self) -> io::Result<Vec<(PathBuf, DateTime<Utc>)>> {
         let mut found = Vec::new();
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -465,8 +516,11 @@ impl Schedule {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(SCHEDULED_PREFIX) && name.ends_with(SUFFIX) {
-                found.push((entry.path(), entry.metadata()?.modified()?));
+            let stamp = name.strip_prefix(SCHEDULED_PREFIX).and_then(|rest| rest.strip_suffix(SUFFIX));
+            if let Some(at) = stamp.and_then(|s| chrono::NaiveDateTime::parse_from_str(s, STAMP).ok())
+                && entry.file_type()?.is_file()
+            {
+                found.push((entry.path(), at.and_utc()));
             }
         }
         found.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
@@ -474,8 +528,9 @@ impl Schedule {
     }
 
     fn prune(&self) -> io::Result<()> {
+        let now = Utc::now();
         for (i, (path, at)) in self.scheduled()?.into_iter().enumerate() {
-            let old = at.elapsed().unwrap_or_default() > self.max_age;
+            let old = (now - at).to_std().unwrap_or_default() > self.max_age;
             if i > 0 && (i >= self.keep || old) {
                 fs::remove_file(&path)?;
                 tracing::info!(path = %path.display(), "removed an old backup");
@@ -483,13 +538,43 @@ impl Schedule {
         }
         Ok(())
     }
+
+    /// Removes what a backup interrupted an hour ago or more left in the folder (its staging
+    /// folder, its `.partial` file).
+    fn sweep(&self) -> io::Result<()> {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return Ok(()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = entry.metadata()?.modified()?.elapsed().unwrap_or_default() > Duration::from_secs(3600);
+            if !stale {
+                continue;
+            }
+            if name.starts_with(".kutanga-backup-") && entry.file_type()?.is_dir() {
+                fs::remove_dir_all(entry.path())?;
+            } else if name.ends_with(".tar.gz.partial") && entry.file_type()?.is_file() {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Before migrating a SQLite database that holds data: a backup into the backup folder, named
-/// after the schema it holds, so that a failed or unwanted upgrade can be undone.
-pub async fn before_upgrade(settings: &Settings, db: &Db, from_schema: &str) -> anyhow::Result<PathBuf> {
-    let name = format!("before-upgrade-{from_schema}-{}{SUFFIX}", Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let path = settings.backup_folder().join(name);
+/// after the schema it holds, so that a failed or unwanted upgrade can be undone. One per schema:
+/// a hub restarted again and again while its upgrade fails does not fill the disk with copies.
+/// Returns the backup, and whether it was made now.
+pub async fn before_upgrade(settings: &Settings, db: &Db, from_schema: &str) -> anyhow::Result<(PathBuf, bool)> {
+    let folder = settings.backup_folder();
+    let prefix = format!("before-upgrade-{from_schema}-");
+    if let Ok(entries) = fs::read_dir(&folder) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(SUFFIX) {
+                return Ok((entry.path(), false));
+            }
+        }
+    }
+    let path = folder.join(format!("{prefix}{}{SUFFIX}", Utc::now().format(STAMP)));
     create(settings, db, &path).await?;
-    Ok(path)
+    Ok((path, true))
 }

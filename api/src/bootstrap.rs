@@ -27,10 +27,14 @@ pub async fn open_database(settings: &Settings, bus: &dyn EventBus) -> anyhow::R
         (settings.database(), db.applied_migrations().await?.pop())
         && !pending.is_empty()
     {
-        let path = crate::backup::before_upgrade(settings, &db, &schema)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot back the database up before upgrading it: {e:#}"))?;
-        tracing::info!(path = %path.display(), pending = ?pending, "backed the database up before upgrading it");
+        let (path, made) = crate::backup::before_upgrade(settings, &db, &schema).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot back the database up before upgrading it: {e:#} (KUTANGA_BACKUP_DIR names where the \
+                 backup goes)"
+            )
+        })?;
+        let what = if made { "backed the database up before upgrading it" } else { "a backup of this schema exists" };
+        tracing::info!(path = %path.display(), pending = ?pending, "{what}");
     }
     let applied = migrate(&db, bus).await?;
     Ok((db, applied))

@@ -40,7 +40,7 @@ pub enum Command {
     /// Write a backup of the hub's database (with its JWT key and configuration file) to a
     /// compressed file; safe while the hub runs. PostgreSQL needs `pg_dump` on PATH.
     Backup {
-        /// The file to write (it must not exist), e.g. kutanga-backup.tar.gz.
+        /// The file to write (it must not exist), e.g. hub-2026-12-01.tar.gz.
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
     },

@@ -212,7 +212,10 @@ impl Db {
     /// The migrations applied to the database, oldest first (none on a new database).
     pub async fn applied_migrations(&self) -> Result<Vec<String>, DbErr> {
         let exists = match self.backend() {
-            DbBackend::Postgres => "SELECT 1 FROM information_schema.tables WHERE table_name = 'seaql_migrations'",
+            DbBackend::Postgres => {
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() \
+                 AND table_name = 'seaql_migrations'"
+            }
             _ => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seaql_migrations'",
         };
         if self.conn.query_one_raw(Statement::from_string(self.backend(), exists)).await?.is_none() {

@@ -19,6 +19,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => {
             let bus = LocalBus::default();
+            std::fs::create_dir_all(&cli.settings.data_dir)?;
+            // Never under a running hub, nor into a restore.
+            let _lock = backup::DataDirLock::acquire(&cli.settings.data_dir)?;
             let (db, applied) = bootstrap::open_database(&cli.settings, &bus).await?;
             bootstrap::seed(&db, &bus).await?;
             say(&if applied.is_empty() {

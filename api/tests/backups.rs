@@ -105,6 +105,11 @@ async fn a_backup_made_under_writes_restores_whole(backend: Backend) {
         let (file, dir, pg) = (file.clone(), hub.data_dir(), hub_pg_url(&hub));
         move || {
             let mut cmd = Command::new(BIN);
+            for (key, _) in std::env::vars() {
+                if key.starts_with("KUTANGA_") {
+                    cmd.env_remove(key);
+                }
+            }
             cmd.args(["backup", "--output", file.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
             if let Some(url) = pg {
                 cmd.args(["--database-url", &url]);
@@ -143,8 +148,12 @@ async fn a_backup_made_under_writes_restores_whole(backend: Backend) {
     // The snapshot is one moment of the burst: every server in it was acknowledged, whole.
     let bursts: Vec<&String> = servers.iter().filter(|s| s.starts_with("burst-")).collect();
     assert!(!bursts.is_empty(), "the writes made before the backup are in it");
-    assert!(bursts.iter().all(|b| made.contains(b) && servers_before.contains(b)), "{bursts:?}");
-    assert!(bursts.len() < made.len(), "the writes after the snapshot are not: {} of {}", bursts.len(), made.len());
+    assert!(bursts.iter().all(|b| servers_before.contains(b)), "{bursts:?}");
+    // The writes came one after another: one moment holds the first k of them, no gaps.
+    let mut held: Vec<usize> = bursts.iter().map(|b| b["burst-".len()..].parse().unwrap()).collect();
+    held.sort_unstable();
+    assert_eq!(held, (0..held.len()).collect::<Vec<_>>(), "a moment of the burst, whole");
+    assert!(held.len() < made.len(), "the writes after the snapshot are not in it: {} of {}", held.len(), made.len());
     let now = chrono::Utc::now();
     let history = restored
         .gql(
@@ -242,6 +251,12 @@ async fn upgrades_back_up_first_and_downgrades_are_refused() {
         .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(backups[0].starts_with("before-upgrade-") && backups[0].ends_with(".tar.gz"), "{backups:?}");
+    // Taken before the upgrade: it holds the schema as it was.
+    let backup = store.dir.path().join("backups").join(&backups[0]);
+    let manifest = Command::new("tar").arg("-xzOf").arg(&backup).arg("manifest.json").output().unwrap();
+    let manifest: Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let known = kutanga::db::known_migrations();
+    assert_eq!(manifest["schema"], known[known.len() - 2], "{manifest}");
     let again = kutanga(&store, &["migrate"]);
     assert!(said(&again).contains("up to date"), "{}", said(&again));
     assert_eq!(
@@ -274,14 +289,13 @@ async fn scheduled_backups_keep_a_count() {
     let first = schedule.tick(settings, db).await.unwrap();
     assert!(first.is_some(), "none yet: one is made");
     assert!(schedule.tick(settings, db).await.unwrap().is_none(), "the newest is recent");
-    // Older ones, as if made on earlier days.
-    for day in 1..=3 {
-        let name = format!("kutanga-2026010{day}T000000Z.tar.gz");
-        let path = folder.path().join(&name);
-        std::fs::copy(first.as_ref().unwrap(), &path).unwrap();
-        let at = std::time::SystemTime::now() - Duration::from_secs(3600 * 2 * day);
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
+    // Older ones, as if made hours before; and one made by hand, whose name is not a schedule's.
+    let stamp = |hours: i64| (chrono::Utc::now() - chrono::Duration::hours(hours)).format("%Y%m%dT%H%M%SZ").to_string();
+    for hours in [2, 4, 6] {
+        std::fs::copy(first.as_ref().unwrap(), folder.path().join(format!("kutanga-{}.tar.gz", stamp(hours)))).unwrap();
     }
+    std::fs::copy(first.as_ref().unwrap(), folder.path().join("kutanga-by-hand.tar.gz")).unwrap();
+    std::fs::copy(first.as_ref().unwrap(), folder.path().join(format!("kutanga-{}.tar.gz", stamp(48)))).unwrap();
     assert!(schedule.tick(settings, db).await.unwrap().is_none());
     let mut left: Vec<String> = std::fs::read_dir(folder.path())
         .unwrap()
@@ -289,10 +303,14 @@ async fn scheduled_backups_keep_a_count() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left.len(), 3, "two backups and the other file: {left:?}");
-    assert!(left.contains(&"notes.txt".to_owned()));
-    assert!(left.contains(&first.unwrap().file_name().unwrap().to_string_lossy().into_owned()), "the newest stays");
-    assert!(left.contains(&"kutanga-20260101T000000Z.tar.gz".to_owned()), "the next newest: {left:?}");
+    let mut expected = vec![
+        first.unwrap().file_name().unwrap().to_string_lossy().into_owned(),
+        format!("kutanga-{}.tar.gz", stamp(2)),
+        "kutanga-by-hand.tar.gz".to_owned(),
+        "notes.txt".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected, "the newest two by their names' times, and the files that are not the schedule's");
     hub.stop().await;
 }
 

@@ -417,8 +417,10 @@ async fn the_binary_serves_its_built_in_web_app() {
     };
     assert_eq!(header(&index, "content-type"), "text/html");
     assert_eq!(header(&index, "cache-control"), "no-cache", "a new hub's app is seen on the next load");
-    assert!(header(&index, "content-security-policy").contains("'sha256-"));
+    let policy = header(&index, "content-security-policy");
     let html = index.text().await.unwrap();
+    assert!(policy.contains("'sha256-"), "{policy}");
+    assert_eq!(policy, kutanga::http::content_security_policy(&html), "the policy allows this page's own script");
     let wasm = html
         .split(['"', '\''])
         .find(|s| s.starts_with("/kutanga-web-") && s.ends_with(".wasm"))
@@ -448,6 +450,8 @@ async fn the_binary_serves_its_built_in_web_app() {
     let page = http.get(hub.url("/servers/42")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.text().await.unwrap(), html);
+    let post = http.post(hub.url("/servers/42")).send().await.unwrap();
+    assert_eq!(post.status(), 405, "pages are read, never written to");
 }
 
 /// `check-config` shows what the hub would run with, secrets hidden, and what production mode

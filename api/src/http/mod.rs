@@ -10,6 +10,8 @@ mod session;
 pub mod tls;
 mod web;
 
+pub use web::content_security_policy;
+
 use std::time::Duration;
 
 use axum::{

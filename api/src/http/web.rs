@@ -13,7 +13,7 @@ use std::path::Path;
 use axum::{
     Router,
     extract::Request,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse},
 };
 use memory_serve::CacheControl;
@@ -37,6 +37,10 @@ pub fn service(dir: Option<&Path>) -> Router {
             // and gzipped once (a tenth of a second), which the hub need not wait for.
             tokio::spawn(built_in());
             Router::new().fallback(|request: Request| async move {
+                // Pages and files are read, never written to.
+                if !matches!(*request.method(), Method::GET | Method::HEAD) {
+                    return StatusCode::METHOD_NOT_ALLOWED.into_response();
+                }
                 built_in().await.clone().oneshot(request).await.unwrap_or_else(|e| match e {})
             })
         }
