@@ -344,6 +344,59 @@ pub fn reference() -> String {
     doc
 }
 
+/// The packaged configuration file, `packaging/kutanga.toml`: every option, commented, with its
+/// meaning and default, and `set` (key, TOML value) uncommented; a test fails when it differs.
+pub fn sample_file(set: &[(&str, &str)]) -> String {
+    let cmd = Settings::augment_args(clap::Command::new("kutanga"));
+    let mut file = String::from(
+        "# Kutanga Hub's configuration (KUTANGA_CONFIG names this file). Every setting is listed,\n\
+         # commented out, at its default; a KUTANGA_* environment variable or a flag wins over a\n\
+         # value here. `kutanga check-config` prints the values in effect and what is wrong with them.\n\
+         # Generated from api/src/config.rs; docs/configuration.md explains each one.\n",
+    );
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if long == "config" {
+            continue;
+        }
+        let key = long.replace('-', "_");
+        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+        let words: Vec<&str> = help.split_whitespace().collect();
+        file.push('\n');
+        let mut line = String::from("#");
+        for word in words {
+            if line.len() + word.len() > 98 {
+                file.push_str(&line);
+                file.push('\n');
+                line = String::from("#");
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        file.push_str(&line);
+        file.push('\n');
+        if let Some((_, value)) = set.iter().find(|(k, _)| *k == key) {
+            file.push_str(&format!("{key} = {value}\n"));
+            continue;
+        }
+        let default: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let value = match default.join(",") {
+            d if d.is_empty() => {
+                let name =
+                    arg.get_value_names().and_then(|n| n.first()).map_or("VALUE".to_owned(), ToString::to_string);
+                format!("\"<{name}>\"")
+            }
+            d if d.parse::<i64>().is_ok() || d == "true" || d == "false" => d,
+            d => format!("{d:?}"),
+        };
+        file.push_str(&format!("# {key} = {value}\n"));
+    }
+    file
+}
+
+/// What the Debian package's file sets: the data in /var/lib, production rules.
+pub const PACKAGED: &[(&str, &str)] = &[("data_dir", "\"/var/lib/kutanga\""), ("mode", "\"production\"")];
+
 /// One option of the running hub: its value (or that it is a secret) and where the value came
 /// from. Secrets never reach this list, only whether they are set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -892,21 +945,49 @@ mod tests {
         parse_with_file::<Cli>(args).map(|c| c.settings)
     }
 
-    #[test]
-    fn the_reference_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
-        let made = reference();
+    /// Fails unless the file at `path` (from the workspace root) holds `made`; with
+    /// KUTANGA_UPDATE_DOCS set, writes it first. Returns the file's path.
+    fn generated_file_is_current(path: &str, made: &str, test: &str) -> PathBuf {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
         if std::env::var_os("KUTANGA_UPDATE_DOCS").is_some() {
-            std::fs::write(&path, &made).unwrap();
+            std::fs::write(&file, made).unwrap();
         }
-        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        let kept = std::fs::read_to_string(&file).unwrap_or_default();
         assert!(
             kept == made,
-            "docs/configuration.md is stale: run `KUTANGA_UPDATE_DOCS=1 cargo nextest run -p kutanga --lib \
-             config::tests::the_reference_is_current` and commit it"
+            "{path} is stale: run `KUTANGA_UPDATE_DOCS=1 cargo nextest run -p kutanga --lib config::tests::{test}` \
+             and commit it"
         );
+        file
+    }
+
+    #[test]
+    fn the_reference_is_current() {
+        let made = reference();
+        generated_file_is_current("docs/configuration.md", &made, "the_reference_is_current");
         let options = Settings::augment_args(clap::Command::new("k")).get_arguments().count();
         assert_eq!(made.lines().filter(|l| l.starts_with("| `KUTANGA_")).count(), options, "every option has its row");
+    }
+
+    #[test]
+    fn the_packaged_file_is_current_and_read() {
+        let made = sample_file(PACKAGED);
+        let path = generated_file_is_current("packaging/kutanga.toml", &made, "the_packaged_file_is_current_and_read");
+        // The hub reads it as it stands, with the values it sets.
+        let s = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/kutanga"));
+        assert_eq!(s.mode, Mode::Production);
+        // Each commented line, uncommented, is the default it names.
+        let uncommented: String = made
+            .lines()
+            .filter_map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ") && !l.contains("\"<")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let all = dir.path().join("all.toml");
+        std::fs::write(&all, uncommented).unwrap();
+        let s = parse(&["--config", all.to_str().unwrap()]).unwrap();
+        assert_eq!(s.bind, parse(&[]).unwrap().bind);
     }
 
     #[test]

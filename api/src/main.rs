@@ -4,8 +4,28 @@ use std::process::ExitCode;
 
 use kutanga::{cli::Cli, config::ConfigError, run, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime starts its threads, which copy this thread's capabilities.
+    if let Err(e) = kutanga::supervisor::process::keep_capabilities_from_children() {
+        #[expect(clippy::print_stderr, reason = "logging is not set up yet")]
+        {
+            eprintln!("kutanga: cannot drop the capabilities games would inherit: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run_main()),
+        Err(e) => {
+            #[expect(clippy::print_stderr, reason = "logging is not set up yet")]
+            {
+                eprintln!("kutanga: cannot start: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_main() -> ExitCode {
     let cli = match Cli::parse_from_env() {
         Ok(cli) => cli,
         Err(ConfigError::Cli(e)) => e.exit(),

@@ -222,7 +222,9 @@ async fn bad_requests_get_clear_coded_errors(backend: Backend) {
 }
 
 async fn health_playground_and_request_ids(backend: Backend) {
-    let hub = TestHub::start(backend).await;
+    let empty = tempfile::tempdir().unwrap();
+    let hub =
+        TestHub::start_with(common::Store::new(backend).await, &["--web-dir", empty.path().to_str().unwrap()]).await;
     let res = hub.http.get(hub.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let res = hub.http.get(hub.url("/readyz")).send().await.unwrap();
@@ -241,7 +243,7 @@ async fn health_playground_and_request_ids(backend: Backend) {
     // Development mode answers introspection (production mode does not, see below).
     let res = hub.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(res["data"]["__schema"]["queryType"]["name"], "Query");
-    // Without a built web app, / explains how to build one.
+    // A web folder with no built app in it: / explains how to build one.
     let root = hub.http.get(hub.url("/servers/1")).send().await.unwrap();
     assert_eq!(root.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(root.text().await.unwrap().contains("cargo xtask web"));

@@ -19,6 +19,8 @@ const TRUNK_VERSION: &str = "0.22.1";
 /// npm's binaryen: Debian's (108) makes a wasm that fails in the browser.
 const BINARYEN_VERSION: &str = "132";
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Packs the Debian package (`cargo xtask package`).
+const CARGO_DEB_VERSION: &str = "3.8.0";
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -33,6 +35,8 @@ usage: cargo xtask <command>
   fuzz [CASES]    the property tests (GraphQL documents against a real hub, template files,
                   variable substitution, console output, configuration, tokens) with CASES random
                   inputs each (default 20000; the test command runs 256)
+  package         build the Debian package (the web app, the release hub with it built in, the
+                  systemd unit and settings) into target/debian/; prints its path
   web             build the web app into web/dist (release)
   schema          write the GraphQL schema to schema.graphql
   setup           install the wasm target, Trunk and wasm-bindgen-cli
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         "bench" => bench(&rest),
         "fuzz" => fuzz(&rest),
         "web" => setup().and_then(|()| web()),
+        "package" => package().map(|deb| print_path(&deb)),
         "schema" => schema(),
         "setup" => setup(),
         _ => {
@@ -242,7 +247,8 @@ fn test(args: &[String]) -> Result {
     test_programs()?;
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
-    web()?;
+    // The package test installs it (api/tests/package.rs); the web app is built on the way.
+    let deb = package()?;
     let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
     let mut cmd: Vec<&str> = if nextest {
         vec!["nextest", "run", "--workspace", "--no-fail-fast"]
@@ -255,6 +261,7 @@ fn test(args: &[String]) -> Result {
         .args(&cmd)
         .current_dir(root())
         .env("KUTANGA_TEST_DATABASE_URL", &url)
+        .env("KUTANGA_TEST_DEB", &deb)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
@@ -339,6 +346,39 @@ fn chromium() -> Result {
         &["chromium", "chromium-driver"],
         &format!("the browser tests need Chromium at {path} and chromedriver (or set KUTANGA_TEST_CHROMIUM)"),
     )
+}
+
+#[allow(clippy::print_stdout, reason = "the package's path, for scripts")]
+fn print_path(path: &Path) {
+    println!("{}", path.display());
+}
+
+/// The Debian package: the web app, then the release hub with it built in, packed by cargo-deb
+/// (installed from crates.io the first time) with the unit, settings and scripts of packaging/.
+fn package() -> Result<PathBuf> {
+    setup()?;
+    web()?;
+    let have = output(&cargo(), &["deb", "--version"]).unwrap_or_default();
+    if !have.contains(CARGO_DEB_VERSION) {
+        // It runs for seconds: a debug build installs in a fraction of the time.
+        sh(&cargo(), &["install", "--locked", "--debug", "cargo-deb", "--version", CARGO_DEB_VERSION])
+            .map_err(|e| format!("{e}\ninstalling cargo-deb from crates.io failed"))?;
+    }
+    if output("dpkg-shlibdeps", &["--version"]).is_none() {
+        apt_install(&["dpkg-dev"], "the package's dependencies are found by dpkg-shlibdeps")?;
+    }
+    let out = Command::new(cargo())
+        .args(["deb", "-p", "kutanga"])
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo deb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo deb failed ({})", out.status));
+    }
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let deb = printed.lines().map(str::trim).rfind(|l| l.ends_with(".deb")).map(PathBuf::from);
+    deb.filter(|p| p.is_file()).ok_or_else(|| format!("cargo deb did not say where the package is: {printed}"))
 }
 
 /// The Debian programs the tests run: the game servers (supervisor tests), promtool (checks

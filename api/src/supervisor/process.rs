@@ -28,9 +28,11 @@ pub struct GameIds {
 }
 
 impl GameIds {
-    /// `None` when the hub is not root: games then run as the hub's own user.
+    /// `None` when the hub may not run processes as other users (it is neither root nor holds
+    /// the capabilities below, as the packaged systemd unit gives its `kutanga` user): games then
+    /// run as the hub's own user.
     pub fn new(base: u32) -> Option<Self> {
-        rustix::process::geteuid().is_root().then_some(Self { base })
+        (rustix::process::geteuid().is_root() || holds_capabilities(&effective_capabilities())).then_some(Self { base })
     }
 
     /// The identity of one server.
@@ -44,6 +46,43 @@ impl GameIds {
         })?;
         Ok(GameUser { uid: id, gid: id })
     }
+}
+
+/// What switching a game to its own identity takes: CAP_CHOWN (0) and CAP_FOWNER (3) to give it
+/// its folder, CAP_DAC_OVERRIDE (1) to reach into that folder afterwards, CAP_KILL (5) to signal
+/// its processes, CAP_SETGID (6) and CAP_SETUID (7) to start them as it.
+const GAME_CAPABILITIES: u64 = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 7;
+
+/// The process's effective capabilities (`CapEff` in /proc/self/status).
+fn effective_capabilities() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+fn holds_capabilities(effective: &u64) -> bool {
+    effective & GAME_CAPABILITIES == GAME_CAPABILITIES
+}
+
+/// Empties the calling thread's inheritable capability set, and with it its ambient set, so that
+/// no program the hub starts (a game, the kill helper) inherits a capability the hub holds. The
+/// packaged systemd unit gives the hub CAP_KILL, CAP_SETUID and others as ambient capabilities;
+/// inherited, they would let a game read the hub's database, and the kill helper's `kill -1`
+/// signal every process on the host. The hub keeps them (effective and permitted), and a child
+/// keeps them between fork and exec, where it takes its game's identity. Call it before any
+/// other thread starts: capabilities are per thread, and new threads copy their creator's.
+pub fn keep_capabilities_from_children() -> std::io::Result<()> {
+    use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+    let mut sets = capabilities(None)?;
+    if sets.inheritable.is_empty() {
+        return Ok(());
+    }
+    sets.inheritable = CapabilitySet::empty();
+    set_capabilities(None, sets)?;
+    Ok(())
 }
 
 /// procps' kill(1), run as a game's UID to signal every process of that UID at once.
@@ -348,6 +387,24 @@ mod tests {
         assert!(alive(me, t));
         assert!(!alive(me, t.map(|t| t + 1)), "same pid, other start time: a reused pid");
         assert!(!alive(i32::MAX - 1, None));
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    #[test]
+    fn games_get_identities_with_the_capabilities_or_as_root() {
+        // The packaged unit's AmbientCapabilities: CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_KILL
+        // CAP_SETGID CAP_SETUID.
+        assert!(holds_capabilities(&0x0000_00eb));
+        assert!(holds_capabilities(&0x0000_01ff_ffff_ffff), "root's full set");
+        assert!(!holds_capabilities(&0x0000_00c0), "setuid and setgid alone cannot hand a folder over");
+        assert!(!holds_capabilities(&0));
+        if rustix::process::geteuid().is_root() {
+            assert!(holds_capabilities(&effective_capabilities()), "this test runs as root with them all");
+        }
     }
 }
 
