@@ -34,6 +34,9 @@ pub enum Command {
     /// Account rescue for when nobody can sign in.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Ask the hub serving at KUTANGA_BIND for /healthz (for container health checks); exits 1
+    /// unless it answers 200 within 5 s.
+    Health,
     /// Print the effective configuration (secrets hidden) and every warning about it, without
     /// starting; exits with 1 when the hub would refuse to start.
     CheckConfig,

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(cmd) => admin(cli.settings, cmd).await,
         Command::CheckConfig => Ok(check_config(&cli.settings)),
+        Command::Health => Ok(health(&cli.settings).await),
         Command::Backup { output } => {
             let db = Db::connect(&cli.settings.database()).await?;
             let made = backup::create(&cli.settings, &db, &output).await;
@@ -66,6 +67,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.settings.data_dir.display()
             ));
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Whether the hub at the configured address answers /healthz: over loopback when it listens on
+/// every address, over HTTPS when it serves TLS (its certificate is not checked: it names the
+/// public host, and this is the hub asking itself).
+async fn health(settings: &Settings) -> ExitCode {
+    let mut addr = settings.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let scheme = if settings.tls().is_some() { "https" } else { "http" };
+    let client =
+        reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).danger_accept_invalid_certs(true).build();
+    let answer = match client {
+        Ok(client) => client.get(format!("{scheme}://{addr}/healthz")).send().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => {
+            say("healthy");
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            complain(&format!("unhealthy: /healthz answered {}", r.status()));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            complain(&format!("unhealthy: no answer from {scheme}://{addr}/healthz: {e}"));
+            ExitCode::FAILURE
         }
     }
 }

@@ -37,6 +37,8 @@ usage: cargo xtask <command>
                   inputs each (default 20000; the test command runs 256)
   package         build the Debian package (the web app, the release hub with it built in, the
                   systemd unit and settings) into target/debian/; prints its path
+  image           build the container image (FROM scratch: the release hub and the libraries it
+                  links) with podman as localhost/kutanga-hub; prints its name
   web             build the web app into web/dist (release)
   schema          write the GraphQL schema to schema.graphql
   setup           install the wasm target, Trunk and wasm-bindgen-cli
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz(&rest),
         "web" => setup().and_then(|()| web()),
         "package" => package().map(|deb| print_path(&deb)),
+        "image" => image().map(|name| print_path(Path::new(&name))),
         "schema" => schema(),
         "setup" => setup(),
         _ => {
@@ -247,8 +250,10 @@ fn test(args: &[String]) -> Result {
     test_programs()?;
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
-    // The package test installs it (api/tests/package.rs); the web app is built on the way.
+    // The package test installs it (api/tests/package.rs), the container test runs the image
+    // (api/tests/container.rs); the web app is built on the way.
     let deb = package()?;
+    let image = image()?;
     let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
     let mut cmd: Vec<&str> = if nextest {
         vec!["nextest", "run", "--workspace", "--no-fail-fast"]
@@ -262,6 +267,7 @@ fn test(args: &[String]) -> Result {
         .current_dir(root())
         .env("KUTANGA_TEST_DATABASE_URL", &url)
         .env("KUTANGA_TEST_DEB", &deb)
+        .env("KUTANGA_TEST_IMAGE", &image)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
@@ -379,6 +385,67 @@ fn package() -> Result<PathBuf> {
     let printed = String::from_utf8_lossy(&out.stdout);
     let deb = printed.lines().map(str::trim).rfind(|l| l.ends_with(".deb")).map(PathBuf::from);
     deb.filter(|p| p.is_file()).ok_or_else(|| format!("cargo deb did not say where the package is: {printed}"))
+}
+
+/// The container image: the release hub (the web app built in) and the C libraries `ldd` names,
+/// FROM scratch (packaging/container/Containerfile), built with podman in Docker's format (for its
+/// HEALTHCHECK). Where CONTAINERS_CONF is unset, podman reads packaging/container/containers.conf.
+fn image() -> Result<String> {
+    setup()?;
+    web()?;
+    sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
+    if output("podman", &["--version"]).is_none() || output("runc", &["--version"]).is_none() {
+        apt_install(&["podman", "runc"], "the container image is built with podman")?;
+    }
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let binary = target.join("release/kutanga");
+    let context = target.join("image");
+    let _ = std::fs::remove_dir_all(&context);
+    let rootfs = context.join("rootfs");
+    let fail = |e: std::io::Error| format!("cannot lay out {}: {e}", context.display());
+    for dir in ["usr/bin", "etc", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(dir)).map_err(fail)?;
+    }
+    std::fs::create_dir_all(context.join("data")).map_err(fail)?;
+    std::fs::copy(&binary, rootfs.join("usr/bin/kutanga")).map_err(fail)?;
+    let linked = output("ldd", &[&binary.to_string_lossy()]).ok_or("ldd could not read the hub's binary")?;
+    for library in linked.split_whitespace().filter(|w| w.starts_with('/')) {
+        let into = rootfs.join(library.trim_start_matches('/'));
+        std::fs::create_dir_all(into.parent().unwrap_or(&rootfs)).map_err(fail)?;
+        std::fs::copy(library, &into).map_err(fail)?;
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/:/sbin/nologin\nkutanga:x:10001:10001:Kutanga Hub:/data:/sbin/nologin\n",
+    )
+    .map_err(fail)?;
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nkutanga:x:10001:\n").map_err(fail)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).map_err(fail)?;
+        std::fs::set_permissions(context.join("data"), std::fs::Permissions::from_mode(0o711)).map_err(fail)?;
+    }
+    let version = locked_version("kutanga")?;
+    let name = format!("localhost/kutanga-hub:{version}");
+    let containerfile = root().join("packaging/container/Containerfile");
+    let mut build = Command::new("podman");
+    if env::var_os("CONTAINERS_CONF").is_none() {
+        build.env("CONTAINERS_CONF", root().join("packaging/container/containers.conf"));
+    }
+    // podman's progress on stderr: stdout is the image's name alone, for scripts.
+    if let Ok(stderr) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+        build.stdout(std::process::Stdio::from(stderr));
+    }
+    let status = build
+        .args(["build", "--format", "docker", "-t", &name, "-t", "localhost/kutanga-hub:latest", "-f"])
+        .arg(&containerfile)
+        .arg(&context)
+        .status()
+        .map_err(|e| format!("cannot run podman: {e}"))?;
+    if !status.success() {
+        return Err(format!("podman build failed ({status})"));
+    }
+    Ok(name)
 }
 
 /// The Debian programs the tests run: the game servers (supervisor tests), promtool (checks
