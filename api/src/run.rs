@@ -76,34 +76,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// public host, and this is the hub asking itself).
 async fn health(settings: &Settings) -> ExitCode {
     let mut addr = settings.bind;
+    let mut tries = vec![addr];
     if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
+        // Listening on every address: loopback, of either family (IPv6 may be off on loopback).
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        let mut v6 = addr;
+        v6.set_ip(std::net::Ipv6Addr::LOCALHOST.into());
+        tries = if settings.bind.is_ipv4() { vec![addr] } else { vec![v6, addr] };
     }
     let scheme = if settings.tls().is_some() { "https" } else { "http" };
-    let client =
-        reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).danger_accept_invalid_certs(true).build();
-    let answer = match client {
-        Ok(client) => client.get(format!("{scheme}://{addr}/healthz")).send().await,
-        Err(e) => Err(e),
-    };
-    match answer {
-        Ok(r) if r.status().is_success() => {
-            say("healthy");
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            complain(&format!("unhealthy: /healthz answered {}", r.status()));
-            ExitCode::FAILURE
-        }
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .no_proxy()
+        .danger_accept_invalid_certs(true)
+        .build()
+    {
+        Ok(client) => client,
         Err(e) => {
-            complain(&format!("unhealthy: no answer from {scheme}://{addr}/healthz: {e}"));
-            ExitCode::FAILURE
+            complain(&format!("unhealthy: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut last = String::new();
+    for addr in tries {
+        match client.get(format!("{scheme}://{addr}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => {
+                say("healthy");
+                return ExitCode::SUCCESS;
+            }
+            Ok(r) => last = format!("/healthz at {addr} answered {}", r.status()),
+            Err(e) => last = format!("no answer from {scheme}://{addr}/healthz: {e}"),
         }
     }
+    complain(&format!("unhealthy: {last}"));
+    ExitCode::FAILURE
 }
 
 /// The effective settings, then every warning; 1 when the hub would refuse to start.

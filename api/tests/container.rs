@@ -63,8 +63,9 @@ async fn the_image_runs_serves_and_stops() {
     }
     let health = podman(&["healthcheck", "run", &container.0]);
     assert!(health.status.success(), "its HEALTHCHECK (kutanga health): {}", said(&health));
-    let user = podman(&["inspect", "--format", "{{.Config.User}}", &container.0]);
-    assert_eq!(String::from_utf8_lossy(&user.stdout).trim(), "10001:10001", "not root");
+    let user = podman(&["top", &container.0, "huser"]);
+    let users = String::from_utf8_lossy(&user.stdout).into_owned();
+    assert!(users.lines().skip(1).all(|u| u.trim() == "10001") && users.lines().count() > 1, "not root: {users}");
 
     let page = http.get(&base).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("kutanga-web"), "the web app, built in: {page}");

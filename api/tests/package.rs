@@ -230,7 +230,8 @@ async fn the_package_installs_runs_upgrades_and_purges() {
     let game_uid = uid_of(pid);
     assert_ne!(game_uid, kutanga_uid, "a game runs as a user of its own");
     assert!(game_uid >= uid_base, "{game_uid}");
-    assert_eq!((capabilities(pid, "CapEff"), capabilities(pid, "CapAmb")), (0, 0), "a game inherits no capability");
+    let caps = ["CapPrm", "CapEff", "CapInh", "CapAmb"].map(|set| capabilities(pid, set));
+    assert_eq!(caps, [0; 4], "a game inherits no capability (permitted, effective, inheritable, ambient)");
     let hub_pid = i64::from(hub.id());
     assert_eq!(uid_of(hub_pid), kutanga_uid, "the hub runs as kutanga");
 
@@ -241,6 +242,7 @@ async fn the_package_installs_runs_upgrades_and_purges() {
     let next = next_version(&deb, dir.path());
     ok("dpkg", &["-i", next.to_str().unwrap()]);
     assert!(ok("dpkg-query", &["-W", "-f=${Version}", "kutanga"]).ends_with("+next1"));
+    // (Without systemd nothing here would stop it; what would is KillMode=process, checked above.)
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the game outlived the hub's upgrade");
     let mut hub = start_as_the_unit(port, uid_base);
     client.ready(&mut hub).await;

@@ -187,7 +187,10 @@ const WEB_BUDGET_BYTES: u64 = 600 * 1024;
 fn web() -> Result {
     // Trunk finds wasm-opt on PATH (and would download it otherwise, which it may not).
     let path = format!("{}:{}", binaryen_bin().display(), env::var("PATH").unwrap_or_default());
-    let status = Command::new("trunk")
+    let mut trunk = Command::new("trunk");
+    // Trunk's progress on stderr: `package` and `image` print only a path or a name on stdout.
+    progress_to_stderr(&mut trunk);
+    let status = trunk
         .args(["--skip-version-check", "build", "--release"])
         .current_dir(root())
         .env("PATH", path)
@@ -252,8 +255,10 @@ fn test(args: &[String]) -> Result {
     postgres_reachable(&url)?;
     // The package test installs it (api/tests/package.rs), the container test runs the image
     // (api/tests/container.rs); the web app is built on the way.
-    let deb = package()?;
-    let image = image()?;
+    // One web build for both: each new build of the app makes the hub be built again.
+    web()?;
+    let deb = pack_deb()?;
+    let image = build_image()?;
     let nextest = output(&cargo(), &["nextest", "--version"]).is_some();
     let mut cmd: Vec<&str> = if nextest {
         vec!["nextest", "run", "--workspace", "--no-fail-fast"]
@@ -354,6 +359,13 @@ fn chromium() -> Result {
     )
 }
 
+/// Sends what a tool prints on stdout to stderr.
+fn progress_to_stderr(command: &mut Command) {
+    if let Ok(stderr) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+        command.stdout(std::process::Stdio::from(stderr));
+    }
+}
+
 #[allow(clippy::print_stdout, reason = "the package's path, for scripts")]
 fn print_path(path: &Path) {
     println!("{}", path.display());
@@ -364,6 +376,11 @@ fn print_path(path: &Path) {
 fn package() -> Result<PathBuf> {
     setup()?;
     web()?;
+    pack_deb()
+}
+
+/// The package of the web app as it is built now.
+fn pack_deb() -> Result<PathBuf> {
     let have = output(&cargo(), &["deb", "--version"]).unwrap_or_default();
     if !have.contains(CARGO_DEB_VERSION) {
         // It runs for seconds: a debug build installs in a fraction of the time.
@@ -373,8 +390,11 @@ fn package() -> Result<PathBuf> {
     if output("dpkg-shlibdeps", &["--version"]).is_none() {
         apt_install(&["dpkg-dev"], "the package's dependencies are found by dpkg-shlibdeps")?;
     }
+    // Built here, as `image` builds it, so that the two share one build (cargo-deb's own build
+    // differs enough from this one to be made again).
+    sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
     let out = Command::new(cargo())
-        .args(["deb", "-p", "kutanga"])
+        .args(["deb", "-p", "kutanga", "--no-build"])
         .current_dir(root())
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -393,6 +413,11 @@ fn package() -> Result<PathBuf> {
 fn image() -> Result<String> {
     setup()?;
     web()?;
+    build_image()
+}
+
+/// The image of the web app as it is built now.
+fn build_image() -> Result<String> {
     sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
     if output("podman", &["--version"]).is_none() || output("runc", &["--version"]).is_none() {
         apt_install(&["podman", "runc"], "the container image is built with podman")?;
@@ -433,9 +458,7 @@ fn image() -> Result<String> {
         build.env("CONTAINERS_CONF", root().join("packaging/container/containers.conf"));
     }
     // podman's progress on stderr: stdout is the image's name alone, for scripts.
-    if let Ok(stderr) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
-        build.stdout(std::process::Stdio::from(stderr));
-    }
+    progress_to_stderr(&mut build);
     let status = build
         .args(["build", "--format", "docker", "-t", &name, "-t", "localhost/kutanga-hub:latest", "-f"])
         .arg(&containerfile)

@@ -19,8 +19,15 @@ pub enum Cgroups {
 }
 
 impl Cgroups {
-    /// Finds a cgroup hierarchy with a memory controller the hub can write to.
+    /// Finds a cgroup hierarchy with a memory controller the hub can write to. Only as root: a
+    /// hub given capabilities by the packaged systemd unit could write at the hierarchy's root too
+    /// (CAP_DAC_OVERRIDE), and would move its games out of the unit's own cgroup, where systemd
+    /// no longer sees them. Such a hub limits memory with prlimit; cgroups inside the subtree the
+    /// unit delegates are still to do.
     pub fn detect(data_dir: &Path) -> Self {
+        if !rustix::process::geteuid().is_root() {
+            return Self::None;
+        }
         let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
         let name = format!("kutanga-{}", &crate::auth::digest(&canonical.to_string_lossy())[..12]);
         let v2 = Path::new("/sys/fs/cgroup");
