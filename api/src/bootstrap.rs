@@ -22,12 +22,12 @@ use crate::{
 /// refused.
 pub async fn open_database(settings: &Settings, bus: &dyn EventBus) -> anyhow::Result<(Db, Vec<String>)> {
     let db = Db::connect(&settings.database()).await?;
-    let pending = db.pending_migrations().await?;
-    if let (crate::config::DatabaseTarget::Sqlite(_), Some(schema)) =
-        (settings.database(), db.applied_migrations().await?.pop())
+    let applied = db.applied_migrations().await?;
+    let pending = crate::db::pending_after(&applied)?;
+    if let (crate::config::DatabaseTarget::Sqlite(_), Some(schema)) = (settings.database(), applied.last())
         && !pending.is_empty()
     {
-        let (path, made) = crate::backup::before_upgrade(settings, &db, &schema).await.map_err(|e| {
+        let (path, made) = crate::backup::before_upgrade(settings, &db, schema).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot back the database up before upgrading it: {e:#} (KUTANGA_BACKUP_DIR names where the \
                  backup goes)"

@@ -195,18 +195,7 @@ impl Db {
 
     /// The migrations this binary would apply; an error when the database is newer than it.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
-        let applied = self.applied_migrations().await?;
-        let known = known_migrations();
-        if let Some(unknown) = applied.iter().find(|name| !known.contains(name)) {
-            return Err(DbErr::Custom(format!(
-                "the database was upgraded by a newer Kutanga Hub: its schema has migration {unknown}, which \
-                 this binary ({}, schema {}) does not know. Run the newer version, or restore a backup made \
-                 before the upgrade into an empty data dir",
-                shared::VERSION,
-                schema_version()
-            )));
-        }
-        Ok(known.into_iter().filter(|name| !applied.contains(name)).collect())
+        pending_after(&self.applied_migrations().await?)
     }
 
     /// The migrations applied to the database, oldest first (none on a new database).
@@ -239,6 +228,22 @@ impl Db {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// The migrations this binary would apply to a database that has `applied`; an error when that
+/// database is newer than this binary.
+pub fn pending_after(applied: &[String]) -> Result<Vec<String>, DbErr> {
+    let known = known_migrations();
+    if let Some(unknown) = applied.iter().find(|name| !known.contains(name)) {
+        return Err(DbErr::Custom(format!(
+            "the database was upgraded by a newer Kutanga Hub: its schema has migration {unknown}, which \
+             this binary ({}, schema {}) does not know. Run the newer version, or restore a backup made \
+             before the upgrade into an empty data dir",
+            shared::VERSION,
+            schema_version()
+        )));
+    }
+    Ok(known.into_iter().filter(|name| !applied.contains(name)).collect())
 }
 
 /// The migrations this binary knows, oldest first.
