@@ -25,7 +25,8 @@ const CARGO_DEB_VERSION: &str = "3.8.0";
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  run [ARGS...]   build the web app and run the hub (release) on SQLite; ARGS go to `kutanga serve`
+  run [ARGS...]   build the web app and run the hub (optimised, no LTO) on SQLite; ARGS go to
+                  `kutanga serve`
   test [ARGS...]  install what the tests need, build the web app, run every test on SQLite and
                   PostgreSQL (KUTANGA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres);
                   ARGS go to cargo nextest (or cargo test)
@@ -110,13 +111,6 @@ fn setup() -> Result {
         sh("rustup", &["target", "add", "wasm32-unknown-unknown"])
             .map_err(|e| format!("{e}\nthe web app needs the wasm32-unknown-unknown target"))?;
     }
-    let trunk_ok = output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION));
-    if !trunk_ok {
-        // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
-        // A debug build of Trunk installs in a third of the time and runs for seconds only.
-        sh(&cargo(), &["install", "--locked", "--debug", "trunk", "--version", TRUNK_VERSION, "--ignore-rust-version"])
-            .map_err(|e| format!("{e}\ninstalling Trunk from crates.io failed; install it by hand and retry"))?;
-    }
     let wanted = locked_version("wasm-bindgen")?;
     let trunk_toml = std::fs::read_to_string(root().join("Trunk.toml")).map_err(|e| format!("Trunk.toml: {e}"))?;
     if !trunk_toml.contains(&format!("wasm_bindgen = \"{wanted}\"")) {
@@ -148,13 +142,71 @@ fn setup() -> Result {
         )
         .map_err(|e| format!("{e}\ninstalling binaryen {BINARYEN_VERSION} from npm failed"))?;
     }
+    let mut installs = Vec::new();
+    if !output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION)) {
+        // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
+        installs.push(Install { krate: "trunk", version: TRUNK_VERSION.into(), locked: true });
+    }
     let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
     if !have.split_whitespace().any(|w| w == wanted) {
         // Not --locked: its lock file wants a crate version the registry no longer serves.
-        sh(&cargo(), &["install", "wasm-bindgen-cli", "--version", &wanted, "--force"])
-            .map_err(|e| format!("{e}\ninstalling wasm-bindgen-cli {wanted} failed"))?;
+        installs.push(Install { krate: "wasm-bindgen-cli", version: wanted, locked: false });
     }
-    Ok(())
+    // Side by side: each spends much of its time in steps that use one core.
+    let children: Vec<_> = installs.iter().map(|i| Ok((i, spawn(&cargo(), &i.args())?))).collect::<Result<_>>()?;
+    let failed: Vec<String> = children
+        .into_iter()
+        .filter_map(|(install, child)| {
+            finish(child, &format!("installing {} {} from crates.io", install.krate, install.version)).err()
+        })
+        .collect();
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("\n")) }
+}
+
+/// A tool the web build needs, built from crates.io.
+struct Install {
+    krate: &'static str,
+    version: String,
+    locked: bool,
+}
+
+impl Install {
+    /// A debug build: the tools run for seconds, and an optimised build of them takes three times
+    /// as long. Each in a target dir of its own, so that two installs and the hub's build never
+    /// wait for one another's lock (and a failed install resumes where it stopped).
+    fn args(&self) -> Vec<String> {
+        let target = target_dir().join("tools").join(self.krate);
+        let mut args = vec!["install", "--debug", "--ignore-rust-version", "--force"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        if self.locked {
+            args.push("--locked".into());
+        }
+        args.extend(["--target-dir".into(), target.to_string_lossy().into_owned()]);
+        args.extend([self.krate.into(), "--version".into(), self.version.clone()]);
+        args
+    }
+}
+
+/// Starts a command in the workspace root.
+fn spawn(program: &str, args: &[String]) -> Result<std::process::Child> {
+    eprintln!("$ {program} {} &", args.join(" "));
+    Command::new(program).args(args).current_dir(root()).spawn().map_err(|e| format!("cannot run {program}: {e}"))
+}
+
+/// Waits for a started command; fails saying what it was for.
+fn finish(mut child: std::process::Child, what: &str) -> Result {
+    match child.wait() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{what} failed ({status})")),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// Where cargo builds (CARGO_TARGET_DIR, or the workspace's target/).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 /// Where the project keeps npm's binaryen (outside the clone, so that it survives a fresh one).
@@ -239,10 +291,20 @@ fn schema() -> Result {
     Ok(())
 }
 
+/// The hub as `cargo xtask run` builds it: the `local` profile (optimised, no LTO), started at
+/// once beside the tools and the web app. Its build script finds the web app missing or older
+/// and runs again in the last step, which then only builds the hub's own crate once more.
 fn run(args: &[String]) -> Result {
-    setup()?;
-    web()?;
-    let mut cmd: Vec<&str> = vec!["run", "--release", "-p", "kutanga", "--", "serve"];
+    let build: Vec<String> =
+        ["build", "--profile", "local", "-p", "kutanga", "--bin", "kutanga"].map(String::from).into();
+    let mut hub = spawn(&cargo(), &build)?;
+    if let Err(e) = setup().and_then(|()| web()) {
+        let _ = hub.kill();
+        let _ = hub.wait();
+        return Err(e);
+    }
+    finish(hub, "building the hub")?;
+    let mut cmd: Vec<&str> = vec!["run", "--profile", "local", "-p", "kutanga", "--", "serve"];
     cmd.extend(args.iter().map(String::as_str));
     sh(&cargo(), &cmd)
 }
@@ -323,7 +385,7 @@ fn bench(only: &[String]) -> Result {
     sh(&cargo(), &["build", "--release", "-p", "kutanga", "--bin", "kutanga"])?;
     // `cargo bench` builds the package's binary too, with the bench profile, into the same
     // `release` folder: the benchmark gets a copy of the release build, made before.
-    let target = env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    let target = target_dir();
     // Copied then renamed: a file that a leftover hub still runs cannot be written over.
     let hub = target.join("kutanga-under-bench");
     let copy = target.join("kutanga-under-bench.new");
@@ -383,9 +445,8 @@ fn package() -> Result<PathBuf> {
 fn pack_deb() -> Result<PathBuf> {
     let have = output(&cargo(), &["deb", "--version"]).unwrap_or_default();
     if !have.contains(CARGO_DEB_VERSION) {
-        // It runs for seconds: a debug build installs in a fraction of the time.
-        sh(&cargo(), &["install", "--locked", "--debug", "cargo-deb", "--version", CARGO_DEB_VERSION])
-            .map_err(|e| format!("{e}\ninstalling cargo-deb from crates.io failed"))?;
+        let install = Install { krate: "cargo-deb", version: CARGO_DEB_VERSION.into(), locked: true };
+        finish(spawn(&cargo(), &install.args())?, "installing cargo-deb from crates.io")?;
     }
     if output("dpkg-shlibdeps", &["--version"]).is_none() {
         apt_install(&["dpkg-dev"], "the package's dependencies are found by dpkg-shlibdeps")?;
@@ -422,7 +483,7 @@ fn build_image() -> Result<String> {
     if output("podman", &["--version"]).is_none() || output("runc", &["--version"]).is_none() {
         apt_install(&["podman", "runc"], "the container image is built with podman")?;
     }
-    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let target = target_dir();
     let binary = target.join("release/kutanga");
     let context = target.join("image");
     let _ = std::fs::remove_dir_all(&context);
