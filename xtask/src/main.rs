@@ -25,7 +25,7 @@ const CARGO_DEB_VERSION: &str = "3.8.0";
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
-  run [ARGS...]   build the web app and run the hub (optimised, no LTO) on SQLite; ARGS go to
+  run [ARGS...]   build the web app and run the hub (a dev build) on SQLite; ARGS go to
                   `kutanga serve`
   test [ARGS...]  install what the tests need, build the web app, run every test on SQLite and
                   PostgreSQL (KUTANGA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres);
@@ -145,12 +145,13 @@ fn setup() -> Result {
     let mut installs = Vec::new();
     if !output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION)) {
         // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
-        installs.push(Install { krate: "trunk", version: TRUNK_VERSION.into(), locked: true });
+        // Without TLS (and its C code) or the update check: it never downloads here (Trunk.toml).
+        installs.push(Install { krate: "trunk", version: TRUNK_VERSION.into(), locked: true, features: Some("") });
     }
     let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
     if !have.split_whitespace().any(|w| w == wanted) {
         // Not --locked: its lock file wants a crate version the registry no longer serves.
-        installs.push(Install { krate: "wasm-bindgen-cli", version: wanted, locked: false });
+        installs.push(Install { krate: "wasm-bindgen-cli", version: wanted, locked: false, features: None });
     }
     // Side by side: each spends much of its time in steps that use one core.
     let children: Vec<_> = installs.iter().map(|i| Ok((i, spawn(&cargo(), &i.args())?))).collect::<Result<_>>()?;
@@ -168,6 +169,8 @@ struct Install {
     krate: &'static str,
     version: String,
     locked: bool,
+    /// Cargo features, all but these off.
+    features: Option<&'static str>,
 }
 
 impl Install {
@@ -182,6 +185,12 @@ impl Install {
             .collect::<Vec<_>>();
         if self.locked {
             args.push("--locked".into());
+        }
+        if let Some(features) = self.features {
+            args.push("--no-default-features".into());
+            if !features.is_empty() {
+                args.extend(["--features".into(), features.into()]);
+            }
         }
         args.extend(["--target-dir".into(), target.to_string_lossy().into_owned()]);
         args.extend([self.krate.into(), "--version".into(), self.version.clone()]);
@@ -291,12 +300,12 @@ fn schema() -> Result {
     Ok(())
 }
 
-/// The hub as `cargo xtask run` builds it: the `local` profile (optimised, no LTO), started at
-/// once beside the tools and the web app. Its build script finds the web app missing or older
-/// and runs again in the last step, which then only builds the hub's own crate once more.
+/// The hub as `cargo xtask run` builds it: the dev profile (unoptimised but for the hot crates,
+/// Cargo.toml says which), started at once beside the tools and the web app. Its build script
+/// finds the web app missing or older and runs again in the last step, which then only builds
+/// the hub's own crate once more.
 fn run(args: &[String]) -> Result {
-    let build: Vec<String> =
-        ["build", "--profile", "local", "-p", "kutanga", "--bin", "kutanga"].map(String::from).into();
+    let build: Vec<String> = ["build", "-p", "kutanga", "--bin", "kutanga"].map(String::from).into();
     let mut hub = spawn(&cargo(), &build)?;
     if let Err(e) = setup().and_then(|()| web()) {
         let _ = hub.kill();
@@ -304,7 +313,7 @@ fn run(args: &[String]) -> Result {
         return Err(e);
     }
     finish(hub, "building the hub")?;
-    let mut cmd: Vec<&str> = vec!["run", "--profile", "local", "-p", "kutanga", "--", "serve"];
+    let mut cmd: Vec<&str> = vec!["run", "-p", "kutanga", "--bin", "kutanga", "--", "serve"];
     cmd.extend(args.iter().map(String::as_str));
     sh(&cargo(), &cmd)
 }
@@ -313,6 +322,7 @@ fn test(args: &[String]) -> Result {
     setup()?;
     chromium()?;
     test_programs()?;
+    example_clients()?;
     let url = env::var("KUTANGA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into());
     postgres_reachable(&url)?;
     // The package test installs it (api/tests/package.rs), the container test runs the image
@@ -408,6 +418,23 @@ fn bench(only: &[String]) -> Result {
     Ok(())
 }
 
+/// The graphql-transport-ws clients the API guide's examples use (docs/examples, run by
+/// api/tests/docs.rs): gql from PyPI, graphql-ws from npm, at the versions the folder pins.
+fn example_clients() -> Result {
+    let examples = root().join("docs/examples");
+    let requirements = examples.join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let version = wanted.trim().rsplit("==").next().unwrap_or_default().to_owned();
+    let check = format!("import gql, sys; sys.exit(gql.__version__ != {version:?})");
+    if output("python3", &["-c", &check]).is_none() {
+        sh("python3", &["-m", "pip", "install", "--quiet", "-r", &requirements.to_string_lossy()]).map_err(|e| {
+            format!("{e}\nthe API guide's Python example needs gql: install it with pip (a virtualenv will do)")
+        })?;
+    }
+    sh("npm", &["ci", "--prefix", &examples.to_string_lossy(), "--no-audit", "--no-fund", "--silent"])
+        .map_err(|e| format!("{e}\nthe API guide's JavaScript example needs its packages from npm"))
+}
+
 /// Chromium and its driver for the browser tests: present, or installed from Debian's packages
 /// when we are root.
 fn chromium() -> Result {
@@ -445,7 +472,7 @@ fn package() -> Result<PathBuf> {
 fn pack_deb() -> Result<PathBuf> {
     let have = output(&cargo(), &["deb", "--version"]).unwrap_or_default();
     if !have.contains(CARGO_DEB_VERSION) {
-        let install = Install { krate: "cargo-deb", version: CARGO_DEB_VERSION.into(), locked: true };
+        let install = Install { krate: "cargo-deb", version: CARGO_DEB_VERSION.into(), locked: true, features: None };
         finish(spawn(&cargo(), &install.args())?, "installing cargo-deb from crates.io")?;
     }
     if output("dpkg-shlibdeps", &["--version"]).is_none() {
@@ -532,13 +559,16 @@ fn build_image() -> Result<String> {
     Ok(name)
 }
 
-/// The Debian programs the tests run: the game servers (supervisor tests), promtool (checks
-/// /metrics) and Prometheus' node exporter (the collector benchmark's baseline).
+/// The Debian programs the tests run: the game servers (supervisor tests and the guide's
+/// example), promtool (checks /metrics) and Prometheus' node exporter (the collector benchmark's
+/// baseline).
 fn test_programs() -> Result {
-    const PROGRAMS: [(&str, &str); 5] = [
+    const PROGRAMS: [(&str, &str); 6] = [
         ("/usr/games/minetestserver", "minetest-server"),
         ("/usr/games/teeworlds-server", "teeworlds-server"),
         ("/usr/games/freeciv-server", "freeciv-server"),
+        // The administrator guide's worked example of a game with no built-in template.
+        ("/usr/games/wesnothd-1.16", "wesnoth-1.16-server"),
         ("/usr/bin/promtool", "prometheus"),
         ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
     ];
