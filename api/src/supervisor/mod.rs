@@ -788,11 +788,12 @@ impl Supervisor {
             failed.finish(txn, self.0.bus.as_ref()).await?;
             return Err(conflict(why));
         }
+        // On the console before the game can answer it (the answer comes through the tailer).
+        self.console(server_id).push("stdin", line.to_owned());
         if let Err(e) = audit.finish(txn, self.0.bus.as_ref()).await {
             tracing::error!(server = server_id, error = %e, "a console command was sent but its audit entry was lost");
             return Err(e.into());
         }
-        self.console(server_id).push("stdin", line.to_owned());
         Ok(())
     }
 

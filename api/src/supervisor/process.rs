@@ -262,6 +262,13 @@ pub fn spawn(
     let stdout_from = stdout.metadata().map(|m| m.len()).unwrap_or(0);
     let stderr_from = stderr.metadata().map(|m| m.len()).unwrap_or(0);
     let stdin = OpenOptions::new().read(true).write(true).open(&paths.stdin).map_err(ApiError::internal)?;
+    if let Some(user) = user {
+        // The game's own, so that it may open it again by name (`/dev/stdin`: games that read
+        // commands from a file path, such as Wesnoth's server). Its folder stays the hub's (0700):
+        // nobody else reaches it.
+        let (uid, gid) = (rustix::fs::Uid::from_raw(user.uid), rustix::fs::Gid::from_raw(user.gid));
+        rustix::fs::fchown(&stdin, Some(uid), Some(gid)).map_err(ApiError::internal)?;
+    }
 
     let wrapped = Path::new(PRLIMIT).exists();
     let mut cmd = if wrapped {
