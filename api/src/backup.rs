@@ -156,11 +156,6 @@ pub async fn create(settings: &Settings, db: &Db, output: &Path) -> anyhow::Resu
 /// written.
 pub async fn restore(settings: &Settings, input: &Path) -> anyhow::Result<Manifest> {
     let data_dir = settings.data_dir.clone();
-    if !data_dir.exists() {
-        fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-        // As the hub makes it: traversable (games reach their folders inside), not listable.
-        fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o711))?;
-    }
     let _lock = DataDirLock::acquire(&data_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(".kutanga-restore-")
@@ -450,7 +445,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub struct DataDirLock(#[allow(dead_code, reason = "held, for its lock")] File);
 
 impl DataDirLock {
+    /// Takes the lock, making the data dir first when it does not exist yet.
     pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
+        if !data_dir.exists() {
+            fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+            // As the hub keeps it: traversable (games reach their folders inside), not listable.
+            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o711))?;
+        }
         let path = data_dir.join("kutanga.lock");
         let file = OpenOptions::new()
             .read(true)

@@ -307,10 +307,55 @@ pub struct Settings {
     pub effective: Vec<ConfigEntry>,
 }
 
+/// One option as its definition describes it, for the generated documents.
+struct OptionDoc {
+    /// The flag without its dashes (`data-dir`).
+    long: String,
+    /// The TOML key (`data_dir`).
+    key: String,
+    env: String,
+    /// The default as clap writes it (several joined by commas); empty when unset.
+    default: String,
+    value_name: String,
+    /// The doc comment on one line.
+    help: String,
+    /// The values it takes, when it lists them.
+    choices: Vec<String>,
+}
+
+/// Every option with a flag, in the order `Settings` declares them.
+fn option_docs() -> Vec<OptionDoc> {
+    let cmd = Settings::augment_args(clap::Command::new("kutanga"));
+    cmd.get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?.to_owned();
+            let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+            let defaults: Vec<String> =
+                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            let choices = if arg.is_hide_possible_values_set() {
+                Vec::new()
+            } else {
+                arg.get_possible_values().iter().map(|v| v.get_name().to_owned()).collect()
+            };
+            Some(OptionDoc {
+                key: long.replace('-', "_"),
+                env: arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),
+                default: defaults.join(","),
+                value_name: arg
+                    .get_value_names()
+                    .and_then(|n| n.first())
+                    .map_or("VALUE".to_owned(), ToString::to_string),
+                help: help.split_whitespace().collect::<Vec<_>>().join(" "),
+                choices,
+                long,
+            })
+        })
+        .collect()
+}
+
 /// The configuration reference, `docs/configuration.md`, made from the options' own definitions
 /// (their doc comments, variables and defaults); a test fails when the file differs.
 pub fn reference() -> String {
-    let cmd = Settings::augment_args(clap::Command::new("kutanga"));
     let mut doc = String::from(
         "# Configuration reference\n\n\
          <!-- Generated from api/src/config.rs by the test `config::tests::the_reference_is_current`; \
@@ -322,24 +367,20 @@ pub fn reference() -> String {
          the values in effect and every warning.\n\n\
          | Variable | Flag / file key | Default | Meaning |\n|---|---|---|---|\n",
     );
-    for arg in cmd.get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
-        let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-        let default = match defaults.join(",").as_str() {
-            "" => "unset".to_owned(),
-            d => format!("`{d}`"),
-        };
-        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
-        let mut meaning = help.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
-        let choices: Vec<String> = arg.get_possible_values().iter().map(|v| format!("`{}`", v.get_name())).collect();
+    for option in option_docs() {
+        let default = if option.default.is_empty() { "unset".to_owned() } else { format!("`{}`", option.default) };
+        let mut meaning = option.help.replace('|', "\\|");
         if !meaning.is_empty() && !meaning.ends_with('.') {
             meaning.push('.');
         }
-        if !choices.is_empty() && !arg.is_hide_possible_values_set() {
+        if !option.choices.is_empty() {
+            let choices: Vec<String> = option.choices.iter().map(|c| format!("`{c}`")).collect();
             meaning.push_str(&format!(" One of {}.", choices.join(", ")));
         }
-        doc.push_str(&format!("| `{env}` | `--{long}` / `{}` | {default} | {meaning} |\n", long.replace('-', "_")));
+        doc.push_str(&format!(
+            "| `{}` | `--{}` / `{}` | {default} | {meaning} |\n",
+            option.env, option.long, option.key
+        ));
     }
     doc
 }
@@ -347,24 +388,17 @@ pub fn reference() -> String {
 /// The packaged configuration file, `packaging/kutanga.toml`: every option, commented, with its
 /// meaning and default, and `set` (key, TOML value) uncommented; a test fails when it differs.
 pub fn sample_file(set: &[(&str, &str)]) -> String {
-    let cmd = Settings::augment_args(clap::Command::new("kutanga"));
     let mut file = String::from(
         "# Kutanga Hub's configuration (KUTANGA_CONFIG names this file). Every setting is listed,\n\
          # commented out, at its default; a KUTANGA_* environment variable or a flag wins over a\n\
          # value here. `kutanga check-config` prints the values in effect and what is wrong with them.\n\
          # Generated from api/src/config.rs; docs/configuration.md explains each one.\n",
     );
-    for arg in cmd.get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        if long == "config" {
-            continue;
-        }
-        let key = long.replace('-', "_");
-        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
-        let words: Vec<&str> = help.split_whitespace().collect();
+    for option in option_docs().into_iter().filter(|o| o.key != "config") {
+        let key = &option.key;
         file.push('\n');
         let mut line = String::from("#");
-        for word in words {
+        for word in option.help.split(' ').filter(|w| !w.is_empty()) {
             if line.len() + word.len() > 98 {
                 file.push_str(&line);
                 file.push('\n');
@@ -375,17 +409,12 @@ pub fn sample_file(set: &[(&str, &str)]) -> String {
         }
         file.push_str(&line);
         file.push('\n');
-        if let Some((_, value)) = set.iter().find(|(k, _)| *k == key) {
+        if let Some((_, value)) = set.iter().find(|(k, _)| k == key) {
             file.push_str(&format!("{key} = {value}\n"));
             continue;
         }
-        let default: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-        let value = match default.join(",") {
-            d if d.is_empty() => {
-                let name =
-                    arg.get_value_names().and_then(|n| n.first()).map_or("VALUE".to_owned(), ToString::to_string);
-                format!("\"<{name}>\"")
-            }
+        let value = match option.default {
+            d if d.is_empty() => format!("\"<{}>\"", option.value_name),
             d if d.parse::<i64>().is_ok() || d == "true" || d == "false" => d,
             d => format!("{d:?}"),
         };

@@ -19,7 +19,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => {
             let bus = LocalBus::default();
-            std::fs::create_dir_all(&cli.settings.data_dir)?;
             // Never under a running hub, nor into a restore.
             let _lock = backup::DataDirLock::acquire(&cli.settings.data_dir)?;
             let (db, applied) = bootstrap::open_database(&cli.settings, &bus).await?;
@@ -163,7 +162,6 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     // once serving), even while the database is migrated or the servers are taken back.
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let bind = settings.bind;
-    std::fs::create_dir_all(&settings.data_dir)?;
     // One hub per data dir, and none while a backup is restored into it.
     let _lock = backup::DataDirLock::acquire(&settings.data_dir)?;
     let (app, first_admin) = App::build(settings).await?;

@@ -19,16 +19,9 @@ use std::{
 use common::{Backend, Store, TestHub};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kutanga");
-
 /// `kutanga <args>` on a store's data dir and database, with a clean KUTANGA_* environment.
 fn kutanga(store: &Store, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KUTANGA_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::process::kutanga_command();
     cmd.args(args).args(["--data-dir", store.dir.path().to_str().unwrap()]);
     if let Some(pg) = &store.pg {
         cmd.args(["--database-url", &pg.url]);
@@ -104,12 +97,7 @@ async fn a_backup_made_under_writes_restores_whole(backend: Backend) {
     let out = tokio::task::spawn_blocking({
         let (file, dir, pg) = (file.clone(), hub.data_dir(), hub_pg_url(&hub));
         move || {
-            let mut cmd = Command::new(BIN);
-            for (key, _) in std::env::vars() {
-                if key.starts_with("KUTANGA_") {
-                    cmd.env_remove(key);
-                }
-            }
+            let mut cmd = common::process::kutanga_command();
             cmd.args(["backup", "--output", file.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
             if let Some(url) = pg {
                 cmd.args(["--database-url", &url]);

@@ -13,16 +13,9 @@ use std::{
 use common::{Backend, Store, TestHub, process::free_port};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kutanga");
-
 /// A command with a clean KUTANGA_* environment.
 fn kutanga(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KUTANGA_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::process::kutanga_command();
     cmd.args(args);
     cmd
 }

@@ -11,6 +11,23 @@ use serde_json::{Value, json};
 
 use super::{ADMIN_EMAIL, ADMIN_PASSWORD, Store};
 
+/// The `kutanga` binary under test, with none of the test's own `KUTANGA_*` variables (a
+/// developer's settings would change what it does).
+pub fn kutanga_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kutanga"));
+    without_hub_settings(&mut cmd);
+    cmd
+}
+
+/// Removes the test's own `KUTANGA_*` variables from what a command inherits.
+pub fn without_hub_settings(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KUTANGA_") {
+            cmd.env_remove(key);
+        }
+    }
+}
+
 /// A free port on loopback (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -43,14 +60,9 @@ impl HubProcess {
 
     async fn start_with(dir: &Path, database: Option<&str>, uid_base: u32, extra: &[&str], cwd: Option<&Path>) -> Self {
         let bind = format!("127.0.0.1:{}", free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kutanga"));
+        let mut cmd = kutanga_command();
         if let Some(cwd) = cwd {
             cmd.current_dir(cwd);
-        }
-        for (key, _) in std::env::vars() {
-            if key.starts_with("KUTANGA_") {
-                cmd.env_remove(key);
-            }
         }
         cmd.args(["serve", "--data-dir", dir.to_str().unwrap(), "--bind", &bind])
             .args(["--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD])
