@@ -22,7 +22,9 @@ use crate::{
 /// How a rule compares the metric with its threshold.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AlertComparison {
+    /// The condition holds while the value is greater than the threshold.
     Above,
+    /// The condition holds while the value is less than the threshold.
     Below,
 }
 
@@ -37,9 +39,13 @@ pub enum AlertWebhookFormat {
     Slack,
 }
 
+/// Whether an alert is still open.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AlertState {
+    /// Open: raised and not resolved yet.
     Firing,
+    /// Over: the condition ended (for a crash, the server ran again or went OFFLINE; for a security
+    /// rule, the address was quiet for a window), or the rule was paused.
     Resolved,
 }
 
@@ -57,11 +63,16 @@ impl AlertState {
 /// activity: `threshold` or more events from one client address within `forSeconds`.
 pub struct AlertRule(alert_rule::Model);
 
+/// A rule that raises alerts: a metric of the host or of a server beyond `threshold` for
+/// `forSeconds`, a crash of one server or of any (metric `server.crashed`), or suspicious activity
+/// (a `security.*` metric): `threshold` or more events from one client address within `forSeconds`.
 #[Object]
 impl AlertRule {
+    /// The rule's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The rule's name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -74,18 +85,25 @@ impl AlertRule {
     async fn server_id(&self) -> Option<ID> {
         self.0.server_id.map(|id| ID(id.to_string()))
     }
+    /// How the metric is compared with `threshold` (not used by `server.crashed` and security
+    /// rules).
     async fn comparison(&self) -> AlertComparison {
         match self.0.comparison.parse::<Comparison>() {
             Ok(Comparison::Below) => AlertComparison::Below,
             _ => AlertComparison::Above,
         }
     }
+    /// The value the metric is compared with; for a security rule, how many events from one
+    /// address fire it; 0 for `server.crashed`.
     async fn threshold(&self) -> f64 {
         self.0.threshold
     }
+    /// How long, in seconds, the condition must hold before an alert fires; for a security rule,
+    /// the window the events are counted in; 0 for `server.crashed`.
     async fn for_seconds(&self) -> i32 {
         self.0.for_seconds
     }
+    /// False while the rule is paused (see `setAlertRuleEnabled`).
     async fn enabled(&self) -> bool {
         self.0.enabled
     }
@@ -94,6 +112,7 @@ impl AlertRule {
         let url = self.0.webhook_url.as_deref()?;
         reqwest::Url::parse(url).ok()?.host_str().map(str::to_owned)
     }
+    /// The body its webhook gets; null when the rule has no webhook.
     async fn webhook_format(&self) -> Option<AlertWebhookFormat> {
         self.0.webhook_url.as_ref()?;
         Some(match self.0.webhook_format.as_deref().and_then(|f| f.parse().ok()) {
@@ -102,6 +121,7 @@ impl AlertRule {
             _ => AlertWebhookFormat::Generic,
         })
     }
+    /// When the rule was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -110,11 +130,14 @@ impl AlertRule {
 /// One firing of a rule, until it resolves.
 pub struct Alert(alert::Model);
 
+/// One firing of a rule, until it resolves.
 #[Object]
 impl Alert {
+    /// The alert's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The rule that raised it.
     async fn rule(&self, ctx: &Context<'_>) -> GqlResult<AlertRule> {
         let s = services(ctx)?;
         alert_rule::Entity::find_by_id(self.0.rule_id)
@@ -125,6 +148,7 @@ impl Alert {
             .map(AlertRule)
             .gql()
     }
+    /// FIRING while open, RESOLVED once over.
     async fn state(&self) -> AlertState {
         if self.0.state == alerts::FIRING { AlertState::Firing } else { AlertState::Resolved }
     }
@@ -140,18 +164,22 @@ impl Alert {
     async fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
     }
+    /// When it fired.
     async fn started_at(&self) -> DateTime<Utc> {
         self.0.started_at
     }
+    /// When it resolved; null while it is FIRING.
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at
     }
+    /// Who acknowledged it; null when nobody has, or that account was deleted.
     async fn acknowledged_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         match self.0.acknowledged_by {
             Some(id) => user_by_id(ctx, id).await,
             None => Ok(None),
         }
     }
+    /// When it was acknowledged; null when nobody has acknowledged it.
     async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
         self.0.acknowledged_at
     }
@@ -161,8 +189,10 @@ impl Alert {
     }
 }
 
+/// A new alert rule.
 #[derive(InputObject)]
 pub struct AlertRuleInput {
+    /// The rule's name: 1 to 128 characters, no control or invisible characters.
     name: String,
     /// A metric name (see `hostMetrics`), `server.crashed`, or a security rule:
     /// `security.login_failures`, `security.refresh_reuse`, `security.forbidden`.
@@ -176,6 +206,8 @@ pub struct AlertRuleInput {
     for_seconds: i32,
     /// http:// or https://; redirects are followed to the same host only.
     webhook_url: Option<String>,
+    /// How the metric is compared with `threshold` (not used by `server.crashed` and security
+    /// rules).
     #[graphql(default_with = "AlertComparison::Above")]
     comparison: AlertComparison,
     /// Default: from the URL (Discord's and Slack's webhook hosts), else GENERIC.
@@ -196,7 +228,11 @@ impl AlertQuery {
 
     /// The newest alerts first (at most 500), of one state or all. Needs `alert.read`.
     #[graphql(guard = "Need(Permission::AlertRead)")]
-    async fn alerts(&self, ctx: &Context<'_>, state: Option<AlertState>) -> GqlResult<Vec<Alert>> {
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only alerts in this state; null: every alert.")] state: Option<AlertState>,
+    ) -> GqlResult<Vec<Alert>> {
         let rows = alerts::alerts(services(ctx)?, caller(ctx)?, state.map(AlertState::as_str)).await.gql()?;
         Ok(rows.into_iter().map(Alert).collect())
     }
@@ -209,7 +245,11 @@ pub struct AlertMutation;
 impl AlertMutation {
     /// Creates a rule. Needs `alert.manage` (and `server.read` on its server).
     #[graphql(guard = "Need(Permission::AlertManage)")]
-    async fn create_alert_rule(&self, ctx: &Context<'_>, input: AlertRuleInput) -> GqlResult<AlertRule> {
+    async fn create_alert_rule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule to create.")] input: AlertRuleInput,
+    ) -> GqlResult<AlertRule> {
         let server_id = input.server_id.as_ref().map(|id| parse_arg("serverId", id)).transpose().gql()?;
         let new = NewRule {
             name: input.name,
@@ -233,7 +273,11 @@ impl AlertMutation {
 
     /// Deletes a rule and its alerts. Needs `alert.manage`.
     #[graphql(guard = "Need(Permission::AlertManage)")]
-    async fn delete_alert_rule(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn delete_alert_rule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule's id.")] id: ID,
+    ) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         alerts::delete_rule(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()?;
         Ok(true)
@@ -242,14 +286,23 @@ impl AlertMutation {
     /// Pauses (false) or resumes (true) a rule; pausing resolves its open alerts. Needs
     /// `alert.manage`.
     #[graphql(guard = "Need(Permission::AlertManage)")]
-    async fn set_alert_rule_enabled(&self, ctx: &Context<'_>, id: ID, enabled: bool) -> GqlResult<AlertRule> {
+    async fn set_alert_rule_enabled(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule's id.")] id: ID,
+        #[graphql(desc = "True resumes the rule, false pauses it.")] enabled: bool,
+    ) -> GqlResult<AlertRule> {
         let id = parse_arg("id", &id).gql()?;
         alerts::set_enabled(services(ctx)?, caller(ctx)?, id, enabled, client(ctx)).await.map(AlertRule).gql()
     }
 
     /// Says that someone has seen the alert. Needs `alert.manage`.
     #[graphql(guard = "Need(Permission::AlertManage)")]
-    async fn acknowledge_alert(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Alert> {
+    async fn acknowledge_alert(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The alert's id.")] id: ID,
+    ) -> GqlResult<Alert> {
         let id = parse_arg("id", &id).gql()?;
         alerts::acknowledge(services(ctx)?, caller(ctx)?, id, client(ctx)).await.map(Alert).gql()
     }

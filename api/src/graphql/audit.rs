@@ -24,11 +24,14 @@ const MAX_PAGE: i32 = 500;
 /// One recorded action.
 pub struct AuditEntry(audit_log::Model);
 
+/// One recorded action: who did what to what, with what outcome, when and from where.
 #[Object]
 impl AuditEntry {
+    /// The entry's id (for paging with `after`).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// When it was recorded.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
@@ -47,9 +50,11 @@ impl AuditEntry {
     async fn action(&self) -> &str {
         &self.0.action
     }
+    /// The kind of thing acted on, such as `server`, `user` or `role`; null when none.
     async fn target_type(&self) -> Option<&str> {
         self.0.target_type.as_deref()
     }
+    /// The id of the thing acted on; null when none.
     async fn target_id(&self) -> Option<&str> {
         self.0.target_id.as_deref()
     }
@@ -57,6 +62,7 @@ impl AuditEntry {
     async fn outcome(&self) -> &str {
         &self.0.outcome
     }
+    /// More on the action in words, such as what changed; null when there is nothing to add.
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
     }
@@ -69,8 +75,11 @@ impl AuditEntry {
 /// Which entries to list.
 #[derive(InputObject, Default)]
 pub struct AuditFilter {
+    /// Only entries with exactly this action, such as `server.start`.
     action: Option<String>,
+    /// Only entries by this user.
     actor_id: Option<ID>,
+    /// Only entries about the thing with this id (of any kind).
     target_id: Option<String>,
     /// Entries at or after this instant.
     from: Option<DateTime<Utc>>,
@@ -104,9 +113,9 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        filter: Option<AuditFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which entries to list; null: all.")] filter: Option<AuditFilter>,
+        #[graphql(desc = "How many entries, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "The id of the last entry seen; null: from the newest.")] after: Option<String>,
     ) -> GqlResult<Vec<AuditEntry>> {
         let services = ctx.data::<Services>()?;
         let first = first.unwrap_or(50);
@@ -133,7 +142,7 @@ impl AuditSubscription {
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<AuditFilter>,
+        #[graphql(desc = "Which entries to send; null: all.")] filter: Option<AuditFilter>,
     ) -> async_graphql::Result<impl Stream<Item = GqlResult<AuditEntry>> + use<>> {
         let services = ctx.data::<Services>()?;
         let filter = filter.unwrap_or_default().into_filter().gql()?;

@@ -23,7 +23,9 @@ pub struct AuthPayload {
     access_token: String,
     /// Opaque, single use: trade it for new tokens with `refreshSession`.
     refresh_token: String,
+    /// When the access token stops working: trade the refresh token for new tokens before then.
     access_token_expires_at: DateTime<Utc>,
+    /// The signed-in account.
     user: User,
 }
 
@@ -41,8 +43,12 @@ impl From<sessions::Tokens> for AuthPayload {
 /// A new account.
 #[derive(InputObject)]
 pub struct RegisterInput {
+    /// The address to sign in with (stored trimmed and lower-cased); one account per address.
     email: String,
+    /// It must pass the hub's password policy.
     password: String,
+    /// The name shown for the account: 1 to 64 characters, no control characters. Default: the
+    /// email's part before the @.
     display_name: Option<String>,
     /// The invitation token, when registration is by invitation.
     invitation: Option<String>,
@@ -64,7 +70,11 @@ impl AuthQuery {
     /// passes: the very check of `changePassword`, for feedback while typing. Costly (complexity
     /// 100): a request holds only a few.
     #[graphql(guard = "SignedIn", complexity = 100)]
-    async fn password_problem(&self, ctx: &Context<'_>, password: String) -> GqlResult<Option<String>> {
+    async fn password_problem(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The password to check.")] password: String,
+    ) -> GqlResult<Option<String>> {
         let s = services(ctx)?;
         let me = caller(ctx)?;
         let account = user_by_id(ctx, me.user_id).await?.ok_or(ApiError::NotFound("user")).gql()?;
@@ -82,7 +92,11 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Creates an account and signs it in, when registration is open or by invitation. Public.
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> GqlResult<AuthPayload> {
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new account.")] input: RegisterInput,
+    ) -> GqlResult<AuthPayload> {
         let s = services(ctx)?;
         users::register(s, &input.email, input.password, input.display_name, input.invitation, client(ctx))
             .await
@@ -92,19 +106,32 @@ impl AuthMutation {
 
     /// Signs in with an email and password. Public. Unknown emails and wrong passwords get the
     /// same UNAUTHENTICATED answer; too many attempts get RATE_LIMITED.
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's email.")] email: String,
+        #[graphql(desc = "The account's password.")] password: String,
+    ) -> GqlResult<AuthPayload> {
         sessions::login(services(ctx)?, &email, password, client(ctx)).await.map(AuthPayload::from).gql()
     }
 
     /// Trades a refresh token for new tokens; the old one stops working, and presenting it again
     /// ends the session. Public.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<AuthPayload> {
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session's latest refresh token.")] refresh_token: String,
+    ) -> GqlResult<AuthPayload> {
         sessions::refresh(services(ctx)?, &refresh_token, client(ctx)).await.map(AuthPayload::from).gql()
     }
 
     /// Ends the caller's session that this refresh token belongs to.
     #[graphql(guard = "SignedIn")]
-    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<bool> {
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the session to end.")] refresh_token: String,
+    ) -> GqlResult<bool> {
         sessions::logout(services(ctx)?, caller(ctx)?, &refresh_token, client(ctx)).await.gql()
     }
 
@@ -119,19 +146,28 @@ impl AuthMutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
-        current_password: String,
-        new_password: String,
+        #[graphql(desc = "The caller's password now.")] current_password: String,
+        #[graphql(desc = "The new password; it must pass the hub's password policy.")] new_password: String,
     ) -> GqlResult<bool> {
         reset::change(services(ctx)?, caller(ctx)?, current_password, new_password, client(ctx)).await.gql()
     }
 
     /// Sends a reset link to the address when it has an account. Public; true either way.
-    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email of the account to reset.")] email: String,
+    ) -> GqlResult<bool> {
         reset::request(services(ctx)?, &email, client(ctx)).await.gql()
     }
 
     /// Sets a new password with a reset token; every session of the account ends. Public.
-    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> GqlResult<bool> {
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token from the reset link; it works once, for 30 minutes.")] token: String,
+        #[graphql(desc = "The new password; it must pass the hub's password policy.")] new_password: String,
+    ) -> GqlResult<bool> {
         reset::reset(services(ctx)?, &token, new_password, client(ctx)).await.gql()
     }
 }
@@ -145,9 +181,12 @@ pub struct MyAccess {
     pub servers: Vec<MyServerAccess>,
 }
 
+/// A server the caller may see, with the per-server keys they hold on it.
 #[derive(SimpleObject, Clone, PartialEq, Debug)]
 pub struct MyServerAccess {
+    /// The server's id.
     pub server_id: ID,
+    /// The `server.*` keys the caller holds on it (global or granted).
     pub permissions: Vec<String>,
 }
 

@@ -15,7 +15,9 @@ use crate::{
 /// The running hub, for whoever administers it.
 #[derive(SimpleObject)]
 pub struct HubOverview {
+    /// The hub's display name from config.
     name: String,
+    /// The hub's version.
     version: String,
     /// The database schema this hub writes: the name of its newest migration (`kutanga
     /// --version` prints it too; a backup records it).
@@ -24,11 +26,15 @@ pub struct HubOverview {
     database: String,
     /// The data folder (database when SQLite, keys, game servers, logs) and the disk it uses.
     data_dir: String,
+    /// The disk space the data folder takes, in bytes.
     data_dir_bytes: f64,
     /// `closed`, `open` or `invite`.
     registration: String,
+    /// How many accounts there are.
     users: i32,
+    /// How many game servers there are.
     servers: i32,
+    /// How many game servers are RUNNING.
     servers_running: i32,
     /// GraphQL subscriptions open now, over every socket.
     open_subscriptions: i32,
@@ -45,6 +51,7 @@ pub struct ConfigOption {
     value: String,
     /// `default`, `environment`, `file` or `command line`.
     source: String,
+    /// Whether the value is a secret (shown only as `set` or `unset`).
     secret: bool,
 }
 

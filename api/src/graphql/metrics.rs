@@ -20,7 +20,9 @@ use crate::{
 /// A span of time.
 #[derive(InputObject)]
 pub struct TimeRangeInput {
+    /// Its start (included).
     from: DateTime<Utc>,
+    /// Its end (excluded); after `from`.
     to: DateTime<Utc>,
 }
 
@@ -28,9 +30,13 @@ pub struct TimeRangeInput {
 /// with the bucket's extremes when it holds several samples.
 #[derive(SimpleObject)]
 pub struct MetricPoint {
+    /// The start of its bucket.
     at: DateTime<Utc>,
+    /// The average over the bucket, in the metric's unit.
     value: f64,
+    /// The bucket's lowest value; null when the bucket holds a single sample.
     min: Option<f64>,
+    /// The bucket's highest value; null when the bucket holds a single sample.
     max: Option<f64>,
 }
 
@@ -43,6 +49,7 @@ pub struct MetricSeries {
     metric: String,
     /// The resolution actually served.
     step_seconds: i32,
+    /// The points, oldest first; empty when there is no data in the range.
     points: Vec<MetricPoint>,
 }
 
@@ -76,9 +83,9 @@ impl MetricsQuery {
     async fn host_metrics(
         &self,
         ctx: &Context<'_>,
-        metric: String,
-        range: TimeRangeInput,
-        #[graphql(default = 500)] max_points: Option<i32>,
+        #[graphql(desc = "The metric's name, such as `cpu.percent` (see `MetricSeries.metric`).")] metric: String,
+        #[graphql(desc = "The span of time to read.")] range: TimeRangeInput,
+        #[graphql(default = 500, desc = "At most this many points, 1 to 10000; null: 500.")] max_points: Option<i32>,
     ) -> GqlResult<MetricSeries> {
         let (s, me) = (services(ctx)?, caller(ctx)?);
         monitor::series(s, me, monitor::Target::Host, &metric, range.from, range.to, points(max_points))
@@ -92,10 +99,10 @@ impl MetricsQuery {
     async fn server_metrics(
         &self,
         ctx: &Context<'_>,
-        server_id: ID,
-        metric: String,
-        range: TimeRangeInput,
-        #[graphql(default = 500)] max_points: Option<i32>,
+        #[graphql(desc = "The server's id.")] server_id: ID,
+        #[graphql(desc = "`cpu.percent` or `memory.used_bytes`.")] metric: String,
+        #[graphql(desc = "The span of time to read.")] range: TimeRangeInput,
+        #[graphql(default = 500, desc = "At most this many points, 1 to 10000; null: 500.")] max_points: Option<i32>,
     ) -> GqlResult<MetricSeries> {
         let (s, me) = (services(ctx)?, caller(ctx)?);
         let id = parse_arg("serverId", &server_id).gql()?;
@@ -114,30 +121,47 @@ fn points(max_points: Option<i32>) -> i64 {
 /// One disk.
 #[derive(SimpleObject)]
 pub struct DiskSample {
+    /// Where it is mounted.
     mount_point: String,
+    /// The space in use (its size less the space available), in bytes.
     used_bytes: f64,
+    /// Its size, in bytes.
     total_bytes: f64,
 }
 
 /// The host at one instant.
 #[derive(SimpleObject)]
 pub struct HostSample {
+    /// When it was taken.
     at: DateTime<Utc>,
     /// All cores together, 0-100.
     cpu_percent: f64,
+    /// Each core's use, 0-100, in the order of the cores.
     cpu_per_core: Vec<f64>,
+    /// Memory in use, in bytes.
     memory_used_bytes: f64,
+    /// All the memory, in bytes.
     memory_total_bytes: f64,
+    /// Swap in use, in bytes.
     swap_used_bytes: f64,
+    /// All the swap, in bytes.
     swap_total_bytes: f64,
     /// The filesystem that holds the hub's data (and its game servers).
     disk_used_bytes: f64,
+    /// The size of that filesystem, in bytes.
     disk_total_bytes: f64,
+    /// Every mounted disk.
     disks: Vec<DiskSample>,
+    /// Bytes received per second over every network interface but loopback, since the sample
+    /// before.
     net_rx_bytes_per_second: f64,
+    /// Bytes sent per second over every network interface but loopback, since the sample before.
     net_tx_bytes_per_second: f64,
+    /// The load average over 1 minute.
     load1: f64,
+    /// The load average over 5 minutes.
     load5: f64,
+    /// The load average over 15 minutes.
     load15: f64,
 }
 
@@ -174,10 +198,13 @@ impl From<&monitor::HostSample> for HostSample {
 /// A running server's whole process tree at one instant.
 #[derive(SimpleObject)]
 pub struct ServerSample {
+    /// The server's id.
     server_id: ID,
+    /// When it was taken.
     at: DateTime<Utc>,
     /// Of one core: 200 means two cores busy.
     cpu_percent: f64,
+    /// The resident memory of its process tree, in bytes.
     memory_bytes: f64,
 }
 
@@ -216,7 +243,8 @@ impl MetricsSubscription {
     async fn host_metrics(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 1)] interval_seconds: i32,
+        #[graphql(default = 1, desc = "The least time between two samples, in seconds: 1 to 3600.")]
+        interval_seconds: i32,
     ) -> async_graphql::Result<BoxStream<'static, GqlResult<HostSample>>> {
         let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
         if !(1..=3600).contains(&interval_seconds) {
@@ -242,7 +270,7 @@ impl MetricsSubscription {
     async fn server_metrics(
         &self,
         ctx: &Context<'_>,
-        server_id: ID,
+        #[graphql(desc = "The server's id.")] server_id: ID,
     ) -> async_graphql::Result<BoxStream<'static, GqlResult<ServerSample>>> {
         let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
         let id = parse_arg("serverId", &server_id).gql()?;

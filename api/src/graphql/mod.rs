@@ -26,6 +26,8 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 pub use engine::{Answer, Engine, ran};
 pub use guard::RequestInfo;
 
+/// What can be read: the hub, accounts and roles, servers, templates, metrics, alerts and the
+/// audit log.
 #[derive(MergedObject, Default)]
 pub struct Query(
     hub::HubQuery,
@@ -39,6 +41,8 @@ pub struct Query(
     audit::AuditQuery,
 );
 
+/// What can be changed: sessions and passwords, accounts and roles, servers, templates and alert
+/// rules.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     auth::AuthMutation,
@@ -49,6 +53,8 @@ pub struct Mutation(
     alerts::AlertMutation,
 );
 
+/// What can be followed live, over the WebSocket: one's access, servers' states and consoles,
+/// metrics, alerts and audit entries.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
     auth::AuthSubscription,

@@ -67,9 +67,10 @@ impl RoleMutation {
     async fn create_role(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The role's name: 1 to 64 characters, no control or invisible characters; unique.")]
         name: String,
-        description: Option<String>,
-        permissions: Vec<String>,
+        #[graphql(desc = "What the role is for, at most 500 characters.")] description: Option<String>,
+        #[graphql(desc = "The permission keys it gives, such as `server.start`.")] permissions: Vec<String>,
     ) -> GqlResult<Role> {
         let s = services(ctx)?;
         let created = roles::create(s, caller(ctx)?, &name, description, &permissions, client(ctx)).await.gql()?;
@@ -82,9 +83,10 @@ impl RoleMutation {
     async fn update_role(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        name: Option<String>,
-        description: Option<String>,
+        #[graphql(desc = "The role's id.")] id: ID,
+        #[graphql(desc = "The new name; absent: unchanged.")] name: Option<String>,
+        #[graphql(desc = "New description, at most 500 characters; absent: unchanged.")] description: Option<String>,
+        #[graphql(desc = "The keys it gives from now on, replacing the old ones; absent: unchanged.")]
         permissions: Option<Vec<String>>,
     ) -> GqlResult<Role> {
         let s = services(ctx)?;
@@ -95,7 +97,7 @@ impl RoleMutation {
 
     /// Deletes a custom role (built-in roles cannot be deleted). Needs `role.manage`.
     #[graphql(guard = "Need(Key::RoleManage)")]
-    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn delete_role(&self, ctx: &Context<'_>, #[graphql(desc = "The role's id.")] id: ID) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         roles::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }

@@ -28,7 +28,9 @@ use crate::{
 /// A variable value given when creating or changing a server.
 #[derive(InputObject)]
 pub struct ServerVariableInput {
+    /// The variable's key, as the template declares it (e.g. PORT).
     key: String,
+    /// Its value; it must pass the variable's rule.
     value: String,
 }
 
@@ -39,22 +41,33 @@ pub(super) fn pairs(vars: Vec<ServerVariableInput>) -> Vec<(String, String)> {
 /// A new server.
 #[derive(InputObject)]
 pub struct CreateServerInput {
+    /// The server's name: 1 to 64 characters, no control or invisible characters; unique.
     name: String,
+    /// The template to make it from.
     template_id: ID,
+    /// Values of the template's variables; those left out take their defaults.
     variables: Option<Vec<ServerVariableInput>>,
+    /// Restart it after a crash. Default: the template's `crash.autoRestart`.
     auto_restart: Option<bool>,
     /// Start it whenever the hub starts.
     start_with_hub: Option<bool>,
+    /// The most memory its processes may use, in MB (64 to 1048576); null: no limit.
     memory_limit_mb: Option<i32>,
 }
 
 /// Changes to a server; absent fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateServerInput {
+    /// The new name: 1 to 64 characters, no control or invisible characters; unique.
     name: Option<String>,
+    /// New values of some of the template's variables (the others keep theirs); only while the
+    /// server is OFFLINE or CRASHED.
     variables: Option<Vec<ServerVariableInput>>,
+    /// Restart it after a crash.
     auto_restart: Option<bool>,
+    /// Start it whenever the hub starts.
     start_with_hub: Option<bool>,
+    /// The most memory its processes may use, in MB (64 to 1048576).
     memory_limit_mb: Option<i32>,
 }
 
@@ -65,9 +78,11 @@ pub struct ConsoleLine(Arc<crate::events::ConsoleLine>);
 /// One line of a server's console.
 #[Object]
 impl ConsoleLine {
+    /// The server's id.
     async fn server_id(&self) -> ID {
         ID(self.0.server_id.to_string())
     }
+    /// When the hub read or wrote the line.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
@@ -75,6 +90,8 @@ impl ConsoleLine {
     async fn stream(&self) -> &str {
         self.0.stream
     }
+    /// The line's text, without its line break (ANSI escape codes are removed from the game's
+    /// output).
     async fn line(&self) -> &str {
         &self.0.line
     }
@@ -83,15 +100,21 @@ impl ConsoleLine {
 /// A change of a server's state.
 #[derive(SimpleObject)]
 pub struct ServerStateEvent {
+    /// The server's id.
     server_id: ID,
+    /// The state it went into.
     state: ServerState,
+    /// When it changed.
     at: DateTime<Utc>,
+    /// What happened, in words (such as how the process exited); null when there is nothing to
+    /// add.
     message: Option<String>,
 }
 
 /// A user's grants on one server.
 #[derive(SimpleObject)]
 pub struct ServerGrant {
+    /// Who holds the grant.
     user: Grantee,
     /// `server.*` keys.
     permissions: Vec<String>,
@@ -101,8 +124,11 @@ pub struct ServerGrant {
 /// `user.read`).
 #[derive(SimpleObject)]
 pub struct Grantee {
+    /// The account's id.
     id: ID,
+    /// The address the account signs in with.
     email: String,
+    /// The name shown for the account.
     display_name: String,
 }
 
@@ -115,21 +141,27 @@ impl From<super::users::User> for Grantee {
 /// A variable's value on one server.
 #[derive(SimpleObject)]
 pub struct ServerVariable {
+    /// The variable's key (e.g. PORT).
     key: String,
+    /// Its value on this server.
     value: String,
 }
 
 /// A game server instance.
 pub struct GameServer(game_server::Model);
 
+/// A game server: one instance of a template, with its own folder, variables and process.
 #[Object]
 impl GameServer {
+    /// The server's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The server's name (unique).
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// The template it was made from.
     async fn template(&self, ctx: &Context<'_>) -> GqlResult<Template> {
         let s = services(ctx)?;
         template::Entity::find_by_id(self.0.template_id)
@@ -140,15 +172,19 @@ impl GameServer {
             .map(Template::from)
             .gql()
     }
+    /// Where it is in its life cycle.
     async fn state(&self) -> GqlResult<ServerState> {
         self.0.state.parse::<ServerState>().map_err(|e| ApiError::internal(anyhow::anyhow!(e))).gql()
     }
+    /// The process id of its game while one runs; null when none does.
     async fn pid(&self) -> Option<i64> {
         self.0.pid
     }
+    /// Its port: the value of its template's port variable; null when the template has none.
     async fn port(&self) -> Option<i32> {
         self.0.port
     }
+    /// Its variables' values, by key.
     async fn variables(&self, ctx: &Context<'_>) -> GqlResult<Vec<ServerVariable>> {
         let s = services(ctx)?;
         let rows = server_variable::Entity::find()
@@ -159,6 +195,7 @@ impl GameServer {
             .gql()?;
         Ok(rows.into_iter().map(|v| ServerVariable { key: v.key, value: v.value }).collect())
     }
+    /// Whether the hub restarts it after a crash (when its template's crash policy allows it too).
     async fn auto_restart(&self) -> bool {
         self.0.auto_restart
     }
@@ -166,15 +203,20 @@ impl GameServer {
     async fn start_with_hub(&self) -> bool {
         self.0.start_with_hub
     }
+    /// The most memory its processes may use, in MB; null: no limit.
     async fn memory_limit_mb(&self) -> Option<i32> {
         self.0.memory_limit_mb
     }
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When it was last started; null when it never was.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.0.started_at
     }
+    /// The exit code of its last exit; null when it has not exited yet, was ended by a signal, or
+    /// its status is unknown.
     async fn last_exit_code(&self) -> Option<i32> {
         self.0.last_exit_code
     }
@@ -182,7 +224,7 @@ impl GameServer {
     async fn console_tail(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100)] lines: i32,
+        #[graphql(default = 100, desc = "How many lines, 1 to 1000.")] lines: i32,
     ) -> GqlResult<Vec<ConsoleLine>> {
         let s = services(ctx)?;
         if !(1..=1000).contains(&lines) {
@@ -206,7 +248,7 @@ impl GameServer {
     async fn state_history(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] last: i32,
+        #[graphql(default = 20, desc = "How many changes, 1 to 200.")] last: i32,
     ) -> GqlResult<Vec<ServerStateEvent>> {
         let s = services(ctx)?;
         if !(1..=200).contains(&last) {
@@ -248,7 +290,11 @@ impl ServerQuery {
 
     /// One server, or null when it does not exist or the caller may not see it.
     #[graphql(guard = "SignedIn")]
-    async fn server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<GameServer>> {
+    async fn server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+    ) -> GqlResult<Option<GameServer>> {
         let s = services(ctx)?;
         let id = parse_arg("id", &id).gql()?;
         match access::require(s.db.conn(), caller(ctx)?, id, shared::Permission::ServerRead).await {
@@ -286,7 +332,7 @@ impl ServerSubscription {
     async fn server_state(
         &self,
         ctx: &Context<'_>,
-        server_id: Option<ID>,
+        #[graphql(desc = "The server to follow; null: every server the caller may see.")] server_id: Option<ID>,
     ) -> async_graphql::Result<BoxStream<'static, GqlResult<ServerStateEvent>>> {
         let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
         let only = server_id.map(|id| parse_arg("serverId", &id)).transpose().gql()?;
@@ -333,7 +379,7 @@ impl ServerSubscription {
     async fn server_console(
         &self,
         ctx: &Context<'_>,
-        server_id: ID,
+        #[graphql(desc = "The server's id.")] server_id: ID,
     ) -> async_graphql::Result<BoxStream<'static, GqlResult<ConsoleLine>>> {
         let (s, me) = (services(ctx)?.clone(), caller(ctx)?.clone());
         let id = parse_arg("serverId", &server_id).gql()?;
@@ -370,7 +416,11 @@ pub struct ServerMutation;
 impl ServerMutation {
     /// Creates a server from a template and prepares its folder. Needs `server.create`.
     #[graphql(guard = "SignedIn")]
-    async fn create_server(&self, ctx: &Context<'_>, input: CreateServerInput) -> GqlResult<GameServer> {
+    async fn create_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server to create.")] input: CreateServerInput,
+    ) -> GqlResult<GameServer> {
         let template_id = parse_arg("templateId", &input.template_id).gql()?;
         let new = server_service::NewServer {
             name: input.name,
@@ -385,7 +435,12 @@ impl ServerMutation {
 
     /// Changes a server (variables only while it is stopped). Needs `server.update` on it.
     #[graphql(guard = "SignedIn")]
-    async fn update_server(&self, ctx: &Context<'_>, id: ID, input: UpdateServerInput) -> GqlResult<GameServer> {
+    async fn update_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+        #[graphql(desc = "What to change.")] input: UpdateServerInput,
+    ) -> GqlResult<GameServer> {
         let id = parse_arg("id", &id).gql()?;
         let change = server_service::ServerChange {
             name: input.name,
@@ -399,32 +454,54 @@ impl ServerMutation {
 
     /// Starts a stopped or crashed server (STARTING until its ready line). Needs `server.start`.
     #[graphql(guard = "SignedIn")]
-    async fn start_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+    async fn start_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+    ) -> GqlResult<GameServer> {
         act(ctx, &id, Key::ServerStart, |sup, id, asker| Box::pin(async move { sup.start(id, asker).await })).await
     }
 
     /// Stops a server: its console command, then its signal, then SIGKILL after the timeouts.
     /// Answers at once with STOPPING. Needs `server.stop`.
     #[graphql(guard = "SignedIn")]
-    async fn stop_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+    async fn stop_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+    ) -> GqlResult<GameServer> {
         act(ctx, &id, Key::ServerStop, |sup, id, asker| Box::pin(async move { sup.stop(id, asker).await })).await
     }
 
     /// Stops and starts a server (or starts it when stopped). Needs `server.start`.
     #[graphql(guard = "SignedIn")]
-    async fn restart_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+    async fn restart_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+    ) -> GqlResult<GameServer> {
         act(ctx, &id, Key::ServerStart, |sup, id, asker| Box::pin(async move { sup.restart(id, asker).await })).await
     }
 
     /// Kills a server at once (SIGKILL to its process group). Needs `server.stop`.
     #[graphql(guard = "SignedIn")]
-    async fn kill_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<GameServer> {
+    async fn kill_server(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+    ) -> GqlResult<GameServer> {
         act(ctx, &id, Key::ServerStop, |sup, id, asker| Box::pin(async move { sup.kill(id, asker).await })).await
     }
 
     /// Writes a line to a running server's console (stdin). Needs `server.console`.
     #[graphql(guard = "SignedIn")]
-    async fn send_server_command(&self, ctx: &Context<'_>, id: ID, command: String) -> GqlResult<bool> {
+    async fn send_server_command(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] id: ID,
+        #[graphql(desc = "One line of 1 to 1024 characters (at most 4,095 bytes), no control characters.")]
+        command: String,
+    ) -> GqlResult<bool> {
         let (s, me) = (services(ctx)?, caller(ctx)?);
         let id = parse_arg("id", &id).gql()?;
         access::require(s.db.conn(), me, id, Key::ServerConsole).await.gql()?;
@@ -434,7 +511,7 @@ impl ServerMutation {
 
     /// Deletes a stopped server with its folder. Needs `server.delete` on it.
     #[graphql(guard = "SignedIn")]
-    async fn delete_server(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn delete_server(&self, ctx: &Context<'_>, #[graphql(desc = "The server's id.")] id: ID) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         server_service::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
@@ -445,8 +522,9 @@ impl ServerMutation {
     async fn grant_server_access(
         &self,
         ctx: &Context<'_>,
-        server_id: ID,
-        user_id: ID,
+        #[graphql(desc = "The server's id.")] server_id: ID,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(desc = "The `server.*` keys to give (at least one); they replace what the user held there.")]
         permissions: Vec<String>,
     ) -> GqlResult<bool> {
         let server_id = parse_arg("serverId", &server_id).gql()?;
@@ -456,7 +534,12 @@ impl ServerMutation {
 
     /// Takes all of a user's keys on one server away. Needs `server.grant` on the server.
     #[graphql(guard = "SignedIn")]
-    async fn revoke_server_access(&self, ctx: &Context<'_>, server_id: ID, user_id: ID) -> GqlResult<bool> {
+    async fn revoke_server_access(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The server's id.")] server_id: ID,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+    ) -> GqlResult<bool> {
         let server_id = parse_arg("serverId", &server_id).gql()?;
         let user_id = parse_arg("userId", &user_id).gql()?;
         access::revoke(services(ctx)?, caller(ctx)?, server_id, user_id, client(ctx)).await.gql()

@@ -31,8 +31,11 @@ impl From<template::Model> for Template {
     }
 }
 
+/// A kind of game server, written as a template file (TOML): what runs, with which variables,
+/// and how it is stopped, seen ready and restarted.
 #[Object]
 impl Template {
+    /// The template's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -40,6 +43,7 @@ impl Template {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// What the template is for; null when it has no description.
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
@@ -69,8 +73,11 @@ impl Template {
 pub struct TemplateVariable {
     /// e.g. PORT
     key: String,
+    /// What the variable is for; null when it has no description.
     description: Option<String>,
+    /// The value a server gets when it gives none; null: empty.
     default: Option<String>,
+    /// Whether a server must have a value that is not empty.
     required: bool,
     /// Whether server owners may change it.
     editable: bool,
@@ -86,10 +93,15 @@ pub struct TemplateVariable {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "VariableRuleInput")]
 pub struct VariableRule {
+    /// The kind of rule, which says which of the other fields it uses.
     kind: shared::template::RuleKind,
+    /// The lowest value allowed, for INTEGER.
     min: Option<i64>,
+    /// The highest value allowed, for INTEGER.
     max: Option<i64>,
+    /// The values allowed, for ONE_OF.
     options: Option<Vec<String>>,
+    /// The regular expression a whole value must match, for PATTERN.
     pattern: Option<String>,
 }
 
@@ -130,6 +142,8 @@ pub struct TemplateCheck {
     /// Where the mistake is, as a path into `parts` (`executable`, `variables.2.default`,
     /// `stop.signal`); null when it concerns the whole text.
     error_at: Option<String>,
+    /// What would work but is probably not meant (see `Template.warnings`); empty when all is
+    /// well.
     warnings: Vec<String>,
     /// The template file's text: as given, or written from the parts given (comments are not
     /// kept; parts at their default are left out). Null only when the parts cannot be written.
@@ -156,7 +170,9 @@ impl TemplateCheck {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "TemplatePartsInput")]
 pub struct TemplateParts {
+    /// The template's name, shown to users: 1 to 128 characters, unique among templates.
     name: String,
+    /// What the template is for.
     description: Option<String>,
     /// An absolute path, or a placeholder of a privileged variable.
     executable: String,
@@ -167,18 +183,23 @@ pub struct TemplateParts {
     port_variable: Option<String>,
     /// Relative to the server's folder.
     working_dir: Option<String>,
+    /// The variables a server of it sets.
     #[graphql(default)]
     variables: Vec<VariableParts>,
+    /// Environment variables of the game's process.
     #[graphql(default)]
     env: Vec<EnvPart>,
+    /// Files written into the server's folder on install.
     #[graphql(default)]
     files: Vec<FilePart>,
+    /// How a server of it stops.
     #[graphql(default)]
     stop: StopParts,
     /// Absent: ready as soon as the process runs.
     ready: Option<ReadyParts>,
     /// Absent: no check once ready.
     probe: Option<ProbeKind>,
+    /// What the hub does when a server of it exits unasked.
     #[graphql(default)]
     crash: CrashParts,
 }
@@ -187,9 +208,13 @@ pub struct TemplateParts {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "VariablePartsInput")]
 pub struct VariableParts {
+    /// 1 to 32 upper-case letters, digits and `_`, starting with a letter, as in `{{PORT}}`.
     key: String,
+    /// What the variable is for.
     description: Option<String>,
+    /// The value a server gets when it gives none.
     default: Option<String>,
+    /// Whether a server must have a value that is not empty.
     #[graphql(default)]
     required: bool,
     /// Whether server owners may change it (false: the default always applies).
@@ -198,6 +223,7 @@ pub struct VariableParts {
     /// Only holders of `template.manage` may set it.
     #[graphql(default)]
     privileged: bool,
+    /// What a value must look like; null: no rule.
     rule: Option<VariableRule>,
 }
 
@@ -205,7 +231,9 @@ pub struct VariableParts {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "EnvPartInput")]
 pub struct EnvPart {
+    /// The variable's name.
     key: String,
+    /// Its value, with placeholders.
     value: String,
 }
 
@@ -223,6 +251,7 @@ pub struct FilePart {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "StopPartsInput")]
 pub struct StopParts {
+    /// Written to the server's console (stdin) first; null: none, the signal comes first.
     command: Option<String>,
     /// Seconds the command has before the signal.
     command_timeout: i64,
@@ -256,9 +285,11 @@ pub struct ReadyParts {
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(input_name = "CrashPartsInput")]
 pub struct CrashParts {
+    /// Whether a crashed server is restarted (the server's own `autoRestart` must allow it too).
     auto_restart: bool,
     /// At most this many restarts within `windowSeconds`.
     max_restarts: i64,
+    /// The span, in seconds, in which `maxRestarts` counts restarts.
     window_seconds: i64,
     /// The first restart waits this long, each next one twice as long.
     backoff_seconds: i64,
@@ -438,9 +469,9 @@ impl TemplateQuery {
     async fn check_template(
         &self,
         ctx: &Context<'_>,
-        definition: Option<String>,
-        parts: Option<TemplateParts>,
-        values: Option<Vec<ServerVariableInput>>,
+        #[graphql(desc = "The template file's text (TOML); give this or `parts`.")] definition: Option<String>,
+        #[graphql(desc = "The template in parts; give this or `definition`.")] parts: Option<TemplateParts>,
+        #[graphql(desc = "Values to try; the others take their defaults.")] values: Option<Vec<ServerVariableInput>>,
     ) -> GqlResult<TemplateCheck> {
         let s = services(ctx)?;
         let text = match (definition, parts) {
@@ -486,20 +517,33 @@ pub struct TemplateMutation;
 impl TemplateMutation {
     /// Adds a template from its file's text (TOML). Needs `template.manage`.
     #[graphql(guard = "SignedIn")]
-    async fn create_template(&self, ctx: &Context<'_>, definition: String) -> GqlResult<Template> {
+    async fn create_template(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The template file's text (TOML), at most 64 KiB.")] definition: String,
+    ) -> GqlResult<Template> {
         template_service::create(services(ctx)?, caller(ctx)?, &definition, client(ctx)).await.map(Template).gql()
     }
 
     /// Replaces a custom template's text (built-in ones are read-only). Needs `template.manage`.
     #[graphql(guard = "SignedIn")]
-    async fn update_template(&self, ctx: &Context<'_>, id: ID, definition: String) -> GqlResult<Template> {
+    async fn update_template(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The template's id.")] id: ID,
+        #[graphql(desc = "The template file's new text (TOML), at most 64 KiB.")] definition: String,
+    ) -> GqlResult<Template> {
         let id = parse_arg("id", &id).gql()?;
         template_service::update(services(ctx)?, caller(ctx)?, id, &definition, client(ctx)).await.map(Template).gql()
     }
 
     /// Deletes a custom template; CONFLICT while a server uses it. Needs `template.manage`.
     #[graphql(guard = "SignedIn")]
-    async fn delete_template(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn delete_template(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The template's id.")] id: ID,
+    ) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         template_service::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }

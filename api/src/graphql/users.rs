@@ -23,9 +23,11 @@ use crate::{
 /// A role with its permission keys.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Role {
+    /// The role's id.
     pub id: ID,
     /// Admin, Moderator and User are seeded; more can be made.
     pub name: String,
+    /// What the role is for; null when it has no description.
     pub description: Option<String>,
     /// Permission keys, such as `server.start`.
     pub permissions: Vec<String>,
@@ -39,11 +41,17 @@ pub struct Role {
 pub struct User {
     #[graphql(skip)]
     pub raw_id: i64,
+    /// The account's id.
     pub id: ID,
+    /// The address the account signs in with.
     pub email: String,
+    /// The name shown for the account.
     pub display_name: String,
+    /// A disabled account cannot sign in, and its sessions have ended.
     pub disabled: bool,
+    /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When it last signed in with `login`; null when it never has.
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -201,21 +209,26 @@ pub fn parse_arg(field: &'static str, id: &ID) -> Result<i64, ApiError> {
 /// One signed-in device: a refresh-token family.
 #[derive(SimpleObject)]
 pub struct Session {
+    /// The session's id (see `endSession`).
     id: ID,
     /// The session of the access token that asks.
     current: bool,
+    /// When it began: its sign-in.
     created_at: DateTime<Utc>,
     /// Its last sign-in or token refresh.
     last_used_at: DateTime<Utc>,
     /// It ends then, however it is used.
     expires_at: DateTime<Utc>,
+    /// The client's address at sign-in; null when unknown.
     ip: Option<String>,
+    /// The client's User-Agent header at sign-in (at most 512 characters); null when it sent none.
     user_agent: Option<String>,
 }
 
 /// An invitation to register.
 #[derive(SimpleObject)]
 pub struct Invitation {
+    /// The invitation's id.
     id: ID,
     /// Give it to the person invited: `register(input: { ..., invitation: token })`. Only in
     /// `createInvitation`'s answer: the hub keeps a hash.
@@ -224,8 +237,11 @@ pub struct Invitation {
     email: Option<String>,
     /// The role the new account gets (null: User, or the role was deleted).
     role_name: Option<String>,
+    /// When it was made.
     created_at: DateTime<Utc>,
+    /// It cannot be used after this: 7 days after it was made.
     expires_at: DateTime<Utc>,
+    /// When it was used; null while unused.
     used_at: Option<DateTime<Utc>>,
     /// The account it made (null while unused, or when that account was deleted).
     used_by: Option<Grantee>,
@@ -257,9 +273,10 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Text the email or display name contains (at most 254 characters); null: all.")]
         search: Option<String>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "How many accounts, 1 to 200 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "The id of the last account seen; null: from the first.")] after: Option<String>,
     ) -> GqlResult<Vec<User>> {
         let s = services(ctx)?;
         let first = first.unwrap_or(50);
@@ -276,7 +293,7 @@ impl UserQuery {
 
     /// One account: one's own, or any with `user.read`.
     #[graphql(guard = "SignedIn")]
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, #[graphql(desc = "The account's id.")] id: ID) -> GqlResult<Option<User>> {
         let me = caller(ctx)?;
         let id = parse_arg("id", &id).gql()?;
         if id != me.user_id {
@@ -314,10 +331,11 @@ impl UserMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "The address the account signs in with; one account per address.")] email: String,
+        #[graphql(desc = "Its password; it must pass the hub's password policy.")] password: String,
+        #[graphql(desc = "The name shown for it (1 to 64 characters); default: the email's part before the @.")]
         display_name: Option<String>,
-        role_ids: Option<Vec<ID>>,
+        #[graphql(desc = "The roles it gets; null: none.")] role_ids: Option<Vec<ID>>,
     ) -> GqlResult<User> {
         let (s, me, client) = (services(ctx)?, caller(ctx)?, client(ctx));
         let ids: Vec<i64> =
@@ -334,9 +352,9 @@ impl UserMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        display_name: Option<String>,
-        disabled: Option<bool>,
+        #[graphql(desc = "The account's id.")] id: ID,
+        #[graphql(desc = "The new display name (1 to 64 characters); absent: unchanged.")] display_name: Option<String>,
+        #[graphql(desc = "True disables the account, false enables it; absent: unchanged.")] disabled: Option<bool>,
     ) -> GqlResult<User> {
         let id = parse_arg("id", &id).gql()?;
         users::update(services(ctx)?, caller(ctx)?, id, display_name, disabled, client(ctx)).await.map(User::from).gql()
@@ -344,14 +362,19 @@ impl UserMutation {
 
     /// Deletes an account; its audit entries stay. Needs `user.manage`.
     #[graphql(guard = "Need(Key::UserManage)")]
-    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn delete_user(&self, ctx: &Context<'_>, #[graphql(desc = "The account's id.")] id: ID) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         users::delete(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
 
     /// Replaces a user's roles. Needs `role.manage` and every key of each role added or removed.
     #[graphql(guard = "Need(Key::RoleManage)")]
-    async fn set_user_roles(&self, ctx: &Context<'_>, user_id: ID, role_ids: Vec<ID>) -> GqlResult<User> {
+    async fn set_user_roles(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's id.")] user_id: ID,
+        #[graphql(desc = "Every role the account holds from now on.")] role_ids: Vec<ID>,
+    ) -> GqlResult<User> {
         let user_id = parse_arg("userId", &user_id).gql()?;
         let ids: Vec<i64> = role_ids.iter().map(|id| parse_arg("roleIds", id)).collect::<Result<_, _>>().gql()?;
         users::set_roles(services(ctx)?, caller(ctx)?, user_id, ids, client(ctx)).await.map(User::from).gql()
@@ -363,8 +386,8 @@ impl UserMutation {
     async fn create_invitation(
         &self,
         ctx: &Context<'_>,
-        email: Option<String>,
-        role_id: Option<ID>,
+        #[graphql(desc = "Only this address may use it; null: any address.")] email: Option<String>,
+        #[graphql(desc = "The role the new account gets; null: User.")] role_id: Option<ID>,
     ) -> GqlResult<Invitation> {
         let role_id = role_id.map(|id| parse_arg("roleId", &id)).transpose().gql()?;
         let s = services(ctx)?;
@@ -378,7 +401,11 @@ impl UserMutation {
 
     /// Withdraws an unused invitation (CONFLICT once used). Needs `user.manage`.
     #[graphql(guard = "Need(Key::UserManage)")]
-    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The invitation's id.")] id: ID,
+    ) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         users::revoke_invitation(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
@@ -386,7 +413,7 @@ impl UserMutation {
     /// Ends one session: one of the caller's own, or with `user.manage` one of an account holding
     /// no key the caller lacks.
     #[graphql(guard = "SignedIn")]
-    async fn end_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<bool> {
+    async fn end_session(&self, ctx: &Context<'_>, #[graphql(desc = "The session's id.")] id: ID) -> GqlResult<bool> {
         let id = parse_arg("id", &id).gql()?;
         sessions::end_one(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()
     }
@@ -394,7 +421,11 @@ impl UserMutation {
     /// Ends every session of an account (its open pages are signed out); returns how many.
     /// Needs `user.manage` and every key the account holds (for oneself, `logoutAll`).
     #[graphql(guard = "Need(Key::UserManage)")]
-    async fn end_user_sessions(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<i32> {
+    async fn end_user_sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's id.")] user_id: ID,
+    ) -> GqlResult<i32> {
         let id = parse_arg("userId", &user_id).gql()?;
         let n = sessions::end_all_of(services(ctx)?, caller(ctx)?, id, client(ctx)).await.gql()?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))

@@ -164,6 +164,8 @@ pub struct ProbeDef {
     pub kind: ProbeKind,
 }
 
+/// How the hub checks, every status interval, that a ready server still serves; three failures in
+/// a row kill it (and its crash policy restarts it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbeKind {
