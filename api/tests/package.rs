@@ -58,11 +58,7 @@ fn start_as_the_unit(port: u16, uid_base: u32) -> Child {
         .arg(format!("--ambient-caps={caps}"))
         .arg("--")
         .args(exec.split_whitespace());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KUTANGA_") {
-            cmd.env_remove(k);
-        }
-    }
+    common::process::without_hub_settings(&mut cmd);
     cmd.env(key, value)
         .env("KUTANGA_BIND", format!("127.0.0.1:{port}"))
         .env("KUTANGA_ADMIN_PASSWORD", PASSWORD)
@@ -173,6 +169,9 @@ async fn the_package_installs_runs_upgrades_and_purges() {
     ok("dpkg", &["-i", deb.to_str().unwrap()]);
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     assert!(Path::new("/usr/bin/kutanga").is_file());
+    for shipped in ["/usr/share/kutanga/grafana/kutanga-hub.json", "/usr/share/doc/kutanga/admin-guide.md"] {
+        assert!(Path::new(shipped).is_file(), "the package ships {shipped}");
+    }
     let kutanga = ok("getent", &["passwd", "kutanga"]);
     let kutanga_uid: u32 = kutanga.split(':').nth(2).unwrap().parse().unwrap();
     let data = std::fs::metadata("/var/lib/kutanga").unwrap();

@@ -1,11 +1,17 @@
 //! GET /metrics: parsed by a Prometheus text parser, checked by Debian's `promtool check
 //! metrics`, with the host, a running server and the hub's own work in it, and its access rules
-//! (the loopback allowlist by default, an allowlist without us, a bearer token).
+//! (the loopback allowlist by default, an allowlist without us, a bearer token). The Grafana
+//! dashboard and the Prometheus example of packaging/ use only what that scrape holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::{io::Write, process::Stdio, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    io::Write,
+    process::Stdio,
+    time::Duration,
+};
 
 use common::{Backend, Store, TestHub, ws_as};
 use futures_util::SinkExt;
@@ -99,6 +105,7 @@ async fn metrics_tell_the_host_the_servers_and_the_hub(backend: Backend) {
     assert!(value(&s, "kutanga_http_requests_total", &[("route", "/graphql"), ("status", "200")]).unwrap() >= 3.0);
     assert!(!text.contains("noSuchField"), "client-chosen names never become labels");
     promtool_is_happy(&text);
+    the_dashboard_asks_what_the_hub_says(&s);
 
     // The subscription closes: the gauge follows. A stopped server leaves no series behind.
     ws.close(None).await.unwrap();
@@ -137,6 +144,104 @@ async fn metrics_obey_the_allowlist_and_the_token(backend: Backend) {
     let admin = hub.admin_token().await;
     assert_eq!(scrape(&hub, Some(&admin)).await.0, 401);
     hub.stop().await;
+}
+
+const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/grafana/kutanga-hub.json");
+
+/// The Grafana dashboard parses, its queries parse as PromQL (`promtool check rules`), and they
+/// name only metrics and labels of `scrape` (a hub with a running server, requests and a
+/// subscription) or labels Prometheus adds.
+fn the_dashboard_asks_what_the_hub_says(scrape: &Scrape) {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).expect("the dashboard is JSON");
+    assert_eq!(dashboard["__inputs"][0]["pluginId"], "prometheus", "it asks for its data source on import");
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("every target has a query").to_owned())
+        .collect();
+    assert!(queries.len() >= 15, "{queries:?}");
+
+    let mut exported: HashMap<String, HashSet<String>> = HashMap::new();
+    for sample in &scrape.samples {
+        let labels: HashSet<String> = sample.labels.keys().cloned().collect();
+        let names = match sample.value {
+            // The parser files a histogram's series under its name.
+            Prom::Histogram(_) => ["_bucket", "_sum", "_count"].map(|s| format!("{}{s}", sample.metric)).to_vec(),
+            _ => vec![sample.metric.clone()],
+        };
+        for name in names {
+            exported.entry(name).or_default().extend(labels.iter().cloned());
+        }
+    }
+    let added_by_prometheus = ["instance", "job", "le"];
+    for query in &queries {
+        let metrics: Vec<&str> = words(query).filter(|w| w.starts_with("kutanga_")).collect();
+        assert!(!metrics.is_empty(), "`{query}` reads the hub's metrics");
+        let mut known: HashSet<&str> = added_by_prometheus.into();
+        for metric in &metrics {
+            let labels = exported.get(*metric).unwrap_or_else(|| panic!("`{query}`: the hub exports no `{metric}`"));
+            known.extend(labels.iter().map(String::as_str));
+        }
+        for label in labels_in(query) {
+            assert!(known.contains(label), "`{query}`: no metric it reads has the label `{label}`");
+        }
+    }
+
+    // PromQL's own parser, with Grafana's variables given values.
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (n, query) in queries.iter().enumerate() {
+        let query = query.replace("$__rate_interval", "5m").replace("$instance", ".*");
+        rules.push_str(&format!("      - record: dashboard:query_{n}\n        expr: {}\n", json!(query)));
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), rules).unwrap();
+    promtool(&["check", "rules", &file.path().to_string_lossy()]);
+}
+
+/// The identifiers of a PromQL query.
+fn words(query: &str) -> impl Iterator<Item = &str> {
+    query.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).filter(|w| !w.is_empty())
+}
+
+/// The label names a query matches on (`{name="..."}`) or groups by (`by (a, b)`).
+fn labels_in(query: &str) -> Vec<&str> {
+    let mut labels = Vec::new();
+    let mut rest = query;
+    while let Some(open) = rest.find(['{', '(']) {
+        let (before, after) = rest.split_at(open);
+        let close = after.find(['}', ')']).unwrap_or(after.len());
+        let inside = &after[1..close];
+        if after.starts_with('{') {
+            // name="value", name=~"value": the words before each operator
+            for matcher in inside.split(',') {
+                if let Some(at) = matcher.find(['=', '!']) {
+                    labels.push(matcher[..at].trim());
+                }
+            }
+        } else if before.trim_end().ends_with(" by") || before.trim_end().ends_with(" without") {
+            labels.extend(inside.split(',').map(str::trim));
+        }
+        rest = &after[1..];
+    }
+    labels
+}
+
+fn promtool(args: &[&str]) {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .output()
+        .expect("promtool runs (Debian's `prometheus` package; cargo xtask test installs it)");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "promtool {}:\n{said}", args.join(" "));
+}
+
+/// The scrape configuration the administrator guide shows.
+#[test]
+fn the_prometheus_example_is_a_valid_configuration() {
+    promtool(&["check", "config", concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/prometheus/kutanga.yml")]);
 }
 
 on_both!(metrics_tell_the_host_the_servers_and_the_hub, metrics_obey_the_allowlist_and_the_token);

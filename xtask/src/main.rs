@@ -146,7 +146,12 @@ fn setup() -> Result {
     if !output("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION)) {
         // Trunk 0.22 declares a newer rust-version than it needs; it builds and works on 1.95.
         // Without the update check (it never downloads here, Trunk.toml); it needs one TLS stack.
-        installs.push(Install { krate: "trunk", version: TRUNK_VERSION.into(), locked: true, features: Some("rustls") });
+        installs.push(Install {
+            krate: "trunk",
+            version: TRUNK_VERSION.into(),
+            locked: true,
+            features: Some("rustls"),
+        });
     }
     let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
     if !have.split_whitespace().any(|w| w == wanted) {
