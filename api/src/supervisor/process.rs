@@ -203,13 +203,16 @@ impl ConsolePaths {
         Self { stdout: dir.join("stdout.log"), stderr: dir.join("stderr.log"), stdin: dir.join("stdin"), dir }
     }
 
-    /// Makes the folder (0700) and the stdin FIFO (0600) when missing.
+    /// Makes the folder (0700) when missing and a new stdin FIFO (0600): the game that ran last
+    /// owned the old one and may have changed its mode.
     pub fn prepare(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
-        if !self.stdin.exists() {
-            rustix::fs::mkfifoat(rustix::fs::CWD, &self.stdin, rustix::fs::Mode::from_raw_mode(0o600))?;
+        match std::fs::remove_file(&self.stdin) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        rustix::fs::mkfifoat(rustix::fs::CWD, &self.stdin, rustix::fs::Mode::from_raw_mode(0o600))?;
         Ok(())
     }
 
@@ -261,7 +264,12 @@ pub fn spawn(
     let stderr = ConsolePaths::append(&paths.stderr).map_err(ApiError::internal)?;
     let stdout_from = stdout.metadata().map(|m| m.len()).unwrap_or(0);
     let stderr_from = stderr.metadata().map(|m| m.len()).unwrap_or(0);
-    let stdin = OpenOptions::new().read(true).write(true).open(&paths.stdin).map_err(ApiError::internal)?;
+    let stdin = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&paths.stdin)
+        .map_err(ApiError::internal)?;
     if let Some(user) = user {
         // The game's own, so that it may open it again by name (`/dev/stdin`: games that read
         // commands from a file path, such as Wesnoth's server). Its folder stays the hub's (0700):
