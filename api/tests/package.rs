@@ -169,7 +169,11 @@ async fn the_package_installs_runs_upgrades_and_purges() {
     ok("dpkg", &["-i", deb.to_str().unwrap()]);
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     assert!(Path::new("/usr/bin/kutanga").is_file());
-    for shipped in ["/usr/share/kutanga/grafana/kutanga-hub.json", "/usr/share/doc/kutanga/admin-guide.md"] {
+    for shipped in [
+        "/usr/share/kutanga/grafana/kutanga-hub.json",
+        "/usr/share/doc/kutanga/docs/admin-guide.md",
+        "/usr/share/doc/kutanga/docs/security.md",
+    ] {
         assert!(Path::new(shipped).is_file(), "the package ships {shipped}");
     }
     let kutanga = ok("getent", &["passwd", "kutanga"]);

@@ -155,13 +155,14 @@ fn the_dashboard_asks_what_the_hub_says(scrape: &Scrape) {
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).expect("the dashboard is JSON");
     assert_eq!(dashboard["__inputs"][0]["pluginId"], "prometheus", "it asks for its data source on import");
-    let queries: Vec<String> = dashboard["panels"]
+    let targets: Vec<serde_json::Value> = dashboard["panels"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .map(|t| t["expr"].as_str().expect("every target has a query").to_owned())
         .collect();
+    let queries: Vec<String> =
+        targets.iter().map(|t| t["expr"].as_str().expect("every target has a query").to_owned()).collect();
     assert!(queries.len() >= 15, "{queries:?}");
 
     let mut exported: HashMap<String, HashSet<String>> = HashMap::new();
@@ -177,7 +178,7 @@ fn the_dashboard_asks_what_the_hub_says(scrape: &Scrape) {
         }
     }
     let added_by_prometheus = ["instance", "job", "le"];
-    for query in &queries {
+    for (query, target) in queries.iter().zip(&targets) {
         let metrics: Vec<&str> = words(query).filter(|w| w.starts_with("kutanga_")).collect();
         assert!(!metrics.is_empty(), "`{query}` reads the hub's metrics");
         let mut known: HashSet<&str> = added_by_prometheus.into();
@@ -185,7 +186,11 @@ fn the_dashboard_asks_what_the_hub_says(scrape: &Scrape) {
             let labels = exported.get(*metric).unwrap_or_else(|| panic!("`{query}`: the hub exports no `{metric}`"));
             known.extend(labels.iter().map(String::as_str));
         }
-        for label in labels_in(query) {
+        // Matched or grouped on, or named in the legend (`{{core}}`).
+        let legend = target["legendFormat"].as_str().unwrap_or_default();
+        let in_legend =
+            legend.split("{{").skip(1).filter_map(|part| part.split_once("}}")).map(|(label, _)| label.trim());
+        for label in labels_in(query).into_iter().chain(in_legend) {
             assert!(known.contains(label), "`{query}`: no metric it reads has the label `{label}`");
         }
     }

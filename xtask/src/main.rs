@@ -32,7 +32,7 @@ usage: cargo xtask <command>
                   ARGS go to cargo nextest (or cargo test)
   bench [NAME]    the monitoring and load benchmarks, or only NAME (release builds; need PostgreSQL
                   as for the tests, Debian's prometheus-node-exporter and wrk): print the figures
-                  the README quotes
+                  docs/performance.md quotes
   fuzz [CASES]    the property tests (GraphQL documents against a real hub, template files,
                   variable substitution, console output, configuration, tokens) with CASES random
                   inputs each (default 20000; the test command runs 256)
@@ -306,18 +306,24 @@ fn schema() -> Result {
 }
 
 /// The hub as `cargo xtask run` builds it: the dev profile (unoptimised but for the hot crates,
-/// Cargo.toml says which), started at once beside the tools and the web app. Its build script
-/// finds the web app missing or older and runs again in the last step, which then only builds
-/// the hub's own crate once more.
+/// Cargo.toml says which). On a first run (no web/dist yet) it starts at once beside the tools
+/// and the web app; its build script finds no web app, and the last step builds the hub's own
+/// crate once more with it. Later runs build the web app first: a dev build embeds the files of
+/// web/dist by path, which Trunk replaces while it works.
 fn run(args: &[String]) -> Result {
-    let build: Vec<String> = ["build", "-p", "kutanga", "--bin", "kutanga"].map(String::from).into();
-    let mut hub = spawn(&cargo(), &build)?;
-    if let Err(e) = setup().and_then(|()| web()) {
-        let _ = hub.kill();
-        let _ = hub.wait();
-        return Err(e);
+    if !root().join("web/dist").exists() {
+        let build: Vec<String> = ["build", "-p", "kutanga", "--bin", "kutanga"].map(String::from).into();
+        let mut hub = spawn(&cargo(), &build)?;
+        if let Err(e) = setup().and_then(|()| web()) {
+            let _ = hub.kill();
+            let _ = hub.wait();
+            return Err(e);
+        }
+        finish(hub, "building the hub")?;
+    } else {
+        setup()?;
+        web()?;
     }
-    finish(hub, "building the hub")?;
     let mut cmd: Vec<&str> = vec!["run", "-p", "kutanga", "--bin", "kutanga", "--", "serve"];
     cmd.extend(args.iter().map(String::as_str));
     sh(&cargo(), &cmd)
