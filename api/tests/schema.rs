@@ -24,10 +24,7 @@ fn the_served_operations_match_the_contract() {
         };
         for field in fields {
             let f = &field.node;
-            let args: Vec<String> =
-                f.arguments.iter().map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node)).collect();
-            let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
-            signatures.push(format!("{}.{}{args}: {}", ty.name.node, f.name.node, f.ty.node));
+            signatures.push(format!("{}.{}", ty.name.node, signature(f)));
         }
     }
     for needle in [
@@ -157,10 +154,7 @@ fn reference() -> String {
         for field in &object.fields {
             let f = &field.node;
             page.push_str(&format!("\n### {}\n\n", f.name.node));
-            let args: Vec<String> =
-                f.arguments.iter().map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node)).collect();
-            let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
-            page.push_str(&format!("```graphql\n{}{args}: {}\n```\n\n", f.name.node, f.ty.node));
+            page.push_str(&format!("```graphql\n{}\n```\n\n", signature(f)));
             page.push_str(&paragraph(f.description.as_ref()));
             page.push_str(&format!("\nReturns {}.\n", type_link(&f.ty.node.to_string(), &types)));
             if !f.arguments.is_empty() {
@@ -232,6 +226,13 @@ fn input_row(value: &InputValueDefinition, types: &[TypeDefinition]) -> String {
         type_link(&value.ty.to_string(), types),
         cell(value.description.as_ref())
     )
+}
+
+/// A field on one line: `name(arg: Type, ...): Type`.
+fn signature(f: &FieldDefinition) -> String {
+    let args: Vec<String> = f.arguments.iter().map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node)).collect();
+    let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
+    format!("{}{args}: {}", f.name.node, f.ty.node)
 }
 
 fn kind(ty: &TypeDefinition) -> &'static str {
